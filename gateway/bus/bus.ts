@@ -1,0 +1,72 @@
+/**
+ * The Bus: the seam between the gateway and the message backbone. Everything above it (sockets,
+ * sessions, fan-out) must not know which engine runs. Engines: `memory` (embedded default, one
+ * node) and `nats` (JetStream, a cluster). All engines pass test/contract/bus.contract.ts.
+ *
+ * Model: a topic is an ordered log. Each message has a sequence (`seq`, increasing within the
+ * topic, not necessarily by one) and `prev`, the sequence of the topic's previous message (0 for
+ * the first), so any reader can detect a gap. `epoch` names the log's identity: positions from
+ * another epoch are meaningless (log recreated, embedded bus restarted). A topic may carry a
+ * state document: `set` replaces it, `patch` merges into it (RFC 7386), `event` leaves it.
+ */
+import type { MessageKind, Position } from '../../protocol/index.ts';
+
+export interface BusMessage {
+  readonly topic: string;
+  readonly seq: number;
+  readonly prev: number;
+  readonly kind: MessageKind;
+  readonly data: unknown;
+  /** Publish time, ms since the Unix epoch. */
+  readonly ts: number;
+}
+
+export interface PublishResult {
+  readonly seq: number;
+  readonly epoch: string;
+}
+
+/** What a subscriber needs to start (or resume) reading a topic consistently. */
+export interface RecoverResult {
+  readonly epoch: string;
+  /** The position the result is consistent at. */
+  readonly seq: number;
+  /** True when `replay` holds every message after the requested position. */
+  readonly recovered: boolean;
+  /** Messages after the requested position, oldest first (when recovered). */
+  readonly replay: readonly BusMessage[];
+  /** The topic's state after `seq` (undefined when the topic holds no state). Sent when not recovered. */
+  readonly state: unknown;
+}
+
+export interface HistoryResult {
+  readonly epoch: string;
+  /** The newest sequence of the topic. */
+  readonly seq: number;
+  readonly messages: readonly BusMessage[];
+  /** False when retention already dropped messages right after `since`. */
+  readonly complete: boolean;
+}
+
+export type BusStatus = 'starting' | 'ready' | 'degraded' | 'closed';
+
+export interface Bus {
+  readonly engine: 'memory' | 'nats';
+  /** Starts the engine; `onMessage` then receives every live message of every watched topic, in order per topic. */
+  start(onMessage: (m: BusMessage) => void): Promise<void>;
+  /** Declares local interest in a topic (first local subscriber). Idempotent per topic. */
+  watch(topic: string): Promise<void>;
+  /** Drops local interest (last local subscriber gone). */
+  unwatch(topic: string): void;
+  /** Appends a message; resolves once it is stored and ordered. */
+  publish(topic: string, kind: MessageKind, data: unknown): Promise<PublishResult>;
+  /**
+   * Start or resume reading: with `since`, the messages after it if all are still retained in the
+   * same epoch (recovered), else a fresh snapshot (not recovered); without it, a fresh snapshot.
+   */
+  recover(topic: string, since: Position | undefined): Promise<RecoverResult>;
+  /** Retained messages after `since` (at most `limit`, oldest first). */
+  history(topic: string, since: number, limit: number): Promise<HistoryResult>;
+  status(): BusStatus;
+  close(): Promise<void>;
+}

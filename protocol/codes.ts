@@ -1,0 +1,69 @@
+/**
+ * Error codes carried in `error` frames and HTTP error bodies. Ranges:
+ *   1xxx  the frame itself is bad (undecodable, schema, size)
+ *   2xxx  the request is not valid in this state (topic rules, subscription state)
+ *   3xxx  authentication and permission
+ *   4xxx  limits (rate, size, counts)
+ *   5xxx  server side (internal, bus unavailable); the request may be retried
+ */
+export const ErrorCode = {
+  BadFrame: 1000, // not decodable in the negotiated encoding
+  InvalidFrame: 1001, // decodable but does not match the schema
+  UnknownFrameType: 1002,
+  FrameTooLarge: 1003,
+  HandshakeRequired: 1004, // a frame other than hello before welcome
+  AlreadyHandshaken: 1005,
+  UnsupportedVersion: 1006,
+
+  BadTopic: 2000,
+  NotSubscribed: 2001,
+  AlreadySubscribed: 2002,
+  PublishNotAllowed: 2003,
+  BadRequest: 2004,
+  NotFound: 2005,
+
+  Unauthorized: 3000,
+  Forbidden: 3001,
+  TokenExpired: 3002,
+
+  RateLimited: 4000,
+  TooManySubscriptions: 4001,
+  PayloadTooLarge: 4002,
+  LimitExceeded: 4003,
+
+  Internal: 5000,
+  Unavailable: 5001,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * WebSocket close codes (4000-4999 is the application range). Ranges:
+ *   4000-4499  transient: the client reconnects (with backoff) and resumes its session
+ *   4500-4999  terminal: the client must not reconnect without a change (token, version, code)
+ * Standard codes 1000-1015 keep their RFC 6455 meaning; 1000 from the client is a plain close.
+ */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+
+  ServerShutdown: 4000, // restart or drain: reconnect elsewhere
+  SlowConsumer: 4001, // outbound buffer passed its limit: reconnect and resume
+  HandshakeTimeout: 4002,
+  IdleTimeout: 4003,
+  SessionTakenOver: 4004, // the same session resumed on another socket
+  TokenExpired: 4005, // refresh the token, then reconnect
+
+  BadProtocol: 4500, // unsupported version or encoding
+  Unauthorized: 4501,
+  Forbidden: 4502,
+  TooManyErrors: 4503, // kept sending invalid frames
+  SessionExpired: 4504, // kept for server-side kicks; a client may start a fresh session
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Whether a close code tells the client to stop reconnecting. */
+export function isTerminalClose(code: number): boolean {
+  return code >= 4500 && code <= 4999;
+}

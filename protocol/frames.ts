@@ -1,0 +1,157 @@
+/**
+ * Every frame of the wire protocol, both directions, defined once. The gateway validates
+ * client frames with these schemas; the TypeScript types of both directions are inferred here.
+ * `t` is the frame type; `id` is a client-chosen request id echoed by the reply.
+ */
+import { z } from 'zod';
+import { MAX_TOPIC_LENGTH, topicError } from './topic.ts';
+
+const RequestId = z.number().int().min(0).max(2 ** 31 - 1);
+export const Topic = z.string().max(MAX_TOPIC_LENGTH).superRefine((t, ctx) => {
+  const err = topicError(t);
+  if (err) ctx.addIssue({ code: 'custom', message: err });
+});
+export const MessageKind = z.enum(['event', 'set', 'patch']);
+export type MessageKind = z.infer<typeof MessageKind>;
+const Seq = z.number().int().min(0);
+/** A position in a topic: the last sequence the client saw, in the stream identity `epoch`. */
+export const Position = z.object({ seq: Seq, epoch: z.string().max(64) }).strict();
+export type Position = z.infer<typeof Position>;
+
+// ---- client -> server -------------------------------------------------------------------------
+
+export const HelloFrame = z.object({
+  t: z.literal('hello'),
+  v: z.number().int(),
+  token: z.string().max(8192).optional(),
+  /** Present when resuming: the session id and resume key from the last `welcome`. */
+  session: z.object({ id: z.string().max(64), key: z.string().max(128) }).strict().optional(),
+  client: z.string().max(64).optional(),
+}).strict();
+
+export const SubFrame = z.object({
+  t: z.literal('sub'),
+  id: RequestId,
+  topic: Topic,
+  /** Resume: replay everything after this position instead of sending a fresh snapshot. */
+  since: Position.optional(),
+}).strict();
+
+export const UnsubFrame = z.object({ t: z.literal('unsub'), id: RequestId, topic: Topic }).strict();
+
+export const PubFrame = z.object({
+  t: z.literal('pub'),
+  /** Without an id the publish is fire-and-forget: no ack (errors still come back). */
+  id: RequestId.optional(),
+  topic: Topic,
+  kind: MessageKind.default('event'),
+  data: z.unknown(),
+}).strict();
+
+export const HistoryFrame = z.object({
+  t: z.literal('history'),
+  id: RequestId,
+  topic: Topic,
+  /** Messages after this sequence (0 or absent: from the oldest retained). */
+  since: Seq.optional(),
+  limit: z.number().int().min(1).max(1000).default(100),
+}).strict();
+
+export const PingFrame = z.object({ t: z.literal('ping'), id: RequestId.optional() }).strict();
+
+export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+export type ClientFrameInput = z.input<typeof ClientFrame>;
+export type HelloFrame = z.infer<typeof HelloFrame>;
+export type SubFrame = z.infer<typeof SubFrame>;
+export type UnsubFrame = z.infer<typeof UnsubFrame>;
+export type PubFrame = z.infer<typeof PubFrame>;
+export type HistoryFrame = z.infer<typeof HistoryFrame>;
+export type PingFrame = z.infer<typeof PingFrame>;
+export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.t.value);
+
+// ---- server -> client -------------------------------------------------------------------------
+
+/** One message of a topic: `prev` is the sequence of the topic's previous message (0 if none). */
+export const Publication = z.object({
+  seq: Seq,
+  prev: Seq,
+  kind: MessageKind,
+  data: z.unknown(),
+  /** Publish time, ms since the Unix epoch. */
+  ts: z.number(),
+});
+export type Publication = z.infer<typeof Publication>;
+
+export const WelcomeFrame = z.object({
+  t: z.literal('welcome'),
+  v: z.number().int(),
+  session: z.string(),
+  key: z.string(),
+  /** True when the offered session was found and continued. */
+  resumed: z.boolean(),
+  /** The server sends a `hb` frame this often (ms); silence for twice as long means a dead link. */
+  heartbeat: z.number().int(),
+  node: z.string(),
+});
+
+export const SubscribedFrame = z.object({
+  t: z.literal('subscribed'),
+  id: RequestId,
+  topic: z.string(),
+  epoch: z.string(),
+  /** The topic's position this reply is consistent at: `state` is the state after `seq`. */
+  seq: Seq,
+  /** Snapshot of the topic's state at `seq` (absent when the topic has none, or on full recovery). */
+  state: z.unknown().optional(),
+  /** The subscribe carried `since`. */
+  wasRecovering: z.boolean(),
+  /** Every message after `since` is in `replay`; false means a fresh snapshot: messages were lost. */
+  recovered: z.boolean(),
+  replay: z.array(Publication).optional(),
+});
+
+export const UnsubscribedFrame = z.object({ t: z.literal('unsubscribed'), id: RequestId, topic: z.string() });
+
+export const MsgFrame = Publication.extend({ t: z.literal('msg'), topic: z.string() });
+
+export const AckFrame = z.object({ t: z.literal('ack'), id: RequestId, topic: z.string(), seq: Seq, epoch: z.string() });
+
+export const HistoryResultFrame = z.object({
+  t: z.literal('history'),
+  id: RequestId,
+  topic: z.string(),
+  epoch: z.string(),
+  /** The newest sequence of the topic when the history was read. */
+  seq: Seq,
+  messages: z.array(Publication),
+  /** False when `since` is older than what is retained: the list does not start right after it. */
+  complete: z.boolean(),
+});
+
+export const PongFrame = z.object({ t: z.literal('pong'), id: RequestId.optional() });
+/** Server heartbeat, broadcast to every socket. */
+export const HeartbeatFrame = z.object({ t: z.literal('hb') });
+
+export const ErrorFrame = z.object({
+  t: z.literal('error'),
+  /** The request id this error answers, when it answers one. */
+  id: RequestId.optional(),
+  code: z.number().int(),
+  message: z.string(),
+  topic: z.string().optional(),
+});
+
+export const ServerFrame = z.discriminatedUnion('t', [
+  WelcomeFrame, SubscribedFrame, UnsubscribedFrame, MsgFrame, AckFrame, HistoryResultFrame, PongFrame, HeartbeatFrame, ErrorFrame,
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
+export type SubscribedFrame = z.infer<typeof SubscribedFrame>;
+export type UnsubscribedFrame = z.infer<typeof UnsubscribedFrame>;
+export type MsgFrame = z.infer<typeof MsgFrame>;
+export type AckFrame = z.infer<typeof AckFrame>;
+export type HistoryResultFrame = z.infer<typeof HistoryResultFrame>;
+export type PongFrame = z.infer<typeof PongFrame>;
+export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;

@@ -1,0 +1,37 @@
+/** Turns received bytes into a checked client frame, or a coded error saying what is wrong. */
+import { codecFor } from './codec.ts';
+import { ErrorCode } from './codes.ts';
+import { CLIENT_FRAME_TYPES, ClientFrame } from './frames.ts';
+import type { Encoding } from './version.ts';
+
+export type DecodeResult =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: ErrorCode; message: string; id?: number };
+
+export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8Array | string): DecodeResult {
+  let raw: unknown;
+  try {
+    raw = codecFor(encoding).decode(data);
+  } catch (e) {
+    return { ok: false, code: ErrorCode.BadFrame, message: `not a valid ${encoding} frame: ${(e as Error).message}` };
+  }
+  const parsed = ClientFrame.safeParse(raw);
+  if (parsed.success) return { ok: true, frame: parsed.data };
+  const id = requestIdOf(raw);
+  const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
+  if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {
+    return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${JSON.stringify(t)?.slice(0, 40)}`, ...(id === undefined ? {} : { id }) };
+  }
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length ? issue.path.join('.') : t;
+  const message = `invalid ${t} frame: ${where}: ${issue?.message ?? 'does not match the schema'}`;
+  const code = issue && issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.InvalidFrame;
+  return { ok: false, code, message, ...(id === undefined ? {} : { id }) };
+}
+
+/** The request id of a frame that failed validation, so the error can answer the request. */
+function requestIdOf(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < 2 ** 31 ? id : undefined;
+}
