@@ -16,7 +16,8 @@ export interface Codec {
 }
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// copyBuffers: binary values must not alias the transport's buffer (uWS reuses it after the callback).
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 export const msgpackCodec: Codec = {

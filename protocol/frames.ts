@@ -155,3 +155,12 @@ export type HistoryResultFrame = z.infer<typeof HistoryResultFrame>;
 export type PongFrame = z.infer<typeof PongFrame>;
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
+
+// ---- HTTP API ---------------------------------------------------------------------------------
+
+/** Body of `POST /api/publish`. */
+export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: z.unknown() }).strict();
+export type HttpPublishRequest = z.infer<typeof HttpPublishRequest>;
+/** Every HTTP error answers with this body. */
+export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string() }) });
+export type HttpErrorBody = z.infer<typeof HttpErrorBody>;

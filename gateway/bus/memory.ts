@@ -1,0 +1,149 @@
+/**
+ * The embedded engine: one process, no NATS. Each topic is a bounded in-memory log with its
+ * state document. Publishes are queued and applied in one batch from `setImmediate`, outside any
+ * uWebSockets.js callback: fan-out then runs uncorked, where uWS can batch every subscriber's
+ * writes (publishing from inside a `message` handler collapsed past ~1M deliveries/s here).
+ * Sequences are assigned at flush, so the log holds exactly what has been delivered.
+ */
+import { randomBytes } from 'node:crypto';
+import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
+import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from './bus.ts';
+
+export interface MemoryBusOptions {
+  history?: { size?: number; ageMs?: number };
+  /** Most topics kept; past it the least recently created unwatched topic is forgotten. */
+  maxTopics?: number;
+}
+
+interface TopicLog {
+  last: number;
+  /** Retained messages, oldest first; `head` skips trimmed entries without shifting on every publish. */
+  messages: BusMessage[];
+  head: number;
+  state: unknown;
+}
+
+interface Pending {
+  topic: string;
+  kind: MessageKind;
+  data: unknown;
+  resolve: (r: PublishResult) => void;
+}
+
+export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
+  const historySize = options.history?.size ?? 1000;
+  const historyAgeMs = options.history?.ageMs ?? 3_600_000;
+  const maxTopics = options.maxTopics ?? 100_000;
+  const epoch = randomBytes(6).toString('hex');
+  const topics = new Map<string, TopicLog>();
+  const watched = new Set<string>();
+  let queue: Pending[] = [];
+  let scheduled = false;
+  let status: BusStatus = 'starting';
+  let deliver: (m: BusMessage) => void = () => {};
+
+  function logOf(topic: string): TopicLog {
+    let log = topics.get(topic);
+    if (!log) {
+      log = { last: 0, messages: [], head: 0, state: undefined };
+      topics.set(topic, log);
+      if (topics.size > maxTopics) evictOne();
+    }
+    return log;
+  }
+
+  function evictOne(): void {
+    for (const name of topics.keys()) {
+      if (!watched.has(name)) {
+        topics.delete(name);
+        return;
+      }
+    }
+  }
+
+  function trim(log: TopicLog, now: number): void {
+    const { messages } = log;
+    let head = log.head;
+    while (messages.length - head > historySize) head++;
+    while (head < messages.length && now - messages[head]!.ts > historyAgeMs) head++;
+    // Compact once the dead prefix dominates, so trimming stays amortised O(1).
+    if (head > 1024 && head * 2 > messages.length) {
+      log.messages = messages.slice(head);
+      head = 0;
+    }
+    log.head = head;
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    const now = Date.now();
+    for (const p of batch) {
+      const log = logOf(p.topic);
+      const m: BusMessage = { topic: p.topic, seq: log.last + 1, prev: log.last, kind: p.kind, data: p.data, ts: now };
+      log.last = m.seq;
+      log.messages.push(m);
+      trim(log, now);
+      log.state = applyMessage(log.state, p.kind, p.data);
+      if (watched.has(p.topic)) deliver(m);
+      p.resolve({ seq: m.seq, epoch });
+    }
+  }
+
+  function retained(log: TopicLog | undefined): BusMessage[] {
+    if (!log) return [];
+    trim(log, Date.now());
+    return log.messages.slice(log.head);
+  }
+
+  return {
+    engine: 'memory',
+    async start(onMessage) {
+      deliver = onMessage;
+      status = 'ready';
+    },
+    async watch(topic) {
+      watched.add(topic);
+    },
+    unwatch(topic) {
+      watched.delete(topic);
+    },
+    publish(topic, kind, data) {
+      if (status === 'closed') return Promise.reject(new Error('bus closed'));
+      return new Promise<PublishResult>((resolve) => {
+        queue.push({ topic, kind, data, resolve });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+    async recover(topic, since?: Position): Promise<RecoverResult> {
+      const log = topics.get(topic);
+      const last = log?.last ?? 0;
+      if (since && since.epoch === epoch && since.seq <= last) {
+        const kept = retained(log);
+        const oldest = kept[0]?.seq ?? last + 1;
+        if (since.seq + 1 >= oldest) {
+          return { epoch, seq: last, recovered: true, replay: kept.filter((m) => m.seq > since.seq), state: undefined };
+        }
+      }
+      return { epoch, seq: last, recovered: false, replay: [], state: log?.state };
+    },
+    async history(topic, since, limit): Promise<HistoryResult> {
+      const log = topics.get(topic);
+      const kept = retained(log);
+      const after = kept.filter((m) => m.seq > since);
+      const oldest = kept[0]?.seq ?? (log?.last ?? 0) + 1;
+      return { epoch, seq: log?.last ?? 0, messages: after.slice(0, limit), complete: since + 1 >= oldest };
+    },
+    status: () => status,
+    async close() {
+      status = 'closed';
+      deliver = () => {};
+      // Publishes already queued still resolve: they were accepted before close.
+      if (queue.length) flush();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Assembles one gateway: config -> bus -> uWS app (WebSocket, HTTP API, demo) -> listening.
+ * `startGateway` is what main.ts runs and what tests start on port 0.
+ */
+import type { us_listen_socket } from 'uWebSockets.js';
+import { CloseCode, ErrorCode } from '../protocol/index.ts';
+import type { Bus } from './bus/bus.ts';
+import { createBus } from './bus/create.ts';
+import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
+import type { GatewayContext } from './context.ts';
+import { createFanout } from './fanout.ts';
+import { mountApi } from './http/api.ts';
+import { pending, replyError } from './http/respond.ts';
+import { mountStatic } from './http/static.ts';
+import { createInterest } from './interest.ts';
+import { createLogger } from './log.ts';
+import { loadUws } from './native.ts';
+import { createSessionStore } from './session/sessions.ts';
+import { mountWebSocket } from './transport/websocket.ts';
+
+export interface RunningGateway {
+  readonly config: GatewayConfig;
+  readonly port: number;
+  /** WebSocket URL on loopback, e.g. ws://127.0.0.1:9001/ws */
+  readonly url: string;
+  readonly httpUrl: string;
+  readonly bus: Bus;
+  connections(): number;
+  /** Cuts every client socket without a close frame, as a network failure would (for tests). */
+  dropAllSockets(): void;
+  /** Closes every socket with 4000 (reconnect elsewhere), stops listening, closes the bus. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus } = {}): Promise<RunningGateway> {
+  const config = parseConfig(input);
+  const uws = loadUws();
+  const log = createLogger(config.log.level, { node: config.nodeId });
+  const bus = deps.bus ?? (await createBus(config));
+  const app = uws.App();
+  const fanout = createFanout(app);
+  const ctx: GatewayContext = { config, bus, log, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs) };
+
+  await bus.start((m) => fanout.publish(m));
+  const sockets = mountWebSocket(uws, app, ctx);
+  mountApi(app, ctx, () => sockets.open.size);
+  if (config.demo) mountStatic(app);
+  app.any('/*', (res, req) => replyError(pending(res), '404 Not Found', ErrorCode.NotFound, `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (token) => (token ? resolve(token) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+
+  const heartbeat = setInterval(() => fanout.heartbeat(), config.ws.heartbeatMs);
+  const maintenance = setInterval(() => {
+    const deadline = Date.now() - config.ws.handshakeTimeoutMs;
+    for (const conn of sockets.open) {
+      if (conn.state === 'handshaking' && conn.openedAt < deadline) conn.close(CloseCode.HandshakeTimeout, 'no hello in time');
+    }
+    ctx.sessions.sweep();
+  }, 1000);
+
+  log.info('listening', { host: config.host, port, engine: bus.engine, ws: config.ws.path });
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  let closed = false;
+  return {
+    config,
+    port,
+    url: `ws://${host}:${port}${config.ws.path}`,
+    httpUrl: `http://${host}:${port}`,
+    bus,
+    connections: () => sockets.open.size,
+    dropAllSockets() {
+      for (const conn of [...sockets.open]) conn.ws?.close();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      clearInterval(maintenance);
+      uws.us_listen_socket_close(listenSocket);
+      for (const conn of [...sockets.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
+      await bus.close();
+      app.close();
+      log.info('closed');
+    },
+  };
+}
