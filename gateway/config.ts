@@ -31,7 +31,7 @@ export const GatewayConfig = z.object({
   }).prefault({}),
   ws: z.object({
     path: z.string().startsWith('/').default('/ws'),
-    /** Largest frame a client may send; larger closes the socket with 1009. */
+    /** Largest frame a client may send: larger gets error 1003; over twice this the socket is cut. */
     maxFrameBytes: Bytes.default(64 * 1024),
     /** Outbound buffer per socket; past it the client is cut off (4001) and resumes. */
     maxBackpressureBytes: Bytes.default(1024 * 1024),

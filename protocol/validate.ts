@@ -15,10 +15,13 @@ export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8A
   } catch (e) {
     return { ok: false, code: ErrorCode.BadFrame, message: `not a valid ${encoding} frame: ${(e as Error).message}` };
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, code: ErrorCode.InvalidFrame, message: 'a frame must be a map (object) with a string field "t"' };
+  }
   const parsed = ClientFrame.safeParse(raw);
   if (parsed.success) return { ok: true, frame: parsed.data };
   const id = requestIdOf(raw);
-  const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
+  const t = (raw as { t?: unknown }).t;
   if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {
     return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${JSON.stringify(t)?.slice(0, 40)}`, ...(id === undefined ? {} : { id }) };
   }

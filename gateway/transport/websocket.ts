@@ -23,7 +23,8 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
   const { ws: cfg } = ctx.config;
   const behavior: WebSocketBehavior<SocketData> = {
     compression: uws.DISABLED,
-    maxPayloadLength: cfg.maxFrameBytes,
+    // Frames up to twice the limit are read and answered with 1003; uWS cuts larger ones unread.
+    maxPayloadLength: cfg.maxFrameBytes * 2,
     maxBackpressure: cfg.maxBackpressureBytes,
     // Past the limit uWS closes the socket instead of dropping messages: a slow consumer is cut
     // off and resumes from its position, it never silently misses messages.
@@ -59,9 +60,11 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
 
     message(ws, message, isBinary) {
       const conn = ws.getUserData().conn;
-      const result = conn.codec.binary && !isBinary
-        ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
-        : decodeClientFrame(conn.codec.encoding, message);
+      const result = message.byteLength > cfg.maxFrameBytes
+        ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes` }
+        : conn.codec.binary && !isBinary
+          ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
+          : decodeClientFrame(conn.codec.encoding, message);
       if (result.ok) return handleFrame(ctx, conn, result.frame);
       conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);
       if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../protocol/index.ts';
+import { useGateway } from '../support/gateway.ts';
+import { connectHello, isMsg, isReply } from '../support/raw-client.ts';
+
+const KEY = 'test-key-0123456789';
+const gw = await useGateway({ api: { keys: [KEY], maxBodyBytes: 1024 } });
+const noKeys = await useGateway();
+
+function publish(body: unknown, key: string | null = KEY, base = gw.httpUrl) {
+  return fetch(`${base}/api/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+describe('HTTP publish API', () => {
+  it('publishes to WebSocket subscribers and answers the sequence', async () => {
+    const { c } = await connectHello(gw.url, 'json');
+    c.send({ t: 'sub', id: 1, topic: 'api.t' });
+    const sub = await c.next(isReply(1));
+    const res = await publish({ topic: 'api.t', kind: 'set', data: { hello: 'world' } });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toEqual({ seq: 1, epoch: (sub as { epoch: string }).epoch });
+    expect(await c.next(isMsg('api.t'))).toMatchObject({ seq: 1, kind: 'set', data: { hello: 'world' } });
+    c.close();
+  });
+
+  it.each([
+    ['no key', { topic: 'a' }, null, 401, ErrorCode.Unauthorized],
+    ['a wrong key', { topic: 'a' }, 'wrong-key-0123456789', 401, ErrorCode.Unauthorized],
+    ['invalid JSON', '{oops', KEY, 400, ErrorCode.BadRequest],
+    ['a bad topic', { topic: 'a b', data: 1 }, KEY, 400, ErrorCode.BadTopic],
+    ['an unknown kind', { topic: 'a', kind: 'delete' }, KEY, 400, ErrorCode.BadRequest],
+    ['an unknown field', { topic: 'a', extra: true }, KEY, 400, ErrorCode.BadRequest],
+    ['a body over the limit', { topic: 'a', data: 'x'.repeat(2000) }, KEY, 413, ErrorCode.PayloadTooLarge],
+  ])('rejects %s with a coded JSON error', async (_, body, key, status, code) => {
+    const res = await publish(body, key);
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const json = (await res.json()) as { error: { code: number; message: string } };
+    expect(json.error.code).toBe(code);
+    expect(json.error.message.length).toBeGreaterThan(5);
+  });
+
+  it('answers 503 with a hint when no API key is configured', async () => {
+    const res = await publish({ topic: 'a' }, KEY, noKeys.httpUrl);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: number } }).error.code).toBe(ErrorCode.Unavailable);
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const res = await fetch(`${gw.httpUrl}/api/nothing`, { method: 'POST' });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: number } }).error.code).toBe(ErrorCode.NotFound);
+  });
+
+  it('reports health with engine and connection count', async () => {
+    const res = await fetch(`${gw.httpUrl}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', engine: 'memory', node: gw.config.nodeId });
+  });
+});

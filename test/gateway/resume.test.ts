@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import type { MsgFrame, SubscribedFrame } from '../../protocol/index.ts';
+import { useGateway } from '../support/gateway.ts';
+import { connectHello, isMsg, isReply } from '../support/raw-client.ts';
+
+const gw = await useGateway({ bus: { history: { size: 10 } } });
+
+async function sub(c: Awaited<ReturnType<typeof connectHello>>['c'], id: number, topic: string, since?: object) {
+  c.send({ t: 'sub', id, topic, ...(since ? { since } : {}) });
+  return c.next<SubscribedFrame>((f) => f.t === 'subscribed' && f.id === id);
+}
+
+describe('resume on the same gateway', () => {
+  it('replays exactly the messages missed while disconnected (recovered)', async () => {
+    const { c: pub } = await connectHello(gw.url);
+    const first = await connectHello(gw.url);
+    const s = await sub(first.c, 1, 'r.a');
+    for (let i = 1; i <= 3; i++) pub.send({ t: 'pub', id: i, topic: 'r.a', data: i });
+    const seen = (await first.c.collect(isMsg('r.a'), 3)) as MsgFrame[];
+    first.c.ws.terminate(); // network loss: no close frame
+    await first.c.closed;
+    for (let i = 4; i <= 8; i++) pub.send({ t: 'pub', id: i, topic: 'r.a', data: i });
+    await pub.next(isReply(8));
+
+    const last = seen[seen.length - 1]!;
+    const again = await connectHello(gw.url, 'msgpack', { id: first.welcome.session, key: first.welcome.key });
+    expect(again.welcome.resumed).toBe(true);
+    const r = await sub(again.c, 1, 'r.a', { seq: last.seq, epoch: s.epoch });
+    expect(r).toMatchObject({ wasRecovering: true, recovered: true, seq: 8 });
+    expect(r.replay!.map((m) => m.data)).toEqual([4, 5, 6, 7, 8]);
+    expect(r.replay![0]!.prev).toBe(last.seq);
+    // and live delivery continues after the replay
+    pub.send({ t: 'pub', id: 9, topic: 'r.a', data: 9 });
+    expect(((await again.c.next(isMsg('r.a'))) as MsgFrame)).toMatchObject({ seq: 9, prev: 8, data: 9 });
+    pub.close();
+    again.c.close();
+  });
+
+  it('reports recovered=false with a fresh snapshot when history overflowed', async () => {
+    const { c: pub } = await connectHello(gw.url);
+    pub.send({ t: 'pub', id: 1, topic: 'r.b', kind: 'set', data: { v: 0 } });
+    const { c } = await connectHello(gw.url);
+    const s = await sub(c, 1, 'r.b');
+    c.ws.terminate();
+    for (let i = 2; i <= 30; i++) pub.send({ t: 'pub', id: i, topic: 'r.b', kind: 'patch', data: { v: i } });
+    await pub.next(isReply(30));
+    const { c: again } = await connectHello(gw.url);
+    const r = await sub(again, 1, 'r.b', { seq: s.seq, epoch: s.epoch });
+    expect(r).toMatchObject({ wasRecovering: true, recovered: false, seq: 30, state: { v: 30 } });
+    expect(r.replay).toBeUndefined();
+    pub.close();
+    again.close();
+  });
+
+  it('reports recovered=false for a position from another epoch', async () => {
+    const { c } = await connectHello(gw.url);
+    const r = await sub(c, 1, 'r.c', { seq: 0, epoch: 'not-this-one' });
+    expect(r).toMatchObject({ wasRecovering: true, recovered: false });
+    c.close();
+  });
+
+  it('recovers nothing-missed as recovered with an empty replay', async () => {
+    const { c: pub } = await connectHello(gw.url);
+    pub.send({ t: 'pub', id: 1, topic: 'r.d', data: 1 });
+    const ack = (await pub.next(isReply(1))) as { seq: number; epoch: string };
+    const { c } = await connectHello(gw.url);
+    const r = await sub(c, 1, 'r.d', { seq: ack.seq, epoch: ack.epoch });
+    expect(r).toMatchObject({ recovered: true, replay: [] });
+    pub.close();
+    c.close();
+  });
+});
