@@ -59,11 +59,17 @@ export const CloseCode = {
   Unauthorized: 4501,
   Forbidden: 4502,
   TooManyErrors: 4503, // kept sending invalid frames
-  SessionExpired: 4504, // kept for server-side kicks; a client may start a fresh session
+  Kicked: 4504, // an operator ended this session: do not reconnect automatically
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/**
+ * Standard codes that only a broken client earns (protocol error, unacceptable or invalid data,
+ * policy violation): reconnecting would repeat the fault.
+ */
+const TERMINAL_STANDARD = new Set([1002, 1003, 1007, 1008]);
+
 /** Whether a close code tells the client to stop reconnecting. */
 export function isTerminalClose(code: number): boolean {
-  return code >= 4500 && code <= 4999;
+  return (code >= 4500 && code <= 4999) || TERMINAL_STANDARD.has(code);
 }

@@ -14,6 +14,44 @@ export const Topic = z.string().max(MAX_TOPIC_LENGTH).superRefine((t, ctx) => {
 export const MessageKind = z.enum(['event', 'set', 'patch']);
 export type MessageKind = z.infer<typeof MessageKind>;
 const Seq = z.number().int().min(0);
+
+/** Deepest nesting of application data: bounds the stack work of every reader and merger. */
+export const MAX_DATA_DEPTH = 32;
+
+/**
+ * Why `v` is not acceptable application data, or null: JSON values only (null, boolean, finite
+ * number, string, array, plain object) plus binary (msgpack `bin`), at most MAX_DATA_DEPTH deep.
+ * Anything else (BigInt from 64-bit msgpack ints, NaN, undefined, msgpack extensions) would break
+ * another encoding or another client, so it is refused at the door.
+ */
+export function dataError(v: unknown, depth = 0): string | null {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return null;
+  if (typeof v === 'number') return Number.isFinite(v) ? null : 'numbers must be finite';
+  if (typeof v === 'bigint') return 'integers must be within ±2^53';
+  if (typeof v !== 'object') return `unsupported value of type ${typeof v}`;
+  if (v instanceof Uint8Array) return null;
+  if (depth >= MAX_DATA_DEPTH) return `nested deeper than ${MAX_DATA_DEPTH} levels`;
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      const err = dataError(item, depth + 1);
+      if (err) return err;
+    }
+    return null;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return 'unsupported value (not plain data)';
+  for (const key of Object.keys(v)) {
+    const err = dataError((v as Record<string, unknown>)[key], depth + 1);
+    if (err) return err;
+  }
+  return null;
+}
+
+/** Application data as it may enter the system (see dataError); absent means null. */
+export const Data = z.unknown().superRefine((v, ctx) => {
+  const err = dataError(v);
+  if (err) ctx.addIssue({ code: 'custom', message: err });
+});
 /** A position in a topic: the last sequence the client saw, in the stream identity `epoch`. */
 export const Position = z.object({ seq: Seq, epoch: z.string().max(64) }).strict();
 export type Position = z.infer<typeof Position>;
@@ -45,7 +83,7 @@ export const PubFrame = z.object({
   id: RequestId.optional(),
   topic: Topic,
   kind: MessageKind.default('event'),
-  data: z.unknown(),
+  data: Data.default(null),
 }).strict();
 
 export const HistoryFrame = z.object({
@@ -159,7 +197,7 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 // ---- HTTP API ---------------------------------------------------------------------------------
 
 /** Body of `POST /api/publish`. */
-export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: z.unknown() }).strict();
+export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: Data.default(null) }).strict();
 export type HttpPublishRequest = z.infer<typeof HttpPublishRequest>;
 /** Every HTTP error answers with this body. */
 export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string() }) });

@@ -5,12 +5,19 @@
  */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return patch;
-  const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  const out: Record<string, unknown> = isPlainObject(target) ? copy(target) : {};
   for (const key of Object.keys(patch)) {
     const value = patch[key];
     if (value === null) delete out[key];
-    else out[key] = applyMergePatch(out[key], value);
+    // defineProperty, not assignment: a member named "__proto__" must stay a plain member.
+    else Object.defineProperty(out, key, { value: applyMergePatch(out[key], value), enumerable: true, writable: true, configurable: true });
   }
+  return out;
+}
+
+function copy(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(o)) Object.defineProperty(out, key, { value: o[key], enumerable: true, writable: true, configurable: true });
   return out;
 }
 

@@ -23,7 +23,7 @@ export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8A
   const id = requestIdOf(raw);
   const t = (raw as { t?: unknown }).t;
   if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {
-    return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${JSON.stringify(t)?.slice(0, 40)}`, ...(id === undefined ? {} : { id }) };
+    return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : typeof t}`, ...(id === undefined ? {} : { id }) };
   }
   const issue = parsed.error.issues[0];
   const where = issue && issue.path.length ? issue.path.join('.') : t;

@@ -26,9 +26,10 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
     // Frames up to twice the limit are read and answered with 1003; uWS cuts larger ones unread.
     maxPayloadLength: cfg.maxFrameBytes * 2,
     maxBackpressure: cfg.maxBackpressureBytes,
-    // Past the limit uWS closes the socket instead of dropping messages: a slow consumer is cut
-    // off and resumes from its position, it never silently misses messages.
-    closeOnBackpressureLimit: true,
+    // Past the limit uWS drops the message for this socket and calls `dropped`, where we end the
+    // socket with 4001: a slow consumer is cut off and resumes from its last position, so it never
+    // silently misses messages, and nobody else waits for it.
+    closeOnBackpressureLimit: false,
     idleTimeout: cfg.idleTimeoutSec,
     sendPingsAutomatically: true,
 
@@ -45,7 +46,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       res.upgrade<SocketData>(
         { conn: new Connection(codecFor(encoding), ip, Date.now()) },
         req.getHeader('sec-websocket-key'),
-        offered ? subprotocolFor(encoding) : '',
+        offered.trim() ? subprotocolFor(encoding) : '',
         req.getHeader('sec-websocket-extensions'),
         context,
       );
@@ -68,6 +69,10 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       if (result.ok) return handleFrame(ctx, conn, result.frame);
       conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);
       if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');
+    },
+
+    dropped(ws) {
+      ws.getUserData().conn.close(CloseCode.SlowConsumer, 'slow consumer: resume from your last position');
     },
 
     close(ws) {

@@ -1,0 +1,118 @@
+/**
+ * Options of the NATS engine and the names derived from them. One deployment = one prefix:
+ * several deployments can share a NATS account as long as their prefixes differ.
+ *
+ *   stream   `<prefix>_topics`   subjects `<prefix>.in.>`, RePublish to `<prefix>.out.>`
+ *   KV       `<prefix>_state`    key = topic, value = state snapshot
+ *   topic `chat.room1`  ->  `<prefix>.in.chat.room1` (publish) / `<prefix>.out.chat.room1` (live)
+ */
+import type { ConnectionOptions, NatsConnection } from 'nats';
+import type { Logger } from '../../log.ts';
+import type { BusStatus } from '../bus.ts';
+
+export type NatsCredentials =
+  | { readonly user: string; readonly pass: string }
+  | { readonly token: string }
+  /** A NATS `.creds` file (JWT + nkey seed), e.g. from `nsc`. */
+  | { readonly credsFile: string };
+
+export interface NatsBusOptions {
+  /** One or more server URLs (`nats://host:4222`); the client fails over between them. */
+  readonly servers: string | readonly string[];
+  readonly credentials?: NatsCredentials;
+  /** Deployment prefix: [A-Za-z0-9_-], at most 32 characters. Default `symphonic`. */
+  readonly prefix?: string;
+  /** Stream and KV replicas: 1 on a single node, 3 in a cluster. Default 1. */
+  readonly replicas?: number;
+  /** Retention per topic: the last `size` messages, none older than `ageMs`. Defaults 1000 / 1 h. */
+  readonly history?: { readonly size?: number; readonly ageMs?: number };
+  /** Connection name shown by the server (monitoring, `nats server report connections`). */
+  readonly name?: string;
+  readonly snapshot?: {
+    /** Write a watched topic's snapshot after this many messages. Default history.size / 2 (must stay below it). */
+    readonly everyMessages?: number;
+    /** Write a dirty snapshot this long after the topic's last message. Default 1 s. */
+    readonly idleMs?: number;
+    /** KV bucket max age (0 = keep forever, the default). Snapshots of quiet topics vanish after it. */
+    readonly ttlMs?: number;
+  };
+  /** Messages of a watched topic kept in memory for fast resume. Default min(history.size, 100). */
+  readonly cacheSize?: number;
+  /** Live messages buffered per topic while a gap is repaired; past it the buffer is dropped and re-read from the stream. Default 10,000. */
+  readonly maxPending?: number;
+  /** A publish (with its retries through leader elections and reconnects) fails after this. Default 15 s. */
+  readonly publishTimeoutMs?: number;
+  /** start() fails if NATS cannot be reached and the stream set up within this. Default 15 s. */
+  readonly connectTimeoutMs?: number;
+  /** Called on every status change (ready, degraded, closed). */
+  readonly onStatus?: (status: BusStatus) => void;
+  readonly logger?: Logger;
+  /** Connection factory (default: `connect` from the nats package); lets a host share or wrap the connection. */
+  readonly connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
+}
+
+export interface ResolvedNatsOptions {
+  readonly servers: string[];
+  readonly credentials: NatsCredentials | undefined;
+  readonly prefix: string;
+  readonly replicas: number;
+  readonly historySize: number;
+  readonly historyAgeMs: number;
+  readonly name: string;
+  readonly snapshotEvery: number;
+  readonly snapshotIdleMs: number;
+  readonly snapshotTtlMs: number;
+  readonly cacheSize: number;
+  readonly maxPending: number;
+  readonly publishTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly streamName: string;
+  readonly bucket: string;
+  readonly inPrefix: string;
+  readonly outPrefix: string;
+}
+
+const PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 0) throw new Error(`nats bus: ${name} must be a non-negative integer (got ${value})`);
+  return v;
+}
+
+export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
+  const servers = typeof o.servers === 'string' ? [o.servers] : [...o.servers];
+  if (servers.length === 0) throw new Error('nats bus: at least one server URL is required');
+  const prefix = o.prefix ?? 'symphonic';
+  if (!PREFIX_RE.test(prefix)) throw new Error(`nats bus: prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
+  const replicas = positiveInt('replicas', o.replicas, 1);
+  if (replicas < 1 || replicas > 5) throw new Error('nats bus: replicas must be 1..5');
+  const historySize = positiveInt('history.size', o.history?.size, 1000);
+  if (historySize < 1) throw new Error('nats bus: history.size must be at least 1');
+  const historyAgeMs = positiveInt('history.ageMs', o.history?.ageMs, 3_600_000);
+  const snapshotEvery = positiveInt('snapshot.everyMessages', o.snapshot?.everyMessages, Math.max(1, Math.floor(historySize / 2)));
+  if (snapshotEvery < 1 || snapshotEvery >= Math.max(2, historySize)) {
+    // A snapshot older than the retained tail cannot be brought up to date from the stream.
+    throw new Error('nats bus: snapshot.everyMessages must be at least 1 and below history.size');
+  }
+  return {
+    servers,
+    credentials: o.credentials,
+    prefix,
+    replicas,
+    historySize,
+    historyAgeMs,
+    name: o.name ?? `symphonic-${process.pid}`,
+    snapshotEvery,
+    snapshotIdleMs: positiveInt('snapshot.idleMs', o.snapshot?.idleMs, 1000),
+    snapshotTtlMs: positiveInt('snapshot.ttlMs', o.snapshot?.ttlMs, 0),
+    cacheSize: positiveInt('cacheSize', o.cacheSize, Math.min(historySize, 100)),
+    maxPending: Math.max(1, positiveInt('maxPending', o.maxPending, 10_000)),
+    publishTimeoutMs: Math.max(100, positiveInt('publishTimeoutMs', o.publishTimeoutMs, 15_000)),
+    connectTimeoutMs: Math.max(100, positiveInt('connectTimeoutMs', o.connectTimeoutMs, 15_000)),
+    streamName: `${prefix}_topics`,
+    bucket: `${prefix}_state`,
+    inPrefix: `${prefix}.in.`,
+    outPrefix: `${prefix}.out.`,
+  };
+}
