@@ -1,0 +1,11 @@
+/** Types for scripts/build-sdk.mjs (imported by tests). */
+export interface BuiltFile {
+  name: string;
+  path: string;
+  /** Minified size, bytes. */
+  min: number;
+  /** Minified + gzip -9 size, bytes. */
+  gzip: number;
+}
+export declare const CORE_BUDGET: number;
+export declare function buildSdk(options?: { outdir?: string; quiet?: boolean }): Promise<{ outdir: string; files: BuiltFile[] }>;

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * Builds the SDK bundles into dist/ with esbuild:
+ *   dist/symphonic.mjs          ESM, browser + Node (minified)
+ *   dist/symphonic.iife.js      single-file browser bundle, global `Symphonic` (minified)
+ *   dist/symphonic-server.mjs   server-side publisher for Node backends (ESM)
+ * and prints min and min+gzip sizes. `buildSdk()` is exported for tests.
+ */
+import { build } from 'esbuild';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Core budget (min+gzip), bytes. */
+export const CORE_BUDGET = 12 * 1024;
+
+/**
+ * @param {{ outdir?: string, quiet?: boolean }} [options]
+ * @returns {Promise<{ outdir: string, files: { name: string, path: string, min: number, gzip: number }[] }>}
+ */
+export async function buildSdk(options = {}) {
+  const outdir = resolve(options.outdir ?? join(root, 'dist'));
+  await mkdir(outdir, { recursive: true });
+  const common = {
+    bundle: true,
+    minify: true,
+    write: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+    sourcemap: false,
+  };
+  const targets = [
+    { name: 'symphonic.mjs', entry: 'sdk/index.ts', format: 'esm', platform: 'neutral', target: 'es2020' },
+    { name: 'symphonic.iife.js', entry: 'sdk/index.ts', format: 'iife', globalName: 'Symphonic', platform: 'browser', target: 'es2020' },
+    { name: 'symphonic-server.mjs', entry: 'sdk/server/index.ts', format: 'esm', platform: 'node', target: 'node20' },
+  ];
+  const files = [];
+  for (const t of targets) {
+    const path = join(outdir, t.name);
+    const result = await build({
+      ...common,
+      entryPoints: [join(root, t.entry)],
+      outfile: path,
+      format: t.format,
+      platform: t.platform,
+      target: t.target,
+      ...(t.globalName ? { globalName: t.globalName } : {}),
+      write: true,
+      metafile: true,
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    const bad = inputs.filter((p) => /node_modules|protocol\/(frames|validate|codec)\.ts/.test(p));
+    if (bad.length) throw new Error(`${t.name} must not bundle ${bad.join(', ')} (browser SDK stays free of zod and msgpackr)`);
+    const { readFile } = await import('node:fs/promises');
+    const bytes = await readFile(path);
+    files.push({ name: t.name, path, min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
+  }
+  if (!options.quiet) {
+    for (const f of files) console.log(`${f.name.padEnd(22)} ${kb(f.min).padStart(9)} min  ${kb(f.gzip).padStart(9)} min+gzip`);
+  }
+  return { outdir, files };
+}
+
+function kb(n) {
+  return `${(n / 1024).toFixed(2)} KB`;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  buildSdk().then(
+    ({ files }) => {
+      const core = files.find((f) => f.name === 'symphonic.iife.js');
+      if (core && core.gzip > CORE_BUDGET) {
+        console.error(`core bundle ${kb(core.gzip)} min+gzip is over the ${kb(CORE_BUDGET)} budget`);
+        process.exitCode = 1;
+      }
+    },
+    (err) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}

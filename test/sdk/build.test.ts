@@ -1,0 +1,60 @@
+/** The bundles: they build, stay under budget, carry no zod/msgpackr, and expose the API. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runInNewContext } from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSdk, CORE_BUDGET, type BuiltFile } from '../../scripts/build-sdk.mjs';
+
+let dir: string;
+let files: BuiltFile[];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'symphonic-sdk-'));
+  ({ files } = await buildSdk({ outdir: dir, quiet: true }));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const file = (name: string) => files.find((f) => f.name === name)!;
+
+describe('SDK bundles', () => {
+  it('the core stays under its min+gzip budget', () => {
+    for (const name of ['symphonic.mjs', 'symphonic.iife.js']) {
+      expect(file(name).gzip).toBeLessThan(CORE_BUDGET);
+      expect(file(name).min).toBeGreaterThan(5_000);
+    }
+  });
+
+  it('the IIFE defines the global Symphonic in a bare browser-like context', async () => {
+    const code = await readFile(file('symphonic.iife.js').path, 'utf8');
+    const ctx: Record<string, unknown> = { TextEncoder, TextDecoder, setTimeout, clearTimeout, console };
+    ctx.window = ctx;
+    runInNewContext(code, ctx);
+    const S = ctx.Symphonic as Record<string, unknown>;
+    for (const name of ['SymphonicClient', 'Subscription', 'SymphonicError', 'TimeoutError', 'ConnectionClosedError', 'ValidationError', 'ErrorCode', 'CloseCode', 'applyMergePatch', 'nextConnectionState', 'nextSubscriptionStatus', 'backoffDelay']) {
+      expect(S[name], name).toBeDefined();
+    }
+  });
+
+  it('the ESM bundle imports in Node and its client refuses to run without a WebSocket class', async () => {
+    const mod = await import(pathToFileURL(file('symphonic.mjs').path).href);
+    const c = new mod.SymphonicClient('ws://127.0.0.1:1/ws', { networkEvents: false });
+    const errors: { code: number }[] = [];
+    c.on('error', (e: { code: number }) => errors.push(e));
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    delete g.WebSocket;
+    try {
+      c.connect();
+    } finally {
+      if (saved) g.WebSocket = saved;
+    }
+    expect(errors[0]?.code).toBe(mod.ClientErrorCode.NoTransport);
+  });
+
+  it('the server publisher bundle exports SymphonicPublisher', async () => {
+    const mod = await import(pathToFileURL(file('symphonic-server.mjs').path).href);
+    expect(typeof mod.SymphonicPublisher).toBe('function');
+    expect(typeof mod.HttpPublishTransport).toBe('function');
+  });
+});
