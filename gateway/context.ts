@@ -1,8 +1,10 @@
 /** What the socket and HTTP handlers share: built once in server.ts. */
 import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config.ts';
+import type { Connection } from './connection/connection.ts';
 import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
+import type { Policy } from './policy/index.ts';
 import type { SessionStore } from './session/sessions.ts';
 
 export interface GatewayContext {
@@ -11,4 +13,6 @@ export interface GatewayContext {
   readonly interest: Interest;
   readonly sessions: SessionStore;
   readonly log: Logger;
+  /** Auth, namespaces, permissions, limits, API keys (gateway/policy/). */
+  readonly policy: Policy<Connection>;
 }

@@ -15,6 +15,8 @@ import { mountStatic } from './http/static.ts';
 import { createInterest } from './interest.ts';
 import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
+import type { Connection } from './connection/connection.ts';
+import { createPolicy } from './policy/index.ts';
 import { createSessionStore } from './session/sessions.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
@@ -36,10 +38,14 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const config = parseConfig(input);
   const uws = loadUws();
   const log = createLogger(config.log.level, { node: config.nodeId });
+  // Keys are loaded before anything listens: a bad key fails the start, not the first client.
+  const policy = await createPolicy<Connection>(config);
   const bus = deps.bus ?? (await createBus(config));
   const app = uws.App();
   const fanout = createFanout(app);
-  const ctx: GatewayContext = { config, bus, log, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs) };
+  const ctx: GatewayContext = {
+    config, bus, log, policy, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs),
+  };
 
   await bus.start((m) => fanout.publish(m));
   const sockets = mountWebSocket(uws, app, ctx);
@@ -61,7 +67,15 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
     ctx.sessions.sweep();
   }, 1000);
 
-  log.info('listening', { host: config.host, port, engine: bus.engine, ws: config.ws.path });
+  log.info('listening', {
+    host: config.host, port, engine: bus.engine, ws: config.ws.path,
+    // What is open to whom (never the keys themselves).
+    anonymous: config.auth.anonymous, tokens: policy.auth.enabled, apiKeys: policy.apiKeys.size,
+    namespaces: policy.namespaces.all.map((n) => n.name || '(default)'),
+  });
+  if (config.auth.anonymous && config.clientPublish && config.defaultNamespace.publish === undefined) {
+    log.info('open defaults: anonymous clients may subscribe and publish to any topic outside configured namespaces (see docs/security.md to lock down)');
+  }
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed = false;
   return {

@@ -21,6 +21,7 @@ export const ErrorCode = {
   PublishNotAllowed: 2003,
   BadRequest: 2004,
   NotFound: 2005,
+  InvalidPayload: 2006, // published data rejected: namespace schema, nesting depth, or a value type the protocol does not carry
 
   Unauthorized: 3000,
   Forbidden: 3001,
@@ -30,6 +31,7 @@ export const ErrorCode = {
   TooManySubscriptions: 4001,
   PayloadTooLarge: 4002,
   LimitExceeded: 4003,
+  TooManyConnections: 4004, // per-user (at hello) or per-IP (HTTP 429 at upgrade) connection limit reached
 
   Internal: 5000,
   Unavailable: 5001,
@@ -54,6 +56,8 @@ export const CloseCode = {
   IdleTimeout: 4003,
   SessionTakenOver: 4004, // the same session resumed on another socket
   TokenExpired: 4005, // refresh the token, then reconnect
+  RateLimited: 4006, // kept sending past the rate limit: back off, then reconnect and resume
+  TooManyConnections: 4007, // the user holds the maximum number of connections: retry later (backoff)
 
   BadProtocol: 4500, // unsupported version or encoding
   Unauthorized: 4501,

@@ -73,6 +73,8 @@ export const SubFrame = z.object({
   topic: Topic,
   /** Resume: replay everything after this position instead of sending a fresh snapshot. */
   since: Position.optional(),
+  /** Subscription token (JWT) for a private topic: its claims name the topic (docs/security.md). */
+  token: z.string().max(8192).optional(),
 }).strict();
 
 export const UnsubFrame = z.object({ t: z.literal('unsub'), id: RequestId, topic: Topic }).strict();
@@ -93,11 +95,16 @@ export const HistoryFrame = z.object({
   /** Messages after this sequence (0 or absent: from the oldest retained). */
   since: Seq.optional(),
   limit: z.number().int().min(1).max(1000).default(100),
+  /** Subscription token (JWT) for a private topic, as on `sub`. */
+  token: z.string().max(8192).optional(),
 }).strict();
 
 export const PingFrame = z.object({ t: z.literal('ping'), id: RequestId.optional() }).strict();
 
-export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame]);
+/** In-band token refresh: replaces the connection's token (same user) before it expires. */
+export const RefreshFrame = z.object({ t: z.literal('refresh'), id: RequestId, token: z.string().max(8192) }).strict();
+
+export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame, RefreshFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameInput = z.input<typeof ClientFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
@@ -106,6 +113,7 @@ export type UnsubFrame = z.infer<typeof UnsubFrame>;
 export type PubFrame = z.infer<typeof PubFrame>;
 export type HistoryFrame = z.infer<typeof HistoryFrame>;
 export type PingFrame = z.infer<typeof PingFrame>;
+export type RefreshFrame = z.infer<typeof RefreshFrame>;
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.t.value);
 
 // ---- server -> client -------------------------------------------------------------------------
@@ -131,6 +139,15 @@ export const WelcomeFrame = z.object({
   /** The server sends a `hb` frame this often (ms); silence for twice as long means a dead link. */
   heartbeat: z.number().int(),
   node: z.string(),
+  /** The authenticated user id (the token's `sub`); absent for anonymous connections. */
+  user: z.string().optional(),
+  /** When the connection's token expires (seconds since the Unix epoch, the JWT `exp`): refresh before. */
+  exp: z.number().int().optional(),
+  /**
+   * On a resumed session: why this gateway closed the session's previous connection when the
+   * client could not see the close frame (4001 SlowConsumer: its buffers were full).
+   */
+  previousClose: z.object({ code: z.number().int(), reason: z.string() }).optional(),
 });
 
 export const SubscribedFrame = z.object({
@@ -168,6 +185,8 @@ export const HistoryResultFrame = z.object({
 });
 
 export const PongFrame = z.object({ t: z.literal('pong'), id: RequestId.optional() });
+/** Reply to `refresh`: the new token is in force; `exp` is its expiry (seconds since the epoch), absent if none. */
+export const RefreshedFrame = z.object({ t: z.literal('refreshed'), id: RequestId, exp: z.number().int().optional() });
 /** Server heartbeat, broadcast to every socket. */
 export const HeartbeatFrame = z.object({ t: z.literal('hb') });
 
@@ -182,6 +201,7 @@ export const ErrorFrame = z.object({
 
 export const ServerFrame = z.discriminatedUnion('t', [
   WelcomeFrame, SubscribedFrame, UnsubscribedFrame, MsgFrame, AckFrame, HistoryResultFrame, PongFrame, HeartbeatFrame, ErrorFrame,
+  RefreshedFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
@@ -193,6 +213,7 @@ export type HistoryResultFrame = z.infer<typeof HistoryResultFrame>;
 export type PongFrame = z.infer<typeof PongFrame>;
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type RefreshedFrame = z.infer<typeof RefreshedFrame>;
 
 // ---- HTTP API ---------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@
  * sends it in one syscall.
  */
 import type { WebSocket } from 'uWebSockets.js';
-import { CloseCode, type Codec, type ErrorCode, type ServerFrame } from '../../protocol/index.ts';
+import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFrame } from '../../protocol/index.ts';
+import { ANONYMOUS, type Identity } from '../policy/auth.ts';
+import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
 import type { Session } from '../session/sessions.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
@@ -19,6 +21,22 @@ export class Connection {
   readonly subs = new Map<string, { state: SubState }>();
   errors = 0;
   ws: WebSocket<SocketData> | null = null;
+
+  /** Who this is: anonymous until a `hello` token verifies; replaced by `refresh`. */
+  identity: Identity = ANONYMOUS;
+  /** A `hello` token is being verified: frames that arrive meanwhile wait in `pending`. */
+  authenticating = false;
+  pending: { frame: ClientFrame; bytes: number }[] = [];
+  /** Frame-rate buckets: this connection's and (when authenticated) its user's, shared. */
+  rate: Bucket = UNLIMITED;
+  userRate: Bucket | null = null;
+  /** Rate-limit violations left before the connection is closed with 4006. */
+  violations: Bucket = UNLIMITED;
+  expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** `close` was called: ignore further frames. */
+  closing = false;
+  /** uWS dropped a message for this socket (buffer past maxBackpressure) and is closing it. */
+  slow = false;
 
   constructor(
     readonly codec: Codec,
@@ -36,7 +54,7 @@ export class Connection {
 
   send(frame: ServerFrame): void {
     const ws = this.ws;
-    if (!ws || this.state === 'closed') return;
+    if (!ws || this.state === 'closed' || this.closing) return;
     const bytes = this.codec.encode(frame);
     ws.cork(() => ws.send(bytes, this.codec.binary));
   }
@@ -50,10 +68,14 @@ export class Connection {
     this.close(CloseCode.SessionTakenOver, 'session resumed on another connection');
   }
 
-  /** Closes with an application close code; the `close` handler then cleans up. */
+  /**
+   * Closes with an application close code; the `close` handler then cleans up. Idempotent, and
+   * never called from uWS's `dropped` handler (ending a socket there crashes uWS).
+   */
   close(code: number, reason: string): void {
     const ws = this.ws;
-    if (!ws || this.state === 'closed') return;
+    if (!ws || this.state === 'closed' || this.closing) return;
+    this.closing = true;
     ws.cork(() => ws.end(code, reason));
   }
 }

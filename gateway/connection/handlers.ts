@@ -1,28 +1,53 @@
 /**
- * What each client frame does. Replies to async work (bus calls) go through `conn.send`, which
- * ignores closed sockets, and re-check that the subscription they serve is still the current one.
+ * What each client frame does. Replies to async work (bus calls, token checks) go through
+ * `conn.send`, which ignores closed sockets, and re-check that the subscription they serve is
+ * still the current one. Every request passes its policy checks (gateway/policy/) here, on the
+ * ingress side; nothing is checked per delivery.
  */
 import {
   CloseCode, ErrorCode, PROTOCOL_VERSION,
-  type ClientFrame, type HelloFrame, type HistoryFrame, type PubFrame, type Publication, type SubFrame, type UnsubFrame,
+  type ClientFrame, type HelloFrame, type HistoryFrame, type PubFrame, type Publication, type RefreshFrame, type SubFrame, type UnsubFrame,
 } from '../../protocol/index.ts';
 import type { BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
 import { nativeTopic } from '../fanout.ts';
+import { ANONYMOUS, type Identity, type SubscriptionGrant } from '../policy/auth.ts';
+import type { Namespace } from '../policy/namespaces.ts';
+import { canPublish, canSubscribe, type Decision } from '../policy/permissions.ts';
 import type { Connection } from './connection.ts';
 
-export function handleFrame(ctx: GatewayContext, conn: Connection, frame: ClientFrame): void {
-  if (conn.state === 'handshaking' && frame.t !== 'hello') {
-    return conn.sendError(ErrorCode.HandshakeRequired, 'send hello first', 'id' in frame ? frame.id : undefined);
+/** Frames a client may send while its `hello` token is being verified; later ones get 1004. */
+const MAX_PENDING = 32;
+
+export function handleFrame(ctx: GatewayContext, conn: Connection, frame: ClientFrame, bytes = 0): void {
+  if (conn.state === 'closed' || conn.closing) return; // e.g. frames queued behind a hello that was refused
+  if (conn.state === 'handshaking') {
+    if (conn.authenticating && frame.t !== 'hello' && conn.pending.length < MAX_PENDING) return void conn.pending.push({ frame, bytes });
+    if (frame.t !== 'hello') return conn.sendError(ErrorCode.HandshakeRequired, 'send hello first', 'id' in frame ? frame.id : undefined);
   }
   switch (frame.t) {
     case 'hello': return hello(ctx, conn, frame);
-    case 'sub': return void subscribe(ctx, conn, frame);
+    case 'sub': return void subscribe(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'unsub': return unsubscribe(ctx, conn, frame);
-    case 'pub': return publish(ctx, conn, frame);
-    case 'history': return void history(ctx, conn, frame);
+    case 'pub': return publish(ctx, conn, frame, bytes);
+    case 'history': return void history(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'ping': return conn.send({ t: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+    case 'refresh': return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
   }
+}
+
+/** Last resort for a bug in an async handler: answer 5000 and log, never an unhandled rejection. */
+function internalError(ctx: GatewayContext, conn: Connection, frame: ClientFrame) {
+  return (e: unknown) => {
+    ctx.log.error('request failed', { t: frame.t, error: (e as Error)?.message ?? String(e) });
+    conn.sendError(ErrorCode.Internal, 'internal error', 'id' in frame ? frame.id : undefined);
+  };
+}
+
+/** Answers a denied request; denials count toward `ws.maxErrors` like invalid frames (4503). */
+function refuse(ctx: GatewayContext, conn: Connection, code: ErrorCode, message: string, id?: number, topic?: string): void {
+  conn.sendError(code, message, id, topic);
+  if (++conn.errors > ctx.config.ws.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid or denied requests');
 }
 
 function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame): void {
@@ -30,20 +55,135 @@ function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame): void {
     conn.sendError(ErrorCode.UnsupportedVersion, `protocol version ${frame.v} is not supported (server speaks ${PROTOCOL_VERSION})`);
     return conn.close(CloseCode.BadProtocol, 'unsupported protocol version');
   }
-  if (!conn.transition('hello')) return conn.sendError(ErrorCode.AlreadyHandshaken, 'hello already received');
-  const { session, resumed } = ctx.sessions.attach(frame.session, conn);
-  conn.session = session;
-  conn.send({
-    t: 'welcome', v: PROTOCOL_VERSION, session: session.id, key: session.key, resumed,
-    heartbeat: ctx.config.ws.heartbeatMs, node: ctx.config.nodeId,
+  if (conn.state !== 'handshaking' || conn.authenticating) return conn.sendError(ErrorCode.AlreadyHandshaken, 'hello already received');
+  if (frame.token === undefined) {
+    if (!ctx.policy.auth.anonymous) {
+      conn.sendError(ErrorCode.Unauthorized, 'this gateway requires a token (hello.token)');
+      return conn.close(CloseCode.Unauthorized, 'token required');
+    }
+    return welcome(ctx, conn, frame, ANONYMOUS);
+  }
+  conn.authenticating = true;
+  ctx.policy.auth.identity(frame.token).then((r) => {
+    conn.authenticating = false;
+    if (conn.state !== 'handshaking' || conn.closing) return;
+    if (!r.ok) {
+      conn.sendError(r.code, r.message);
+      return conn.close(r.code === ErrorCode.TokenExpired ? CloseCode.TokenExpired : CloseCode.Unauthorized, r.message);
+    }
+    welcome(ctx, conn, frame, r.value);
+    const queued = conn.pending;
+    conn.pending = [];
+    for (const q of queued) handleFrame(ctx, conn, q.frame, q.bytes);
+  }).catch((e: Error) => {
+    ctx.log.error('hello failed', { error: e.message });
+    conn.close(CloseCode.InternalError, 'internal error');
   });
 }
 
-async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, since }: SubFrame): Promise<void> {
+function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, identity: Identity): void {
+  const { limits } = ctx.policy;
+  if (identity.user !== null) {
+    if (!limits.userHasRoom(identity.user)) {
+      conn.sendError(ErrorCode.TooManyConnections, `at most ${ctx.config.limits.maxConnectionsPerUser} connections per user`);
+      return conn.close(CloseCode.TooManyConnections, 'too many connections for this user');
+    }
+    conn.userRate = limits.addUser(identity.user, conn);
+  }
+  conn.identity = identity;
+  conn.transition('hello');
+  scheduleExpiry(ctx, conn);
+  const { session, resumed } = ctx.sessions.attach(frame.session, conn, identity.user);
+  conn.session = session;
+  const note = session.previousClose;
+  session.previousClose = undefined;
+  conn.send({
+    t: 'welcome', v: PROTOCOL_VERSION, session: session.id, key: session.key, resumed,
+    heartbeat: ctx.config.ws.heartbeatMs, node: ctx.config.nodeId,
+    ...(identity.user === null ? {} : { user: identity.user }),
+    ...(identity.exp === null ? {} : { exp: identity.exp }),
+    ...(note ? { previousClose: note } : {}),
+  });
+}
+
+/** Closes the connection (4005) once its token has expired and was not refreshed. */
+function scheduleExpiry(ctx: GatewayContext, conn: Connection): void {
+  if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
+  conn.expiryTimer = null;
+  const exp = conn.identity.exp;
+  if (exp === null) return;
+  const due = (exp + ctx.policy.auth.clockToleranceSec) * 1000;
+  conn.expiryTimer = setTimeout(() => {
+    conn.expiryTimer = null;
+    if (conn.state !== 'open') return;
+    if (Date.now() < due) return scheduleExpiry(ctx, conn); // timers cap at ~24.8 days
+    conn.sendError(ErrorCode.TokenExpired, 'token expired: send refresh before exp, or reconnect with a new token');
+    conn.close(CloseCode.TokenExpired, 'token expired');
+  }, Math.min(Math.max(0, due - Date.now()), 2 ** 31 - 1));
+  conn.expiryTimer.unref?.();
+}
+
+async function refresh(ctx: GatewayContext, conn: Connection, { id, token }: RefreshFrame): Promise<void> {
+  const r = await ctx.policy.auth.identity(token);
+  if (conn.state !== 'open') return;
+  if (!r.ok) return refuse(ctx, conn, r.code, r.message, id);
+  if (r.value.user !== conn.identity.user) {
+    return refuse(ctx, conn, ErrorCode.Forbidden, conn.identity.user === null
+      ? 'an anonymous connection cannot take a token in band: reconnect with it in hello'
+      : 'the new token is for another user', id);
+  }
+  conn.identity = r.value;
+  scheduleExpiry(ctx, conn);
+  conn.send({ t: 'refreshed', id, ...(r.value.exp === null ? {} : { exp: r.value.exp }) });
+}
+
+/**
+ * May this connection read `topic` (subscribe, history)? The topic-length check of its namespace,
+ * then the permission decision; a subscription token, when given and the connection's own `subs`
+ * claim does not already allow the topic, is verified first (a token given is a token checked).
+ */
+async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
+  const ns = ctx.policy.namespaces.of(topic);
+  const long = topicTooLong(ns, topic);
+  if (long) return long;
+  let grant: SubscriptionGrant | null = null;
+  if (token !== undefined && !conn.identity.subs.matches(topic)) {
+    const g = await ctx.policy.auth.grant(token);
+    if (!g.ok) return g;
+    grant = g.value;
+  }
+  return canSubscribe(conn.identity, ns, topic, grant);
+}
+
+function topicTooLong(ns: Namespace, topic: string): Denial | null {
+  return topic.length > ns.maxTopicLength
+    ? { ok: false, code: ErrorCode.BadTopic, message: `topic longer than ${ns.maxTopicLength} characters` }
+    : null;
+}
+
+async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, since, token }: SubFrame): Promise<void> {
   if (conn.subs.has(topic)) return conn.sendError(ErrorCode.AlreadySubscribed, 'already subscribed', id, topic);
   if (conn.subs.size >= ctx.config.ws.maxSubscriptions) {
     return conn.sendError(ErrorCode.TooManySubscriptions, `at most ${ctx.config.ws.maxSubscriptions} subscriptions per connection`, id, topic);
   }
+  // Reserved while authorizing (no interest taken yet), so a second sub of the topic is refused.
+  const reservation = { state: 'authorizing' as const };
+  conn.subs.set(topic, reservation);
+  let decision: Decision;
+  try {
+    decision = await authorizeRead(ctx, conn, topic, token);
+  } catch (e) {
+    ctx.log.error('subscribe authorization failed', { topic, error: (e as Error).message });
+    decision = { ok: false, code: ErrorCode.Internal, message: 'authorization failed' };
+  }
+  if (conn.state !== 'open' || conn.subs.get(topic) !== reservation) {
+    return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
+  }
+  if (!decision.ok) {
+    conn.subs.delete(topic);
+    return refuse(ctx, conn, decision.code, decision.message, id, topic);
+  }
+
   const sub = { state: 'subscribing' as const };
   conn.subs.set(topic, sub);
   const current = () => conn.state === 'open' && conn.subs.get(topic) === sub;
@@ -76,13 +216,19 @@ function unsubscribe(ctx: GatewayContext, conn: Connection, { id, topic }: Unsub
 
 /** Forgets one subscription of a live connection (close cleans up through `releaseConnection`). */
 function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string): void {
+  const rec = conn.subs.get(topic);
   conn.subs.delete(topic);
+  if (!rec || rec.state === 'authorizing') return; // no interest was taken
   ctx.interest.remove(topic);
   if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic));
 }
 
-function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data }: PubFrame): void {
-  if (!ctx.config.clientPublish) return conn.sendError(ErrorCode.PublishNotAllowed, 'clients may not publish on this gateway', id, topic);
+function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data }: PubFrame, bytes: number): void {
+  const ns = ctx.policy.namespaces.of(topic);
+  const denied = topicTooLong(ns, topic)
+    ?? canPublishOrNull(canPublish(conn.identity, ns, topic, ctx.config.clientPublish))
+    ?? checkPayload(ns, data, bytes, (d) => conn.codec.encode(d as object));
+  if (denied) return refuse(ctx, conn, denied.code, denied.message, id, topic);
   ctx.bus.publish(topic, kind, data).then(
     (r) => id !== undefined && conn.send({ t: 'ack', id, topic, seq: r.seq, epoch: r.epoch }),
     (e: Error) => {
@@ -92,7 +238,39 @@ function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data 
   );
 }
 
-async function history(ctx: GatewayContext, conn: Connection, { id, topic, since, limit }: HistoryFrame): Promise<void> {
+type Denial = Extract<Decision, { ok: false }>;
+
+function canPublishOrNull(d: Decision): Denial | null {
+  return d.ok ? null : d;
+}
+
+/**
+ * Checks published `data` against its namespace: at most `maxPayloadBytes` as encoded by the
+ * publisher (`frameBytes`, the whole frame's size, is an upper bound that spares the re-encode for
+ * most publishes), then the namespace schema. Shared by client `pub` and the HTTP API. (That data
+ * is plain JSON-like data within the depth limit is checked by the protocol schema already.)
+ */
+export function checkPayload(ns: Namespace, data: unknown, frameBytes: number, encode: (d: unknown) => Uint8Array | string): Denial | null {
+  if (frameBytes > ns.maxPayloadBytes) {
+    const encoded = encode(data);
+    const size = typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
+    if (size > ns.maxPayloadBytes) return { ok: false, code: ErrorCode.PayloadTooLarge, message: `data larger than ${ns.maxPayloadBytes} bytes` };
+  }
+  const mismatch = ns.schema?.(data);
+  if (mismatch) return { ok: false, code: ErrorCode.InvalidPayload, message: `data does not match the schema of namespace "${ns.name}": ${mismatch}` };
+  return null;
+}
+
+async function history(ctx: GatewayContext, conn: Connection, { id, topic, since, limit, token }: HistoryFrame): Promise<void> {
+  let decision: Decision;
+  try {
+    decision = await authorizeRead(ctx, conn, topic, token);
+  } catch (e) {
+    ctx.log.error('history authorization failed', { topic, error: (e as Error).message });
+    decision = { ok: false, code: ErrorCode.Internal, message: 'authorization failed' };
+  }
+  if (conn.state !== 'open') return;
+  if (!decision.ok) return refuse(ctx, conn, decision.code, decision.message, id, topic);
   try {
     const r = await ctx.bus.history(topic, since ?? 0, limit);
     conn.send({ t: 'history', id, topic, epoch: r.epoch, seq: r.seq, messages: r.messages.map(toPublication), complete: r.complete });
@@ -102,11 +280,18 @@ async function history(ctx: GatewayContext, conn: Connection, { id, topic, since
   }
 }
 
-/** Called once when the socket is gone: frees the connection's interest and detaches its session. */
+/** Called once when the socket is gone: frees the connection's interest, limits and session. */
 export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
-  for (const topic of conn.subs.keys()) ctx.interest.remove(topic);
+  for (const [topic, rec] of conn.subs) if (rec.state !== 'authorizing') ctx.interest.remove(topic);
   conn.subs.clear();
-  if (conn.session) ctx.sessions.detach(conn.session, conn);
+  conn.pending = [];
+  if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
+  conn.expiryTimer = null;
+  if (conn.identity.user !== null && conn.userRate) ctx.policy.limits.removeUser(conn.identity.user, conn);
+  if (conn.session) {
+    if (conn.slow) conn.session.previousClose = { code: CloseCode.SlowConsumer, reason: 'slow consumer: the outbound buffer passed its limit; resume from your last position' };
+    ctx.sessions.detach(conn.session, conn);
+  }
 }
 
 function toPublication(m: BusMessage): Publication {

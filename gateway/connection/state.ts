@@ -11,5 +11,8 @@ export function nextConnState(state: ConnState, event: ConnEvent): ConnState | n
   return state === 'handshaking' ? 'open' : null;
 }
 
-/** A subscription of one connection: `subscribing` until its `subscribed` reply is sent. */
-export type SubState = 'subscribing' | 'subscribed';
+/**
+ * A subscription of one connection: `authorizing` while its subscription token is verified
+ * (no interest taken yet), `subscribing` until its `subscribed` reply is sent, then `subscribed`.
+ */
+export type SubState = 'authorizing' | 'subscribing' | 'subscribed';

@@ -1,16 +1,21 @@
 /**
- * The HTTP API for backends: `POST /api/publish` (Bearer API key) and `GET /healthz`.
- * Every failure is a 4xx/5xx with `{error: {code, message}}`.
+ * The HTTP API for backends: `POST /api/publish` (publish scope), `POST /api/disconnect` (admin
+ * scope) and `GET /healthz`. API keys are compared in constant time and never logged. Every
+ * failure is a 4xx/5xx with `{error: {code, message}}`.
  */
-import { timingSafeEqual } from 'node:crypto';
-import type { TemplatedApp } from 'uWebSockets.js';
-import { ErrorCode } from '../../protocol/index.ts';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { z } from 'zod';
+import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
+import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
-import { pending, readBody, replyError, replyJson } from './respond.ts';
+import type { Scope } from '../policy/api-keys.ts';
+import { pending, readBody, replyError, replyJson, type PendingResponse } from './respond.ts';
+
+const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
 
 export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: () => number): void {
-  const keys = ctx.config.api.keys.map((k) => Buffer.from(k));
+  const { apiKeys } = ctx.policy;
 
   app.get('/healthz', (res) => {
     const status = ctx.bus.status();
@@ -18,43 +23,69 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     replyJson(pending(res), status === 'ready' ? '200 OK' : '503 Service Unavailable', body);
   });
 
-  app.post('/api/publish', (res, req) => {
-    const auth = req.getHeader('authorization');
-    const p = pending(res);
-    if (keys.length === 0) return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the HTTP API is disabled: configure api.keys (SYMPHONIC_api__keys)');
-    if (!authorized(auth, keys)) return replyError(p, '401 Unauthorized', ErrorCode.Unauthorized, 'missing or invalid API key (Authorization: Bearer <key>)');
-    readBody(p, ctx.config.api.maxBodyBytes, (body) => {
-      if (!body) return replyError(p, '413 Payload Too Large', ErrorCode.PayloadTooLarge, `body larger than ${ctx.config.api.maxBodyBytes} bytes`);
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch {
-        return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
+  /** Checks the key for `scope`, reads and parses the JSON body, then calls `handle`. */
+  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: string) => void) {
+    return (res: HttpResponse, req: HttpRequest) => {
+      const auth = req.getHeader('authorization');
+      const p = pending(res);
+      const key = apiKeys.check(auth, scope);
+      if (!key.ok) {
+        if (key.reason === 'disabled') return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the HTTP API is disabled: configure api.keys (SYMPHONIC_api__keys)');
+        if (key.reason === 'unauthorized') return replyError(p, '401 Unauthorized', ErrorCode.Unauthorized, 'missing or invalid API key (Authorization: Bearer <key>)');
+        return replyError(p, '403 Forbidden', ErrorCode.Forbidden, `this API key lacks the "${scope}" scope`);
       }
-      const parsed = HttpPublishRequest.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        const code = issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.BadRequest;
-        return replyError(p, '400 Bad Request', code, `${issue.path.join('.') || 'body'}: ${issue.message}`);
-      }
-      const { topic, kind, data } = parsed.data;
-      ctx.bus.publish(topic, kind, data).then(
-        (r) => replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch }),
-        (e: Error) => {
-          ctx.log.warn('http publish failed', { topic, error: e.message });
-          replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'publish failed, retry later');
-        },
-      );
-    });
-  });
-}
+      readBody(p, ctx.config.api.maxBodyBytes, (body) => {
+        if (!body) return replyError(p, '413 Payload Too Large', ErrorCode.PayloadTooLarge, `body larger than ${ctx.config.api.maxBodyBytes} bytes`);
+        let json: unknown;
+        try {
+          json = JSON.parse(body.toString('utf8'));
+        } catch {
+          return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
+        }
+        try {
+          handle(p, json, body.byteLength, key.name);
+        } catch (e) {
+          ctx.log.error('http request failed', { route: scope, error: (e as Error).message });
+          replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
+        }
+      });
+    };
+  }
 
-/** Constant-time check of `Bearer <key>` against every configured key. */
-function authorized(header: string, keys: Buffer[]): boolean {
-  const m = /^Bearer (.+)$/.exec(header);
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  let ok = false;
-  for (const k of keys) ok = (k.length === given.length && timingSafeEqual(k, given)) || ok;
-  return ok;
+  app.post('/api/publish', route('publish', (p, json, bodyBytes) => {
+    const parsed = HttpPublishRequest.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const code = issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.BadRequest;
+      return replyError(p, '400 Bad Request', code, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+    }
+    const { topic, kind, data } = parsed.data;
+    const ns = ctx.policy.namespaces.of(topic);
+    if (topic.length > ns.maxTopicLength) return replyError(p, '400 Bad Request', ErrorCode.BadTopic, `topic longer than ${ns.maxTopicLength} characters`);
+    // Backends are not bound by the namespace's client publish mode, but by its payload rules.
+    const bad = checkPayload(ns, data, bodyBytes, (d) => jsonCodec.encode(d as object));
+    if (bad) {
+      return replyError(p, bad.code === ErrorCode.PayloadTooLarge ? '413 Payload Too Large' : '422 Unprocessable Entity', bad.code, bad.message);
+    }
+    ctx.bus.publish(topic, kind, data).then(
+      (r) => replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch }),
+      (e: Error) => {
+        ctx.log.warn('http publish failed', { topic, error: e.message });
+        replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'publish failed, retry later');
+      },
+    );
+  }));
+
+  // Ends every connection of a user on this gateway (e.g. after revoking its tokens): close 4504 (Kicked).
+  app.post('/api/disconnect', route('admin', (p, json, _bytes, key) => {
+    const parsed = DisconnectRequest.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+    }
+    const conns = ctx.policy.limits.connectionsOf(parsed.data.user);
+    for (const c of conns) c.close(CloseCode.Kicked, parsed.data.reason ?? 'disconnected by the server');
+    ctx.log.info('admin disconnect', { user: parsed.data.user, connections: conns.length, key });
+    replyJson(p, '200 OK', { disconnected: conns.length });
+  }));
 }

@@ -7,7 +7,11 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface Session {
   readonly id: string;
+  /** The user who opened it (null: anonymous); only the same user may resume it. */
+  readonly user: string | null;
   key: string;
+  /** Why the gateway closed its last socket, when the client could not be told (slow consumer). */
+  previousClose?: { code: number; reason: string } | undefined;
   /** The socket holding it now, if any: a resume elsewhere takes it over. */
   holder: { takeOver(): void } | null;
   /** When a detached session is forgotten (ms since the epoch). */
@@ -15,8 +19,11 @@ export interface Session {
 }
 
 export interface SessionStore {
-  /** Continues the offered session if it exists and the key matches, else starts a new one. */
-  attach(offer: { id: string; key: string } | undefined, holder: { takeOver(): void }): { session: Session; resumed: boolean };
+  /**
+   * Continues the offered session if it exists, the key matches and it belongs to `user`; else
+   * starts a new one (leaving the offered one untouched).
+   */
+  attach(offer: { id: string; key: string } | undefined, holder: { takeOver(): void }, user: string | null): { session: Session; resumed: boolean };
   detach(session: Session, holder: { takeOver(): void }): void;
   sweep(now?: number): number;
   size(): number;
@@ -27,9 +34,9 @@ const newId = (bytes: number) => randomBytes(bytes).toString('base64url');
 export function createSessionStore(ttlMs: number): SessionStore {
   const sessions = new Map<string, Session>();
   return {
-    attach(offer, holder) {
+    attach(offer, holder, user) {
       const found = offer ? sessions.get(offer.id) : undefined;
-      if (found && keysEqual(found.key, offer!.key)) {
+      if (found && found.user === user && keysEqual(found.key, offer!.key)) {
         const previous = found.holder;
         found.holder = holder;
         found.key = newId(18);
@@ -37,7 +44,7 @@ export function createSessionStore(ttlMs: number): SessionStore {
         previous?.takeOver();
         return { session: found, resumed: true };
       }
-      const session: Session = { id: newId(12), key: newId(18), holder, expiresAt: Infinity };
+      const session: Session = { id: newId(12), user, key: newId(18), holder, expiresAt: Infinity };
       sessions.set(session.id, session);
       return { session, resumed: false };
     },

@@ -1,8 +1,18 @@
 /**
- * The `/ws` route: upgrade with encoding negotiation, then bytes -> validated frame -> handler.
- * Invalid frames get an error frame; a connection that keeps sending them is closed (4503).
+ * The `/ws` route: upgrade (Origin and per-IP checks, encoding negotiation), then per frame:
+ * rate limit -> bytes -> validated frame -> handler. Invalid frames get an error frame; a
+ * connection that keeps sending them is closed (4503); one that keeps flooding past the rate
+ * limit is closed (4006).
+ *
+ * Slow consumers: past `maxBackpressure` bytes buffered for a socket, uWS drops the message for
+ * it, and with `closeOnBackpressureLimit` it shuts the socket down and closes it in the same
+ * pass of the event loop. Nothing after the dropped message is ever written, so the client
+ * reads a gap-free prefix and then sees the connection end (1006: there is no room left for a
+ * close frame); it resumes with `sub.since` and recovers the rest. On resume the `welcome`
+ * carries `previousClose: {code: 4001}`. The `dropped` handler only marks the connection:
+ * calling end()/close() from inside it crashes uWS (it runs inside the pub/sub drain loop).
  */
-import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
 import {
   CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor,
 } from '../../protocol/index.ts';
@@ -21,30 +31,46 @@ export interface SocketRegistry {
 export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext): SocketRegistry {
   const open = new Set<Connection>();
   const { ws: cfg } = ctx.config;
+  const { policy } = ctx;
+  const ipHeader = ctx.config.limits.clientIpHeader;
+
+  const refuseUpgrade = (res: HttpResponse, status: string, code: ErrorCode, message: string) => {
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code, message } }));
+    });
+  };
+
   const behavior: WebSocketBehavior<SocketData> = {
     compression: uws.DISABLED,
     // Frames up to twice the limit are read and answered with 1003; uWS cuts larger ones unread.
     maxPayloadLength: cfg.maxFrameBytes * 2,
     maxBackpressure: cfg.maxBackpressureBytes,
-    // Past the limit uWS drops the message for this socket and calls `dropped`, where we end the
-    // socket with 4001: a slow consumer is cut off and resumes from its last position, so it never
-    // silently misses messages, and nobody else waits for it.
-    closeOnBackpressureLimit: false,
+    // Past the limit uWS drops the message and closes the socket: a slow consumer is cut off at a
+    // clean point and resumes from its position; it never silently misses messages, nobody waits.
+    closeOnBackpressureLimit: true,
     idleTimeout: cfg.idleTimeoutSec,
     sendPingsAutomatically: true,
 
-    upgrade(res, req, context) {
+    upgrade(res: HttpResponse, req: HttpRequest, context) {
+      const origin = req.getHeader('origin');
+      if (!policy.origins.allowed(origin)) {
+        return refuseUpgrade(res, '403 Forbidden', ErrorCode.Forbidden, `origin ${JSON.stringify(origin.slice(0, 100))} is not allowed`);
+      }
+      const ip = clientIp(res, req, ipHeader);
+      if (!policy.limits.ipHasRoom(ip)) {
+        return refuseUpgrade(res, '429 Too Many Requests', ErrorCode.TooManyConnections,
+          `at most ${ctx.config.limits.maxConnectionsPerIp} connections per client address`);
+      }
       const offered = req.getHeader('sec-websocket-protocol');
       const encoding = negotiateEncoding(offered);
       if (!encoding) {
-        res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end(JSON.stringify({
-          error: { code: ErrorCode.BadRequest, message: 'unsupported subprotocol: offer symphonic.v1.msgpack or symphonic.v1.json' },
-        }));
-        return;
+        return refuseUpgrade(res, '400 Bad Request', ErrorCode.BadRequest, 'unsupported subprotocol: offer symphonic.v1.msgpack or symphonic.v1.json');
       }
-      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const conn = new Connection(codecFor(encoding), ip, Date.now());
+      conn.rate = policy.connectionBucket();
+      conn.violations = policy.violationBudget();
       res.upgrade<SocketData>(
-        { conn: new Connection(codecFor(encoding), ip, Date.now()) },
+        { conn },
         req.getHeader('sec-websocket-key'),
         offered.trim() ? subprotocolFor(encoding) : '',
         req.getHeader('sec-websocket-extensions'),
@@ -56,33 +82,81 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       const conn = ws.getUserData().conn;
       conn.ws = ws;
       open.add(conn);
+      policy.limits.addIp(conn.ip);
       ws.subscribe(nativeTopic(conn.codec.encoding, HEARTBEAT_TOPIC));
     },
 
     message(ws, message, isBinary) {
       const conn = ws.getUserData().conn;
+      if (conn.closing) return;
+      const now = Date.now();
+      if (!conn.rate.take(now)) return rateLimited(conn, message);
+      if (conn.userRate && !conn.userRate.take(now)) {
+        conn.rate.refund();
+        return rateLimited(conn, message);
+      }
       const result = message.byteLength > cfg.maxFrameBytes
         ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes` }
         : conn.codec.binary && !isBinary
           ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
           : decodeClientFrame(conn.codec.encoding, message);
-      if (result.ok) return handleFrame(ctx, conn, result.frame);
-      conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);
-      if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');
+      if (!result.ok) {
+        conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);
+        if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');
+        return;
+      }
+      try {
+        handleFrame(ctx, conn, result.frame, message.byteLength);
+      } catch (e) {
+        // A bug must cost one connection, never the process.
+        ctx.log.error('frame handler failed', { t: result.frame.t, error: (e as Error).message });
+        conn.close(CloseCode.InternalError, 'internal error');
+      }
     },
 
     dropped(ws) {
-      ws.getUserData().conn.close(CloseCode.SlowConsumer, 'slow consumer: resume from your last position');
+      // Only mark it: uWS is closing the socket (closeOnBackpressureLimit); see the header comment.
+      ws.getUserData().conn.slow = true;
     },
 
-    close(ws) {
+    close(ws, code) {
       const conn = ws.getUserData().conn;
       conn.transition('close');
       conn.ws = null;
       open.delete(conn);
+      policy.limits.removeIp(conn.ip);
+      if (conn.slow) ctx.log.info('slow consumer disconnected', { ip: conn.ip, user: conn.identity.user, subs: conn.subs.size, code });
       releaseConnection(ctx, conn);
     },
   };
+
+  /** A frame over the rate limit: error 4000 (echoing its id when cheaply readable), or close 4006 when it keeps on. */
+  function rateLimited(conn: Connection, message: ArrayBuffer): void {
+    if (!conn.violations.take()) return conn.close(CloseCode.RateLimited, 'kept sending past the rate limit');
+    conn.sendError(ErrorCode.RateLimited, 'rate limit exceeded: slow down', message.byteLength <= 1024 ? requestId(conn, message) : undefined);
+  }
+
   app.ws<SocketData>(cfg.path, behavior);
   return { open };
+}
+
+/** The request id of a raw frame, if it decodes and has a valid one (for errors that answer it). */
+function requestId(conn: Connection, message: ArrayBuffer): number | undefined {
+  try {
+    const raw = conn.codec.decode(message) as { id?: unknown } | null;
+    const id = raw && typeof raw === 'object' ? raw.id : undefined;
+    return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < 2 ** 31 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The client's address: the socket's, or the last entry of a configured proxy header. */
+function clientIp(res: HttpResponse, req: HttpRequest, header: string): string {
+  if (header) {
+    const v = req.getHeader(header);
+    const last = v.split(',').pop()?.trim();
+    if (last) return last.slice(0, 64);
+  }
+  return Buffer.from(res.getRemoteAddressAsText()).toString();
 }

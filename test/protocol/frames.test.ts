@@ -34,6 +34,9 @@ const CLIENT_FRAMES: Record<string, ClientFrameInput> = {
   'history (no since)': { t: 'history', id: 8, topic: 'chat.room-1', limit: 1000 },
   'ping with id': { t: 'ping', id: 2 ** 31 - 1 },
   'ping without id': { t: 'ping' },
+  'sub with a subscription token': { t: 'sub', id: 10, topic: 'private.room-1', token: 'eyJhbGciOiJIUzI1NiJ9.eyJ0b3BpYyI6InByaXZhdGUucm9vbS0xIn0.sig' },
+  'history with a subscription token': { t: 'history', id: 11, topic: 'private.room-1', limit: 10, token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' },
+  refresh: { t: 'refresh', id: 12, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.sig' },
 };
 
 const SERVER_FRAMES: Record<string, ServerFrame> = {
@@ -70,6 +73,12 @@ const SERVER_FRAMES: Record<string, ServerFrame> = {
   hb: { t: 'hb' },
   'error answering a request': { t: 'error', id: 1, code: 2000, message: 'invalid sub frame: topic: ...', topic: 'bad topic' },
   'error (not a reply)': { t: 'error', code: 1000, message: 'not a valid msgpack frame' },
+  'welcome (authenticated, resumed after a slow-consumer cut)': {
+    t: 'welcome', v: 1, session: 's_3KfQ9x', key: 'k_2', resumed: true, heartbeat: 25_000, node: 'gw-1',
+    user: 'u1', exp: 1_763_880_000, previousClose: { code: 4001, reason: 'slow consumer' },
+  },
+  refreshed: { t: 'refreshed', id: 12, exp: 1_763_880_000 },
+  'refreshed (token without exp)': { t: 'refreshed', id: 13 },
 };
 
 function roundTrip(codec: Codec, frame: object): unknown {

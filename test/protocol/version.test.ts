@@ -58,6 +58,7 @@ describe('isTerminalClose', () => {
     const reconnect = [
       'Normal', 'GoingAway', 'MessageTooBig', 'InternalError',
       'ServerShutdown', 'SlowConsumer', 'HandshakeTimeout', 'IdleTimeout', 'SessionTakenOver', 'TokenExpired',
+      'RateLimited', 'TooManyConnections',
     ];
     expect(Object.keys(CloseCode).sort()).toEqual([...terminal, ...reconnect].sort());
     for (const name of terminal) expect(isTerminalClose(CloseCode[name as keyof typeof CloseCode]), name).toBe(true);
@@ -75,9 +76,9 @@ describe('codes', () => {
     expect(new Set(values).size).toBe(values.length);
     const range: Record<string, number> = {
       BadFrame: 1, InvalidFrame: 1, UnknownFrameType: 1, FrameTooLarge: 1, HandshakeRequired: 1, AlreadyHandshaken: 1, UnsupportedVersion: 1,
-      BadTopic: 2, NotSubscribed: 2, AlreadySubscribed: 2, PublishNotAllowed: 2, BadRequest: 2, NotFound: 2,
+      BadTopic: 2, NotSubscribed: 2, AlreadySubscribed: 2, PublishNotAllowed: 2, BadRequest: 2, NotFound: 2, InvalidPayload: 2,
       Unauthorized: 3, Forbidden: 3, TokenExpired: 3,
-      RateLimited: 4, TooManySubscriptions: 4, PayloadTooLarge: 4, LimitExceeded: 4,
+      RateLimited: 4, TooManySubscriptions: 4, PayloadTooLarge: 4, LimitExceeded: 4, TooManyConnections: 4,
       Internal: 5, Unavailable: 5,
     };
     expect(Object.keys(ErrorCode).sort()).toEqual(Object.keys(range).sort());
