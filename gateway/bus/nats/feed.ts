@@ -99,7 +99,7 @@ export class TopicFeed {
     if (this.closed || this.loaded) return;
     this.cursorSeq = init.cursor;
     this.stateDoc = init.state;
-    this.cache = init.recent.slice(-Math.max(0, this.options.cacheSize));
+    this.cache = this.options.cacheSize > 0 ? init.recent.slice(-this.options.cacheSize) : [];
     this.chainStart = init.chainStart;
     if (this.chainStart !== undefined && this.cache.length < init.recent.length) {
       this.chainStart = init.recent[init.recent.length - this.cache.length - 1]!.seq;
@@ -136,6 +136,8 @@ export class TopicFeed {
     this.stateDoc = undefined;
     this.cache = [];
     this.chainStart = undefined;
+    // Held messages may be from the old stream; the new stream's are all read back by the resync.
+    this.pending = [];
     this.resync();
   }
 
@@ -193,6 +195,7 @@ export class TopicFeed {
         continue;
       }
       this.resyncWanted = false;
+      const generation = this.generation;
       try {
         this.stats.repairs++;
         await this.fill(wantAll ? undefined : next!.seq - 1);
@@ -203,6 +206,7 @@ export class TopicFeed {
         await pause((this.options.retryDelayMs ?? defaultRetryDelay)(failures++));
         continue;
       }
+      if (generation !== this.generation) continue; // reset meanwhile: start over
       if (!wantAll && this.pending[0] === next && next!.seq > this.cursorSeq && next!.prev !== this.cursorSeq) {
         // Its predecessor is no longer in the stream: deliver it with its real prev (a visible gap).
         // prev < cursor: the stream kept nothing of the topic before it (all expired), so nothing
@@ -219,6 +223,7 @@ export class TopicFeed {
   /** Reads from the stream starting AT cursor (to prove the chain) up to `until`, and delivers what is new. */
   private async fill(until: number | undefined): Promise<void> {
     const generation = this.generation;
+    // (a reset during the read makes its result belong to the old stream: discarded)
     const from = Math.max(1, this.cursorSeq);
     const read = await this.source.read(from, until);
     if (this.closed || generation !== this.generation) return;

@@ -29,12 +29,20 @@ export interface NatsBusOptions {
   /** Connection name shown by the server (monitoring, `nats server report connections`). */
   readonly name?: string;
   readonly snapshot?: {
-    /** Write a watched topic's snapshot after this many messages. Default history.size / 2 (must stay below it). */
+    /** The keeper writes a topic's snapshot after this many of its messages. Default history.size / 2 (must stay below it). */
     readonly everyMessages?: number;
-    /** Write a dirty snapshot this long after the topic's last message. Default 1 s. */
+    /** ...and once the topic has been idle this long. Default 1 s. */
     readonly idleMs?: number;
     /** KV bucket max age (0 = keep forever, the default). Snapshots of quiet topics vanish after it. */
     readonly ttlMs?: number;
+  };
+  readonly keeper?: {
+    /** Whether this gateway may become the deployment's state keeper (one at a time, by lease). Default true. */
+    readonly enabled?: boolean;
+    /** A keeper that has not renewed its lease for this long is replaced. Default 5 s. */
+    readonly leaseMs?: number;
+    /** Topics whose state the keeper holds in memory (least recently active are written and dropped). Default 10,000. */
+    readonly maxTopics?: number;
   };
   /** Messages of a watched topic kept in memory for fast resume. Default min(history.size, 100). */
   readonly cacheSize?: number;
@@ -62,6 +70,9 @@ export interface ResolvedNatsOptions {
   readonly snapshotEvery: number;
   readonly snapshotIdleMs: number;
   readonly snapshotTtlMs: number;
+  readonly keeperEnabled: boolean;
+  readonly keeperLeaseMs: number;
+  readonly keeperMaxTopics: number;
   readonly cacheSize: number;
   readonly maxPending: number;
   readonly publishTimeoutMs: number;
@@ -106,6 +117,9 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     snapshotEvery,
     snapshotIdleMs: positiveInt('snapshot.idleMs', o.snapshot?.idleMs, 1000),
     snapshotTtlMs: positiveInt('snapshot.ttlMs', o.snapshot?.ttlMs, 0),
+    keeperEnabled: o.keeper?.enabled ?? true,
+    keeperLeaseMs: Math.max(300, positiveInt('keeper.leaseMs', o.keeper?.leaseMs, 5_000)),
+    keeperMaxTopics: Math.max(1, positiveInt('keeper.maxTopics', o.keeper?.maxTopics, 10_000)),
     cacheSize: positiveInt('cacheSize', o.cacheSize, Math.min(historySize, 100)),
     maxPending: Math.max(1, positiveInt('maxPending', o.maxPending, 10_000)),
     publishTimeoutMs: Math.max(100, positiveInt('publishTimeoutMs', o.publishTimeoutMs, 15_000)),

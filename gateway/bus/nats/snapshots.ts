@@ -23,7 +23,7 @@ export type SaveResult =
 const WRONG_LAST_SEQUENCE = 10071;
 
 export class SnapshotStore {
-  private constructor(private readonly kv: KV) {}
+  private constructor(readonly kv: KV) {}
 
   static async open(js: JetStreamClient, o: ResolvedNatsOptions): Promise<SnapshotStore> {
     const kv = await js.views.kv(o.bucket, {

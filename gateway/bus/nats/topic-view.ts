@@ -4,11 +4,11 @@
  * recover/history on topics this gateway does not watch.
  *
  * Why not from the beginning of time: the stream keeps only `history.size` messages per topic.
- * Snapshot writers keep the snapshot within that window (see snapshot-writer.ts); the tail read
+ * The state keeper keeps each snapshot within that window (see keeper.ts); the tail read
  * starts AT the snapshot's seq to prove it: if that message is still retained, snapshot + tail is
- * exact. If not (nobody watched the topic while more than history.size messages, or history.ageMs,
- * went by), the result is the best available and `exact` is false - unless the tail holds a `set`,
- * which replaces everything before it.
+ * exact. If not (no keeper ran while more than history.size messages, or history.ageMs, went by),
+ * the result is the best available and `exact` is false - unless the tail holds a `set`, which
+ * replaces everything before it.
  */
 import { applyMessage } from '../../../protocol/index.ts';
 import type { BusMessage } from '../bus.ts';
@@ -26,20 +26,25 @@ export interface TopicView {
   readonly chainStart: number | undefined;
   /** False when messages may be missing from `state` (dropped before any snapshot covered them). */
   readonly exact: boolean;
-  /** The KV entry it started from (revision for the next compare-and-set write). */
+  /** The snapshot it started from (a KV entry, or the keeper's state with revision 0). */
   readonly snapshot: StoredSnapshot;
   /** The snapshot seq used (0: none). */
   readonly snapshotSeq: number;
 }
 
+/**
+ * `known`: a state known exact at its seq (the keeper's, in memory), used instead of the KV
+ * snapshot when given.
+ */
 export async function loadTopicView(
   reader: StreamReader,
   store: SnapshotStore,
   topic: string,
   epoch: string,
   maxRead: number,
+  known?: { readonly seq: number; readonly state: unknown },
 ): Promise<TopicView> {
-  const snapshot = await store.load(topic);
+  const snapshot = known ? { record: { ...known, epoch, ts: 0 }, revision: 0 } : await store.load(topic);
   const rec = snapshot.record && snapshot.record.epoch === epoch ? snapshot.record : undefined;
   const base = rec?.seq ?? 0;
   const tail = await reader.read(topic, Math.max(1, base), { limit: maxRead });

@@ -1,0 +1,8 @@
+/** The in-process engine against the shared Bus contract. */
+import { createMemoryBus } from '../../gateway/bus/memory.ts';
+import { runBusContract } from './bus.contract.ts';
+
+runBusContract('memory', async (options) => {
+  const bus = createMemoryBus({ history: options?.history ?? {} });
+  return { bus, cleanup: () => bus.close() };
+});
