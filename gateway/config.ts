@@ -57,6 +57,20 @@ export const GatewayConfig = z.object({
       ageMs: Ms.default(3_600_000),
     }).prefault({}),
     maxTopics: z.coerce.number().int().min(1).default(100_000),
+    /** The NATS engine (bus.engine = "nats"): JetStream stream, KV snapshots and sessions. */
+    nats: z.object({
+      /** One or more server URLs; the client fails over between them. */
+      servers: List.default(['nats://127.0.0.1:4222']),
+      user: z.string().optional(),
+      pass: z.string().optional(),
+      token: z.string().optional(),
+      /** A NATS .creds file (JWT + nkey seed). */
+      credsFile: z.string().optional(),
+      /** Names this deployment's stream, buckets and subjects, so deployments can share a NATS. */
+      prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('symphonic'),
+      /** Stream and KV replicas: 1 on a single node, 3 in a cluster. */
+      replicas: z.coerce.number().int().min(1).max(5).default(1),
+    }).prefault({}),
   }).prefault({}),
   ws: z.object({
     path: z.string().startsWith('/').default('/ws'),

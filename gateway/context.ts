@@ -4,6 +4,7 @@ import type { GatewayConfig } from './config.ts';
 import type { Connection } from './connection/connection.ts';
 import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
 import type { SessionStore } from './session/sessions.ts';
 
@@ -13,6 +14,7 @@ export interface GatewayContext {
   readonly interest: Interest;
   readonly sessions: SessionStore;
   readonly log: Logger;
+  readonly metrics: Metrics;
   /** Auth, namespaces, permissions, limits, API keys (gateway/policy/). */
   readonly policy: Policy<Connection>;
 }

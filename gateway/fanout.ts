@@ -6,6 +6,8 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { jsonCodec, msgpackCodec, type Encoding } from '../protocol/index.ts';
 import type { BusMessage } from './bus/bus.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
 
 /** uWS topic names: one per encoding, so each socket gets the bytes of its own encoding. */
 export function nativeTopic(encoding: Encoding, topic: string): string {
@@ -14,14 +16,25 @@ export function nativeTopic(encoding: Encoding, topic: string): string {
 /** The heartbeat channel every socket joins. */
 export const HEARTBEAT_TOPIC = '$hb';
 
-export function createFanout(app: TemplatedApp) {
+export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
   return {
     publish(m: BusMessage): void {
+      metrics.busMessages++;
       const frame = { t: 'msg', topic: m.topic, seq: m.seq, prev: m.prev, kind: m.kind, data: m.data, ts: m.ts };
-      const bin = nativeTopic('msgpack', m.topic);
-      if (app.numSubscribers(bin) > 0) app.publish(bin, msgpackCodec.encode(frame), true);
-      const text = nativeTopic('json', m.topic);
-      if (app.numSubscribers(text) > 0) app.publish(text, jsonCodec.encode(frame), false);
+      try {
+        const bin = nativeTopic('msgpack', m.topic);
+        const binSubs = app.numSubscribers(bin);
+        if (binSubs > 0) app.publish(bin, msgpackCodec.encode(frame), true);
+        const text = nativeTopic('json', m.topic);
+        const textSubs = app.numSubscribers(text);
+        if (textSubs > 0) app.publish(text, jsonCodec.encode(frame), false);
+        metrics.deliveries += binSubs + textSubs;
+      } catch (e) {
+        // Data that entered behind the gateway (a backend publishing to NATS directly) that an
+        // encoding cannot carry: skip it rather than break delivery of everything after it.
+        metrics.encodeFailures++;
+        log.error('fan-out encode failed', { topic: m.topic, seq: m.seq, error: (e as Error).message });
+      }
     },
     heartbeat(): void {
       app.publish(nativeTopic('msgpack', HEARTBEAT_TOPIC), msgpackCodec.encode({ t: 'hb' }), true);

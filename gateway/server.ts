@@ -9,6 +9,7 @@ import { createBus } from './bus/create.ts';
 import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { createFanout } from './fanout.ts';
+import { createMetrics } from './metrics.ts';
 import { mountApi } from './http/api.ts';
 import { pending, replyError } from './http/respond.ts';
 import { mountStatic } from './http/static.ts';
@@ -40,11 +41,12 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const log = createLogger(config.log.level, { node: config.nodeId });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
   const policy = await createPolicy<Connection>(config);
-  const bus = deps.bus ?? (await createBus(config));
+  const bus = deps.bus ?? (await createBus(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
-  const fanout = createFanout(app);
+  const metrics = createMetrics();
+  const fanout = createFanout(app, metrics, log);
   const ctx: GatewayContext = {
-    config, bus, log, policy, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs),
+    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs),
   };
 
   await bus.start((m) => fanout.publish(m));

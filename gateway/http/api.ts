@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
+import { renderMetrics } from '../metrics.ts';
 import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
@@ -16,6 +17,15 @@ const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z
 
 export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: () => number): void {
   const { apiKeys } = ctx.policy;
+
+  app.get('/metrics', (res) => {
+    const text = renderMetrics(ctx.metrics, {
+      connections: connections(), sessions: ctx.sessions.size(), topics: ctx.interest.topics(), busReady: ctx.bus.status() === 'ready',
+    }, ctx.config.nodeId, ctx.bus.engine);
+    const p = pending(res);
+    p.aborted = true;
+    res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(text));
+  });
 
   app.get('/healthz', (res) => {
     const status = ctx.bus.status();

@@ -95,12 +95,14 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
         conn.rate.refund();
         return rateLimited(conn, message);
       }
+      ctx.metrics.clientFrames++;
       const result = message.byteLength > cfg.maxFrameBytes
-        ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes` }
+        ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes`, id: requestId(conn, message) }
         : conn.codec.binary && !isBinary
           ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
           : decodeClientFrame(conn.codec.encoding, message);
       if (!result.ok) {
+        ctx.metrics.invalidFrames++;
         conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);
         if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');
         return;

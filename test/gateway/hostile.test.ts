@@ -48,7 +48,7 @@ describe('hostile input', () => {
     c.send({ t: 'sub', id: 1, topic: 'big' });
     await c.next(isReply(1));
     c.send({ t: 'pub', id: 2, topic: 'big', data: 'x'.repeat(5000) });
-    expect(await c.next((f) => f.t === 'error')).toMatchObject({ code: ErrorCode.FrameTooLarge });
+    expect(await c.next((f) => f.t === 'error')).toMatchObject({ code: ErrorCode.FrameTooLarge, id: 2 });
     c.send({ t: 'pub', id: 3, topic: 'big', data: 'small' });
     expect(await c.next(isMsg('big'))).toMatchObject({ seq: 1, data: 'small' });
     c.close();

@@ -57,6 +57,28 @@ describe('HTTP publish API', () => {
     expect(((await res.json()) as { error: { code: number } }).error.code).toBe(ErrorCode.NotFound);
   });
 
+  it('exposes Prometheus metrics that count bus messages and deliveries', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { text, value };
+    };
+    const before = await read();
+    expect(before.text).toMatch(/# TYPE symphonic_bus_messages_received_total counter/);
+    const { c } = await connectHello(gw.url);
+    c.send({ t: 'sub', id: 1, topic: 'm.t' });
+    await c.next(isReply(1));
+    const res = await publish({ topic: 'm.t', data: 1 });
+    expect(res.status).toBe(200);
+    await c.next(isMsg('m.t'));
+    const after = await read();
+    expect(after.value('symphonic_bus_messages_received_total') - before.value('symphonic_bus_messages_received_total')).toBe(1);
+    expect(after.value('symphonic_deliveries_total') - before.value('symphonic_deliveries_total')).toBe(1);
+    expect(after.value('symphonic_connections')).toBeGreaterThanOrEqual(1);
+    expect(after.value('symphonic_topics_watched')).toBeGreaterThanOrEqual(1);
+    c.close();
+  });
+
   it('reports health with engine and connection count', async () => {
     const res = await fetch(`${gw.httpUrl}/healthz`);
     expect(res.status).toBe(200);
