@@ -143,6 +143,8 @@ export const GatewayConfig = z.object({
   session: z.object({
     /** How long a session outlives its socket, for resume. */
     ttlMs: Ms.default(300_000),
+    /** Largest app-defined session state (`session` frame), as JSON. */
+    maxStateBytes: Bytes.default(4096),
   }).prefault({}),
   /** Serve the demo page at / and the SDK bundle at /sdk/. */
   demo: Bool.default(true),

@@ -5,7 +5,7 @@
 import type { us_listen_socket } from 'uWebSockets.js';
 import { CloseCode, ErrorCode } from '../protocol/index.ts';
 import type { Bus } from './bus/bus.ts';
-import { createBus } from './bus/create.ts';
+import { createBus, createSessions } from './bus/create.ts';
 import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { createFanout } from './fanout.ts';
@@ -18,7 +18,7 @@ import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
 import { createPolicy } from './policy/index.ts';
-import { createSessionStore } from './session/sessions.ts';
+import type { SessionStore } from './session/sessions.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
 export interface RunningGateway {
@@ -35,7 +35,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus } = {}): Promise<RunningGateway> {
+export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus; sessions?: SessionStore } = {}): Promise<RunningGateway> {
   const config = parseConfig(input);
   const uws = loadUws();
   const log = createLogger(config.log.level, { node: config.nodeId });
@@ -46,7 +46,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const metrics = createMetrics();
   const fanout = createFanout(app, metrics, log);
   const ctx: GatewayContext = {
-    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: createSessionStore(config.session.ttlMs),
+    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: deps.sessions ?? (await createSessions(config, log)),
   };
 
   await bus.start((m) => fanout.publish(m));
@@ -97,6 +97,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
       clearInterval(maintenance);
       uws.us_listen_socket_close(listenSocket);
       for (const conn of [...sockets.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
+      await ctx.sessions.close();
       await bus.close();
       app.close();
       log.info('closed');

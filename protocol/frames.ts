@@ -4,6 +4,7 @@
  * `t` is the frame type; `id` is a client-chosen request id echoed by the reply.
  */
 import { z } from 'zod';
+import { dataError } from './data.ts';
 import { MAX_TOPIC_LENGTH, topicError } from './topic.ts';
 
 const RequestId = z.number().int().min(0).max(2 ** 31 - 1);
@@ -15,37 +16,8 @@ export const MessageKind = z.enum(['event', 'set', 'patch']);
 export type MessageKind = z.infer<typeof MessageKind>;
 const Seq = z.number().int().min(0);
 
-/** Deepest nesting of application data: bounds the stack work of every reader and merger. */
-export const MAX_DATA_DEPTH = 32;
-
-/**
- * Why `v` is not acceptable application data, or null: JSON values only (null, boolean, finite
- * number, string, array, plain object) plus binary (msgpack `bin`), at most MAX_DATA_DEPTH deep.
- * Anything else (BigInt from 64-bit msgpack ints, NaN, undefined, msgpack extensions) would break
- * another encoding or another client, so it is refused at the door.
- */
-export function dataError(v: unknown, depth = 0): string | null {
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return null;
-  if (typeof v === 'number') return Number.isFinite(v) ? null : 'numbers must be finite';
-  if (typeof v === 'bigint') return 'integers must be within ±2^53';
-  if (typeof v !== 'object') return `unsupported value of type ${typeof v}`;
-  if (v instanceof Uint8Array) return null;
-  if (depth >= MAX_DATA_DEPTH) return `nested deeper than ${MAX_DATA_DEPTH} levels`;
-  if (Array.isArray(v)) {
-    for (const item of v) {
-      const err = dataError(item, depth + 1);
-      if (err) return err;
-    }
-    return null;
-  }
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return 'unsupported value (not plain data)';
-  for (const key of Object.keys(v)) {
-    const err = dataError((v as Record<string, unknown>)[key], depth + 1);
-    if (err) return err;
-  }
-  return null;
-}
+// The data rule lives in the zod-free ./data.ts (the server SDK uses it); re-exported here.
+export { MAX_DATA_DEPTH, dataError } from './data.ts';
 
 /** Application data as it may enter the system (see dataError); absent means null. */
 export const Data = z.unknown().superRefine((v, ctx) => {
@@ -104,7 +76,10 @@ export const PingFrame = z.object({ t: z.literal('ping'), id: RequestId.optional
 /** In-band token refresh: replaces the connection's token (same user) before it expires. */
 export const RefreshFrame = z.object({ t: z.literal('refresh'), id: RequestId, token: z.string().max(8192) }).strict();
 
-export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame, RefreshFrame]);
+/** Sets the session's small app-defined state (replaced whole), restored on resume on any gateway. */
+export const SessionFrame = z.object({ t: z.literal('session'), id: RequestId, state: Data }).strict();
+
+export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame, RefreshFrame, SessionFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameInput = z.input<typeof ClientFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
@@ -114,6 +89,7 @@ export type PubFrame = z.infer<typeof PubFrame>;
 export type HistoryFrame = z.infer<typeof HistoryFrame>;
 export type PingFrame = z.infer<typeof PingFrame>;
 export type RefreshFrame = z.infer<typeof RefreshFrame>;
+export type SessionFrame = z.infer<typeof SessionFrame>;
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.t.value);
 
 // ---- server -> client -------------------------------------------------------------------------
@@ -148,6 +124,10 @@ export const WelcomeFrame = z.object({
    * client could not see the close frame (4001 SlowConsumer: its buffers were full).
    */
   previousClose: z.object({ code: z.number().int(), reason: z.string() }).optional(),
+  /** On a resumed session: the topics it was subscribed to (re-subscribe them with `since`). */
+  topics: z.array(z.string()).optional(),
+  /** On a resumed session: its app-defined state, as last set with a `session` frame. */
+  state: z.unknown().optional(),
 });
 
 export const SubscribedFrame = z.object({
@@ -199,12 +179,16 @@ export const ErrorFrame = z.object({
   topic: z.string().optional(),
 });
 
+/** The `session` state was stored. */
+export const SessionSavedFrame = z.object({ t: z.literal('session'), id: RequestId });
+
 export const ServerFrame = z.discriminatedUnion('t', [
   WelcomeFrame, SubscribedFrame, UnsubscribedFrame, MsgFrame, AckFrame, HistoryResultFrame, PongFrame, HeartbeatFrame, ErrorFrame,
-  RefreshedFrame,
+  RefreshedFrame, SessionSavedFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
+export type SessionSavedFrame = z.infer<typeof SessionSavedFrame>;
 export type SubscribedFrame = z.infer<typeof SubscribedFrame>;
 export type UnsubscribedFrame = z.infer<typeof UnsubscribedFrame>;
 export type MsgFrame = z.infer<typeof MsgFrame>;

@@ -1,24 +1,27 @@
-/** Builds the Bus engine named in the config. */
+/** Builds the Bus engine and the session store named in the config. */
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { createSessionRegistry } from '../session/registry.ts';
+import { createSessionStore, type SessionStore } from '../session/sessions.ts';
 import type { Bus, BusStatus } from './bus.ts';
 import { createMemoryBus } from './memory.ts';
-import { createNatsBus, type NatsCredentials } from './nats/index.ts';
+import { createNatsBus, type NatsBusOptions, type NatsCredentials } from './nats/index.ts';
 
 export async function createBus(config: GatewayConfig, log: Logger, onStatus?: (s: BusStatus) => void): Promise<Bus> {
   const { bus } = config;
   if (bus.engine === 'memory') return createMemoryBus({ history: bus.history, maxTopics: bus.maxTopics });
-  const { nats } = bus;
-  return createNatsBus({
-    servers: nats.servers,
-    credentials: credentialsOf(nats),
-    prefix: nats.prefix,
-    replicas: nats.replicas,
-    history: bus.history,
-    name: config.nodeId,
-    logger: log,
-    ...(onStatus ? { onStatus } : {}),
-  });
+  return createNatsBus({ ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) });
+}
+
+/** Sessions live where the bus does: in this process, or in the NATS KV registry of the cluster. */
+export async function createSessions(config: GatewayConfig, log: Logger): Promise<SessionStore> {
+  if (config.bus.engine === 'memory') return createSessionStore(config.session.ttlMs);
+  return createSessionRegistry({ nats: natsOptionsOf(config, log), ttlMs: config.session.ttlMs, nodeId: config.nodeId, log });
+}
+
+function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {
+  const { nats, history } = config.bus;
+  return { servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas, history, name: config.nodeId, logger: log };
 }
 
 function credentialsOf(n: GatewayConfig['bus']['nats']): NatsCredentials | undefined {

@@ -6,7 +6,7 @@
  */
 import {
   CloseCode, ErrorCode, PROTOCOL_VERSION,
-  type ClientFrame, type HelloFrame, type HistoryFrame, type PubFrame, type Publication, type RefreshFrame, type SubFrame, type UnsubFrame,
+  type ClientFrame, type HelloFrame, type HistoryFrame, type PubFrame, type Publication, type RefreshFrame, type SessionFrame, type SubFrame, type UnsubFrame,
 } from '../../protocol/index.ts';
 import type { BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
@@ -33,6 +33,7 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
     case 'history': return void history(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'ping': return conn.send({ t: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
     case 'refresh': return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'session': return setSessionState(ctx, conn, frame);
   }
 }
 
@@ -72,9 +73,6 @@ function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame): void {
       return conn.close(r.code === ErrorCode.TokenExpired ? CloseCode.TokenExpired : CloseCode.Unauthorized, r.message);
     }
     welcome(ctx, conn, frame, r.value);
-    const queued = conn.pending;
-    conn.pending = [];
-    for (const q of queued) handleFrame(ctx, conn, q.frame, q.bytes);
   }).catch((e: Error) => {
     ctx.log.error('hello failed', { error: e.message });
     conn.close(CloseCode.InternalError, 'internal error');
@@ -91,19 +89,44 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
     conn.userRate = limits.addUser(identity.user, conn);
   }
   conn.identity = identity;
-  conn.transition('hello');
-  scheduleExpiry(ctx, conn);
-  const { session, resumed } = ctx.sessions.attach(frame.session, conn, identity.user);
-  conn.session = session;
-  const note = session.previousClose;
-  session.previousClose = undefined;
-  conn.send({
-    t: 'welcome', v: PROTOCOL_VERSION, session: session.id, key: session.key, resumed,
-    heartbeat: ctx.config.ws.heartbeatMs, node: ctx.config.nodeId,
-    ...(identity.user === null ? {} : { user: identity.user }),
-    ...(identity.exp === null ? {} : { exp: identity.exp }),
-    ...(note ? { previousClose: note } : {}),
+  // The session store may be remote (NATS KV): frames that arrive meanwhile wait in `pending`.
+  conn.authenticating = true;
+  ctx.sessions.attach(frame.session, conn, identity.user).then(({ session, resumed }) => {
+    conn.authenticating = false;
+    if (conn.state !== 'handshaking' || conn.closing) return ctx.sessions.detach(session, conn);
+    conn.transition('hello');
+    scheduleExpiry(ctx, conn);
+    conn.session = session;
+    const note = session.previousClose;
+    session.previousClose = undefined;
+    conn.send({
+      t: 'welcome', v: PROTOCOL_VERSION, session: session.id, key: session.key, resumed,
+      heartbeat: ctx.config.ws.heartbeatMs, node: ctx.config.nodeId,
+      ...(identity.user === null ? {} : { user: identity.user }),
+      ...(identity.exp === null ? {} : { exp: identity.exp }),
+      ...(note ? { previousClose: note } : {}),
+      ...(resumed ? { topics: [...session.topics] } : {}),
+      ...(resumed && session.state !== undefined ? { state: session.state } : {}),
+    });
+    const queued = conn.pending;
+    conn.pending = [];
+    for (const q of queued) handleFrame(ctx, conn, q.frame, q.bytes);
+  }).catch((e: Error) => {
+    ctx.log.error('session attach failed', { error: e.message });
+    conn.close(CloseCode.InternalError, 'internal error');
   });
+}
+
+/** Replaces the session's app-defined state (bounded), persisted with the session for resume. */
+function setSessionState(ctx: GatewayContext, conn: Connection, { id, state }: SessionFrame): void {
+  const size = Buffer.byteLength(JSON.stringify(state) ?? '');
+  if (size > ctx.config.session.maxStateBytes) {
+    return refuse(ctx, conn, ErrorCode.PayloadTooLarge, `session state larger than ${ctx.config.session.maxStateBytes} bytes`, id);
+  }
+  const session = conn.session!;
+  session.state = state === null ? undefined : state;
+  ctx.sessions.changed(session);
+  conn.send({ t: 'session', id });
 }
 
 /** Closes the connection (4005) once its token has expired and was not refreshed. */
@@ -196,6 +219,7 @@ async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, sin
     const r = await ctx.bus.recover(topic, since);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
     conn.subs.set(topic, { state: 'subscribed' });
+    rememberTopic(ctx, conn, topic, true);
     const recovered = since !== undefined && r.recovered;
     conn.send({
       t: 'subscribed', id, topic, epoch: r.epoch, seq: r.seq, wasRecovering: since !== undefined, recovered,
@@ -211,7 +235,17 @@ async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, sin
 function unsubscribe(ctx: GatewayContext, conn: Connection, { id, topic }: UnsubFrame): void {
   if (!conn.subs.has(topic)) return conn.sendError(ErrorCode.NotSubscribed, 'not subscribed', id, topic);
   dropSubscription(ctx, conn, topic);
+  rememberTopic(ctx, conn, topic, false);
   conn.send({ t: 'unsubscribed', id, topic });
+}
+
+/** The session's topic list outlives the socket: a resume on any gateway learns it in `welcome`. */
+function rememberTopic(ctx: GatewayContext, conn: Connection, topic: string, subscribed: boolean): void {
+  const session = conn.session!;
+  if (subscribed === session.topics.has(topic)) return;
+  if (subscribed) session.topics.add(topic);
+  else session.topics.delete(topic);
+  ctx.sessions.changed(session);
 }
 
 /** Forgets one subscription of a live connection (close cleans up through `releaseConnection`). */

@@ -1,50 +1,86 @@
 /**
- * Sessions on this gateway: a session outlives its socket for `ttlMs`, so a client that
- * reconnects presents {id, key} and continues as the same session. The key rotates on every
- * welcome and is compared in constant time. (The NATS engine adds a cluster-wide registry.)
+ * Sessions: a session outlives its socket for `ttlMs`, so a client that reconnects presents
+ * {id, key} and continues as the same session, with its identity, the topics it had subscribed
+ * and its small app-defined state. The key rotates on every welcome and is compared in constant
+ * time. Two stores: this one (one gateway) and the NATS KV registry (registry.ts, a cluster).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+
+export interface SessionHolder {
+  /** Called when the session is resumed on another socket (here or on another gateway). */
+  takeOver(): void;
+}
 
 export interface Session {
   readonly id: string;
   /** The user who opened it (null: anonymous); only the same user may resume it. */
   readonly user: string | null;
   key: string;
+  /** Topics the session is subscribed to: they outlive the socket, for resume on any gateway. */
+  readonly topics: Set<string>;
+  /** Small app-defined state (`session` frame), restored on resume. */
+  state: unknown;
   /** Why the gateway closed its last socket, when the client could not be told (slow consumer). */
   previousClose?: { code: number; reason: string } | undefined;
-  /** The socket holding it now, if any: a resume elsewhere takes it over. */
-  holder: { takeOver(): void } | null;
+  /** The socket holding it now, if any. */
+  holder: SessionHolder | null;
   /** When a detached session is forgotten (ms since the epoch). */
   expiresAt: number;
+}
+
+export interface AttachResult {
+  session: Session;
+  resumed: boolean;
 }
 
 export interface SessionStore {
   /**
    * Continues the offered session if it exists, the key matches and it belongs to `user`; else
-   * starts a new one (leaving the offered one untouched).
+   * starts a new one (leaving the offered one untouched). A previous holder is taken over.
    */
-  attach(offer: { id: string; key: string } | undefined, holder: { takeOver(): void }, user: string | null): { session: Session; resumed: boolean };
-  detach(session: Session, holder: { takeOver(): void }): void;
+  attach(offer: { id: string; key: string } | undefined, holder: SessionHolder, user: string | null): Promise<AttachResult>;
+  /** The socket is gone: the session waits `ttlMs` for a resume. */
+  detach(session: Session, holder: SessionHolder): void;
+  /** The session's topics or state changed (the registry persists it). */
+  changed(session: Session): void;
   sweep(now?: number): number;
   size(): number;
+  close(): Promise<void>;
 }
 
-const newId = (bytes: number) => randomBytes(bytes).toString('base64url');
+export const newSessionId = () => randomBytes(12).toString('base64url');
+export const newSessionKey = () => randomBytes(18).toString('base64url');
 
+export function newSession(user: string | null, holder: SessionHolder | null): Session {
+  return { id: newSessionId(), user, key: newSessionKey(), topics: new Set(), state: undefined, holder, expiresAt: Infinity };
+}
+
+export function keysEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Hands a session to a new holder: rotates the key and takes it from the old holder. */
+export function takeSession(session: Session, holder: SessionHolder): void {
+  const previous = session.holder;
+  session.holder = holder;
+  session.key = newSessionKey();
+  session.expiresAt = Infinity;
+  if (previous && previous !== holder) previous.takeOver();
+}
+
+/** The embedded store: sessions live in this process. */
 export function createSessionStore(ttlMs: number): SessionStore {
   const sessions = new Map<string, Session>();
   return {
-    attach(offer, holder, user) {
+    async attach(offer, holder, user) {
       const found = offer ? sessions.get(offer.id) : undefined;
       if (found && found.user === user && keysEqual(found.key, offer!.key)) {
-        const previous = found.holder;
-        found.holder = holder;
-        found.key = newId(18);
-        found.expiresAt = Infinity;
-        previous?.takeOver();
+        takeSession(found, holder);
         return { session: found, resumed: true };
       }
-      const session: Session = { id: newId(12), user, key: newId(18), holder, expiresAt: Infinity };
+      const session = newSession(user, holder);
       sessions.set(session.id, session);
       return { session, resumed: false };
     },
@@ -53,6 +89,7 @@ export function createSessionStore(ttlMs: number): SessionStore {
       session.holder = null;
       session.expiresAt = Date.now() + ttlMs;
     },
+    changed() {},
     sweep(now = Date.now()) {
       let removed = 0;
       for (const [id, s] of sessions) {
@@ -64,11 +101,6 @@ export function createSessionStore(ttlMs: number): SessionStore {
       return removed;
     },
     size: () => sessions.size,
+    async close() {},
   };
-}
-
-function keysEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -37,6 +37,8 @@ const CLIENT_FRAMES: Record<string, ClientFrameInput> = {
   'sub with a subscription token': { t: 'sub', id: 10, topic: 'private.room-1', token: 'eyJhbGciOiJIUzI1NiJ9.eyJ0b3BpYyI6InByaXZhdGUucm9vbS0xIn0.sig' },
   'history with a subscription token': { t: 'history', id: 11, topic: 'private.room-1', limit: 10, token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' },
   refresh: { t: 'refresh', id: 12, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.sig' },
+  session: { t: 'session', id: 14, state: { cart: ['sku-1'], step: 2 } },
+  'session (clear)': { t: 'session', id: 15, state: null },
 };
 
 const SERVER_FRAMES: Record<string, ServerFrame> = {
@@ -79,6 +81,11 @@ const SERVER_FRAMES: Record<string, ServerFrame> = {
   },
   refreshed: { t: 'refreshed', id: 12, exp: 1_763_880_000 },
   'refreshed (token without exp)': { t: 'refreshed', id: 13 },
+  'session saved': { t: 'session', id: 14 },
+  'welcome (resumed on another gateway, with topics and state)': {
+    t: 'welcome', v: 1, session: 's_3KfQ9x', key: 'k_3', resumed: true, heartbeat: 25_000, node: 'gw-2',
+    topics: ['chat.room-1', 'game.42'], state: { cart: ['sku-1'], step: 2 },
+  },
 };
 
 function roundTrip(codec: Codec, frame: object): unknown {

@@ -65,21 +65,5 @@ export async function ensureStream(jsm: JetStreamManager, o: ResolvedNatsOptions
   return jsm.streams.update(o.streamName, { ...existing.config, ...updatable });
 }
 
-const CREATED_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
-
-/** A short, stable name for the stream identity: its creation time in ns, base 36. */
-export function epochFromCreated(created: string | Date): string {
-  const text = typeof created === 'string' ? created : created.toISOString();
-  const m = CREATED_RE.exec(text);
-  if (m) {
-    const ms = Date.parse(`${m[1]}${m[3]}`);
-    if (Number.isFinite(ms)) {
-      const frac = BigInt((m[2] ?? '').padEnd(9, '0'));
-      return (BigInt(ms) * 1_000_000n + frac).toString(36);
-    }
-  }
-  // Unknown format: still a function of `created`, so it changes when the stream is recreated.
-  let h = 0xcbf29ce484222325n;
-  for (const c of text) h = BigInt.asUintN(64, (h ^ BigInt(c.codePointAt(0)!)) * 0x100000001b3n);
-  return `h${h.toString(36)}`;
-}
+/** The stream's identity (epoch) from its `created` time: defined with the envelope, shared with backends. */
+export { epochFromCreated } from '../../../protocol/envelope.ts';

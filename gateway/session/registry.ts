@@ -1,0 +1,205 @@
+/**
+ * The cluster session registry (NATS engine): session id -> record in the JetStream KV bucket
+ * `<prefix>_sessions`, so a session resumes on any gateway with its identity, topics and state.
+ *
+ * Expiry on nats-server 2.9 (no per-key TTL): the bucket's max age is the session TTL and applies
+ * to every key from its last write. The owning gateway rewrites the records of attached sessions
+ * every TTL/3; a detached session is written once more and then left alone, so it disappears TTL
+ * after its socket went away.
+ *
+ * Ownership: a resume writes the record with compare-and-set on its revision (two racing resumes:
+ * one wins, the other starts a fresh session) and tells the previous owner on
+ * `<prefix>.sessions.takeover.<node>`, which closes its socket (4004) and forgets the session.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { StorageType, type KV, type NatsConnection } from 'nats';
+import { openConnection, type BusConnection } from '../bus/nats/connection.ts';
+import { resolveOptions, type NatsBusOptions } from '../bus/nats/options.ts';
+import type { Logger } from '../log.ts';
+import { keysEqual, newSession, takeSession, type Session, type SessionStore } from './sessions.ts';
+
+interface SessionRecord {
+  v: 1;
+  keyHash: string;
+  user: string | null;
+  owner: string;
+  topics: string[];
+  state?: unknown;
+  previousClose?: { code: number; reason: string };
+}
+
+export interface RegistryOptions {
+  nats: NatsBusOptions;
+  ttlMs: number;
+  nodeId: string;
+  log: Logger;
+  /** Each registry call gives up after this (the session then lives on this gateway only). */
+  opTimeoutMs?: number;
+}
+
+/** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
+const isWrongRevision = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? '') || (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+
+const hashKey = (key: string) => createHash('sha256').update(key).digest();
+/** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
+const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
+
+export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
+  const resolved = resolveOptions({ ...o.nats, name: `${o.nodeId}-sessions` });
+  const opTimeout = o.opTimeoutMs ?? 2000;
+  const conn: BusConnection = await openConnection(resolved, {
+    onDisconnect: () => o.log.warn('session registry disconnected'),
+    onReconnect: () => o.log.info('session registry reconnected'),
+    onError: (e) => o.log.warn('session registry error', { error: e.message }),
+  });
+  const nc: NatsConnection = conn.nc;
+  const kv: KV = await nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
+    history: 1,
+    replicas: resolved.replicas,
+    storage: StorageType.File,
+    ttl: o.ttlMs,
+    allow_direct: false,
+    description: `Symphonic sessions of deployment ${resolved.prefix}`,
+  });
+  const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${nodeToken(node)}`;
+  const local = new Map<string, Session>();
+  const dirty = new Set<Session>();
+
+  const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
+    callback: (_err, msg) => {
+      const session = local.get(msg.string());
+      if (!session) return;
+      forget(session);
+      const holder = session.holder;
+      session.holder = null; // its socket's close must not write the record back
+      holder?.takeOver();
+    },
+  });
+
+  const record = (s: Session): SessionRecord => ({
+    v: 1, keyHash: hashKey(s.key).toString('base64'), user: s.user, owner: o.nodeId, topics: [...s.topics],
+    ...(s.state === undefined ? {} : { state: s.state }),
+    ...(s.previousClose ? { previousClose: s.previousClose } : {}),
+  });
+  const encode = (s: Session) => new TextEncoder().encode(JSON.stringify(record(s)));
+
+  function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+    return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), opTimeout).unref())]);
+  }
+
+  /** Record revisions this gateway wrote: every write is compare-and-set, so a gateway that lost
+   *  the session (resumed elsewhere) can never overwrite the new owner's record. */
+  const revisions = new Map<Session, number>();
+  const inFlight = new Set<Session>();
+  let scheduled = false;
+
+  /** Marks a session for writing; writes are batched per turn and one at a time per session. */
+  function schedule(s: Session): void {
+    dirty.add(s);
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      for (const d of [...dirty]) if (!inFlight.has(d)) void write(d);
+    });
+  }
+
+  async function write(s: Session): Promise<void> {
+    dirty.delete(s);
+    inFlight.add(s);
+    try {
+      const rev = revisions.get(s);
+      const next = rev === undefined
+        ? await withTimeout(kv.create(s.id, encode(s)), 'session write')
+        : await withTimeout(kv.update(s.id, encode(s), rev), 'session write');
+      revisions.set(s, next);
+    } catch (e) {
+      if (isWrongRevision(e)) forget(s); // resumed on another gateway meanwhile: it owns the record now
+      else o.log.warn('session write failed', { error: (e as Error).message });
+    } finally {
+      inFlight.delete(s);
+      if (dirty.has(s)) schedule(s);
+    }
+  }
+
+  function forget(s: Session): void {
+    if (local.get(s.id) === s) local.delete(s.id);
+    dirty.delete(s);
+    revisions.delete(s);
+  }
+
+  async function resumeFromRegistry(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
+    const entry = await withTimeout(kv.get(offer.id), 'session read');
+    if (!entry || entry.operation !== 'PUT') return null;
+    const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+    const given = hashKey(offer.key);
+    const stored = Buffer.from(r.keyHash, 'base64');
+    if (r.v !== 1 || r.user !== user || stored.length !== given.length || !timingSafeEqual(stored, given)) return null;
+    const session: Session = {
+      id: offer.id, user, key: '', topics: new Set(r.topics), state: r.state, previousClose: r.previousClose, holder: null, expiresAt: Infinity,
+    };
+    takeSession(session, holder!);
+    // Compare-and-set: of two racing resumes exactly one continues the session.
+    revisions.set(session, await withTimeout(kv.update(offer.id, encode(session), entry.revision), 'session claim'));
+    if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
+    return session;
+  }
+
+  // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them.
+  const refresh = setInterval(() => {
+    for (const s of local.values()) if (s.holder) schedule(s);
+  }, Math.max(500, Math.floor(o.ttlMs / 3)));
+  refresh.unref();
+
+  return {
+    async attach(offer, holder, user) {
+      const here = offer ? local.get(offer.id) : undefined;
+      if (here && here.user === user && keysEqual(here.key, offer!.key)) {
+        takeSession(here, holder);
+        await write(here);
+        if (local.get(here.id) === here) return { session: here, resumed: true };
+      }
+      if (offer && !here) {
+        try {
+          const session = await resumeFromRegistry(offer, holder, user);
+          if (session) {
+            local.set(session.id, session);
+            return { session, resumed: true };
+          }
+        } catch (e) {
+          o.log.warn('session resume from registry failed', { error: (e as Error).message });
+        }
+      }
+      const session = newSession(user, holder);
+      local.set(session.id, session);
+      await write(session);
+      return { session, resumed: false };
+    },
+    detach(session, holder) {
+      if (session.holder !== holder) return;
+      session.holder = null;
+      session.expiresAt = Date.now() + o.ttlMs;
+      schedule(session); // one last write: the record now ages out TTL from here
+    },
+    changed(session) {
+      if (local.get(session.id) === session) schedule(session);
+    },
+    sweep(now = Date.now()) {
+      let removed = 0;
+      for (const [id, s] of local) {
+        if (s.expiresAt <= now) {
+          forget(s);
+          removed++;
+        }
+      }
+      return removed;
+    },
+    size: () => local.size,
+    async close() {
+      clearInterval(refresh);
+      await Promise.all([...dirty].filter((s) => !inFlight.has(s)).map(write));
+      takeovers.unsubscribe();
+      await conn.close();
+    },
+  };
+}
