@@ -4,12 +4,15 @@ import type { Logger } from '../log.ts';
 import { createSessionRegistry } from '../session/registry.ts';
 import { createSessionStore, type SessionStore } from '../session/sessions.ts';
 import type { Bus, BusStatus } from './bus.ts';
+import { historyFor } from '../policy/namespaces.ts';
 import { createMemoryBus } from './memory.ts';
 import { createNatsBus, type NatsBusOptions, type NatsCredentials } from './nats/index.ts';
 
 export async function createBus(config: GatewayConfig, log: Logger, onStatus?: (s: BusStatus) => void): Promise<Bus> {
   const { bus } = config;
-  if (bus.engine === 'memory') return createMemoryBus({ history: bus.history, maxTopics: bus.maxTopics });
+  if (bus.engine === 'memory') {
+    return createMemoryBus({ history: bus.history, maxTopics: bus.maxTopics, historyFor: (topic) => historyFor(topic, config) });
+  }
   return createNatsBus({ ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) });
 }
 

@@ -11,12 +11,17 @@ import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverR
 
 export interface MemoryBusOptions {
   history?: { size?: number; ageMs?: number };
+  /** Per-topic retention (e.g. by namespace); `history` is the default for topics it leaves out. */
+  historyFor?: (topic: string) => { size: number; ageMs: number } | undefined;
   /** Most topics kept; past it the least recently created unwatched topic is forgotten. */
   maxTopics?: number;
 }
 
 interface TopicLog {
   last: number;
+  /** Retention of this topic, fixed when the log is created. */
+  size: number;
+  ageMs: number;
   /** Retained messages, oldest first; `head` skips trimmed entries without shifting on every publish. */
   messages: BusMessage[];
   head: number;
@@ -45,7 +50,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   function logOf(topic: string): TopicLog {
     let log = topics.get(topic);
     if (!log) {
-      log = { last: 0, messages: [], head: 0, state: undefined };
+      const limits = options.historyFor?.(topic);
+      log = { last: 0, size: limits?.size ?? historySize, ageMs: limits?.ageMs ?? historyAgeMs, messages: [], head: 0, state: undefined };
       topics.set(topic, log);
       if (topics.size > maxTopics) evictOne();
     }
@@ -64,8 +70,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   function trim(log: TopicLog, now: number): void {
     const { messages } = log;
     let head = log.head;
-    while (messages.length - head > historySize) head++;
-    while (head < messages.length && now - messages[head]!.ts > historyAgeMs) head++;
+    while (messages.length - head > log.size) head++;
+    while (head < messages.length && now - messages[head]!.ts > log.ageMs) head++;
     // Compact once the dead prefix dominates, so trimming stays amortised O(1).
     if (head > 1024 && head * 2 > messages.length) {
       log.messages = messages.slice(head);

@@ -70,3 +70,22 @@ describe('resume on the same gateway', () => {
     c.close();
   });
 });
+
+describe('per-namespace retention', async () => {
+  const ns = await useGateway({ bus: { history: { size: 100 } }, namespaces: { brief: { history: { size: 3 } } } });
+  it('keeps only its namespace history size for its topics, the default elsewhere', async () => {
+    const { c: pub } = await connectHello(ns.url);
+    for (const topic of ['brief.t', 'long.t']) {
+      pub.send({ t: 'pub', id: 1, topic, data: 0 });
+      const first = (await pub.next((f) => f.t === 'ack' && f.topic === topic)) as { seq: number; epoch: string };
+      for (let i = 2; i <= 6; i++) pub.send({ t: 'pub', id: i, topic, data: i });
+      await pub.next((f) => f.t === 'ack' && f.topic === topic && f.seq === 6);
+      const { c } = await connectHello(ns.url);
+      const r = await sub(c, 9, topic, { seq: first.seq, epoch: first.epoch });
+      expect(r.recovered).toBe(topic === 'long.t');
+      c.close();
+      pub.frames.length = 0;
+    }
+    pub.close();
+  });
+});
