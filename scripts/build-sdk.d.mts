@@ -6,6 +6,8 @@ export interface BuiltFile {
   min: number;
   /** Minified + gzip -9 size, bytes. */
   gzip: number;
+  /** Source files esbuild bundled, relative to the repo. */
+  inputs: string[];
 }
 export declare const CORE_BUDGET: number;
 export declare function buildSdk(options?: { outdir?: string; quiet?: boolean }): Promise<{ outdir: string; files: BuiltFile[] }>;

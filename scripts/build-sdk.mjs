@@ -3,8 +3,12 @@
  * Builds the SDK bundles into dist/ with esbuild:
  *   dist/symphonic.mjs          ESM, browser + Node (minified)
  *   dist/symphonic.iife.js      single-file browser bundle, global `Symphonic` (minified)
- *   dist/symphonic-server.mjs   server-side publisher for Node backends (ESM)
+ *   dist/symphonic-server.mjs   server-side publisher for Node backends (ESM, self-contained:
+ *                               the nats client and msgpackr are bundled in)
  * and prints min and min+gzip sizes. `buildSdk()` is exported for tests.
+ *
+ * The browser bundles must stay free of zod, msgpackr and the Node-only protocol modules
+ * (frames/validate: zod; codec/envelope: msgpackr); the server bundle only of zod.
  */
 import { build } from 'esbuild';
 import { mkdir } from 'node:fs/promises';
@@ -32,10 +36,12 @@ export async function buildSdk(options = {}) {
     logLevel: 'silent',
     sourcemap: false,
   };
+  const BROWSER_FORBIDDEN = /node_modules|protocol\/(frames|validate|codec|envelope)\.ts/;
+  const SERVER_FORBIDDEN = /node_modules\/zod\/|protocol\/(frames|validate)\.ts/;
   const targets = [
-    { name: 'symphonic.mjs', entry: 'sdk/index.ts', format: 'esm', platform: 'neutral', target: 'es2020' },
-    { name: 'symphonic.iife.js', entry: 'sdk/index.ts', format: 'iife', globalName: 'Symphonic', platform: 'browser', target: 'es2020' },
-    { name: 'symphonic-server.mjs', entry: 'sdk/server/index.ts', format: 'esm', platform: 'node', target: 'node20' },
+    { name: 'symphonic.mjs', entry: 'sdk/index.ts', format: 'esm', platform: 'neutral', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
+    { name: 'symphonic.iife.js', entry: 'sdk/index.ts', format: 'iife', globalName: 'Symphonic', platform: 'browser', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
+    { name: 'symphonic-server.mjs', entry: 'sdk/server/index.ts', format: 'esm', platform: 'node', target: 'node20', forbidden: SERVER_FORBIDDEN },
   ];
   const files = [];
   for (const t of targets) {
@@ -52,11 +58,11 @@ export async function buildSdk(options = {}) {
       metafile: true,
     });
     const inputs = Object.keys(result.metafile.inputs);
-    const bad = inputs.filter((p) => /node_modules|protocol\/(frames|validate|codec)\.ts/.test(p));
-    if (bad.length) throw new Error(`${t.name} must not bundle ${bad.join(', ')} (browser SDK stays free of zod and msgpackr)`);
+    const bad = inputs.filter((p) => t.forbidden.test(p));
+    if (bad.length) throw new Error(`${t.name} must not bundle ${bad.join(', ')} (the browser SDK stays free of zod and msgpackr, the server SDK of zod)`);
     const { readFile } = await import('node:fs/promises');
     const bytes = await readFile(path);
-    files.push({ name: t.name, path, min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
+    files.push({ name: t.name, path, min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, inputs });
   }
   if (!options.quiet) {
     for (const f of files) console.log(`${f.name.padEnd(22)} ${kb(f.min).padStart(9)} min  ${kb(f.gzip).padStart(9)} min+gzip`);

@@ -1,5 +1,6 @@
 /**
- * SymphonicClient: one WebSocket to a gateway, kept alive across drops. It owns the connection
+ * SymphonicClient: one WebSocket to a gateway, kept alive across drops (and moved to the next of
+ * several gateway URLs after a failure on one). It owns the connection
  * state machine (./connection-state.ts), the handshake and session resume, heartbeat watchdog,
  * reconnect backoff, request/reply bookkeeping, and routes topic frames to Subscriptions.
  */
@@ -56,6 +57,8 @@ export interface ClientOptions {
 }
 
 export interface ConnectedInfo {
+  /** The gateway URL this connection went to. */
+  url: string;
   session: string;
   resumed: boolean;
   node: string;
@@ -83,7 +86,10 @@ export interface HistoryOptions {
 }
 
 export class SymphonicClient extends Emitter<ClientEvents> {
-  readonly url: string;
+  /** Every gateway URL this client may use, in order of preference. */
+  readonly urls: readonly string[];
+  /** Index in `urls` of the gateway in use (or tried next). */
+  private urlIndex = 0;
   private _state: ConnectionState = 'disconnected';
   private readonly opts: ClientOptions;
   private readonly codec: ClientCodec;
@@ -105,9 +111,16 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
 
-  constructor(url: string, options: ClientOptions = {}) {
+  /**
+   * `url`: a gateway's WebSocket URL, or several (e.g. one per gateway or region): the client uses
+   * the first, and after a failure on one (drop, refused or failed socket, handshake timeout,
+   * silent link, server shutdown) tries the next on its next attempt, wrapping around.
+   */
+  constructor(url: string | readonly string[], options: ClientOptions = {}) {
     super();
-    this.url = url;
+    const urls = typeof url === 'string' ? [url] : [...url];
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u === '')) throw new TypeError('SymphonicClient needs a gateway URL (or a non-empty list of them)');
+    this.urls = urls;
     this.opts = options;
     this.codec = clientCodecFor(options.encoding ?? 'msgpack');
     this.backoffOpts = { min: options.reconnect?.min ?? DEFAULT_BACKOFF.min, max: options.reconnect?.max ?? DEFAULT_BACKOFF.max };
@@ -117,6 +130,10 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this._session = options.session;
   }
 
+  /** The gateway URL in use (while connecting: the one being tried or tried next). */
+  get url(): string {
+    return this.urls[this.urlIndex]!;
+  }
   /** disconnected | connecting | connected | closed */
   get state(): ConnectionState {
     return this._state;
@@ -294,6 +311,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       socket = openSocket(Ctor, this.url, this.codec.subprotocol);
     } catch (e) {
       this.emit('error', new SymphonicError(ErrorCode.BadRequest, `cannot open ${this.url}: ${(e as Error)?.message ?? e}`));
+      this.nextUrl();
       return this.retryLater(0, 'socket constructor failed');
     }
     this.socket = socket;
@@ -354,7 +372,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.watchdog.start(w.heartbeat);
     this.attempts = 0;
     this.dispatch({ type: 'welcome' }, 0, w.resumed ? 'session resumed' : 'new session');
-    this.emit('connected', { session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
+    this.emit('connected', { url: this.url, session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
     for (const sub of [...this.subs.values()]) sub._connected();
     this.requests.flush();
   }
@@ -366,6 +384,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     if (code === CloseCode.TokenExpired) this.tokenReason = 'expired';
     // Someone else resumed our session: taking it back would make the two fight; start a fresh one.
     if (code === CloseCode.SessionTakenOver) this._session = undefined;
+    this.nextUrl();
     this.retryLater(code, reason);
   }
 
@@ -373,7 +392,13 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private drop(code: number, reason: string): void {
     if (!this.socket) return;
     this.abandonSocket(code, reason);
+    this.nextUrl();
     this.retryLater(code, reason);
+  }
+
+  /** After a failure on the current gateway, the next attempt goes to the next URL (round robin). */
+  private nextUrl(): void {
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
   }
 
   private retryLater(code: number, reason: string): void {

@@ -1,5 +1,12 @@
 /** Symphonic server-side SDK for Node backends. */
-export { HttpPublishTransport, SymphonicPublisher } from './publisher.ts';
-export type { HttpTransportOptions, PublishRequest, PublishTransport, PublisherOptions } from './publisher.ts';
-export { SymphonicError, TimeoutError } from '../errors.ts';
-export type { PublishAck } from '../types.ts';
+export { SymphonicPublisher } from './publisher.ts';
+export type { PublisherOptions } from './publisher.ts';
+export { FallbackTransport, TransportUnavailableError } from './transport.ts';
+export type { FallbackOptions, PublishRequest, PublishTransport } from './transport.ts';
+export { HttpPublishTransport } from './http.ts';
+export type { HttpTransportOptions } from './http.ts';
+export { NatsPublishTransport } from './nats.ts';
+export type { NatsPublisherCredentials, NatsTransportOptions } from './nats.ts';
+export { ConnectionClosedError, SymphonicError, TimeoutError } from '../errors.ts';
+export { ErrorCode } from '../../protocol/codes.ts';
+export type { MessageKind, PublishAck } from '../types.ts';

@@ -1,94 +1,56 @@
 /**
  * Server-side publisher for Node backends: publishes to topics without holding a WebSocket.
- * The transport is a seam: today the gateway's HTTP API (`POST /api/publish`); a NATS transport
- * (publishing the protocol envelope straight onto the bus) plugs in here when the NATS engine lands.
+ * Transports (./transport.ts): the gateway's HTTP API (./http.ts), NATS straight onto the bus
+ * (./nats.ts), or both, NATS first with HTTP when NATS cannot be reached (FallbackTransport).
  */
 import { ErrorCode } from '../../protocol/codes.ts';
+import { dataError } from '../../protocol/data.ts';
 import type { MessageKind } from '../../protocol/frames.ts';
 import { topicError } from '../../protocol/topic.ts';
-import { SymphonicError, TimeoutError } from '../errors.ts';
+import { SymphonicError } from '../errors.ts';
 import type { MergePatch } from '../schema.ts';
 import type { PublishAck } from '../types.ts';
+import { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
+import { NatsPublishTransport, type NatsTransportOptions } from './nats.ts';
+import { FallbackTransport, type FallbackOptions, type PublishTransport } from './transport.ts';
 
-export interface PublishRequest {
-  topic: string;
-  kind: MessageKind;
-  data: unknown;
-}
+export { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
+export { FallbackTransport, TransportUnavailableError, type FallbackOptions, type PublishRequest, type PublishTransport } from './transport.ts';
 
-/** How a publish reaches the gateway. Implement this to publish another way (e.g. NATS). */
-export interface PublishTransport {
-  publish(req: PublishRequest): Promise<PublishAck>;
-  close?(): Promise<void>;
-}
+export type PublisherOptions =
+  /** Any transport, e.g. `new FallbackTransport([nats, http])`. */
+  | { transport: PublishTransport }
+  /** The gateway's HTTP API. */
+  | (HttpTransportOptions & { nats?: undefined })
+  /**
+   * NATS, straight onto the bus; with `url` (and `apiKey`) too, the gateway's HTTP API is the
+   * fallback when NATS cannot be reached.
+   */
+  | ({ nats: NatsTransportOptions; url?: string } & Partial<Omit<HttpTransportOptions, 'url'>> & FallbackOptions);
 
-export interface HttpTransportOptions {
-  /** The gateway's HTTP base URL, e.g. `http://127.0.0.1:8080`. */
-  url: string;
-  /** API key, sent as `Authorization: Bearer <key>`. */
-  apiKey?: string;
-  /** Per request, ms; default 10000. */
-  timeout?: number;
-  /** fetch implementation; defaults to the global one (Node 18+). */
-  fetch?: typeof fetch;
-}
-
-export class HttpPublishTransport implements PublishTransport {
-  private readonly endpoint: string;
-  constructor(private readonly opts: HttpTransportOptions) {
-    this.endpoint = opts.url.replace(/\/+$/, '') + '/api/publish';
-  }
-
-  async publish(req: PublishRequest): Promise<PublishAck> {
-    const doFetch = this.opts.fetch ?? globalThis.fetch;
-    const timeout = this.opts.timeout ?? 10_000;
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let res: Response;
-    try {
-      res = await doFetch(this.endpoint, { method: 'POST', headers, body: JSON.stringify(req), signal: AbortSignal.timeout(timeout) });
-    } catch (e) {
-      const err = e as Error;
-      if (err?.name === 'TimeoutError' || err?.name === 'AbortError') throw new TimeoutError(`publish to ${req.topic}: no answer within ${timeout} ms`, req.topic);
-      throw new SymphonicError(ErrorCode.Unavailable, `publish to ${req.topic}: ${err?.message ?? err}`, req.topic);
-    }
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = undefined;
-    }
-    if (!res.ok) {
-      const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const code = typeof e?.code === 'number' ? e.code : res.status >= 500 ? ErrorCode.Unavailable : ErrorCode.BadRequest;
-      const message = typeof e?.message === 'string' ? e.message : `HTTP ${res.status}: ${text.slice(0, 200)}`;
-      throw new SymphonicError(code, message, req.topic);
-    }
-    const ack = body as Partial<PublishAck> | undefined;
-    if (typeof ack?.seq !== 'number' || typeof ack.epoch !== 'string') {
-      throw new SymphonicError(ErrorCode.Internal, `publish to ${req.topic}: unexpected answer ${text.slice(0, 200)}`, req.topic);
-    }
-    return { seq: ack.seq, epoch: ack.epoch };
-  }
-}
-
-export type PublisherOptions = HttpTransportOptions | { transport: PublishTransport };
+const KINDS: ReadonlySet<unknown> = new Set(['event', 'set', 'patch']);
 
 /**
- * Publishes from a backend. Not retried automatically: a publish is not idempotent, so a failure
- * after the request left (timeout, 5xx) may or may not have landed; the caller decides.
+ * Publishes from a backend. Topic and data are checked here, by the rules the gateway applies
+ * (`topicError`, `dataError`), whatever the transport. A failure after the message may have left
+ * (a timeout, a dropped connection) is not retried by another transport: it may have been stored.
  */
 export class SymphonicPublisher {
-  private readonly transport: PublishTransport;
+  readonly transport: PublishTransport;
   constructor(options: PublisherOptions) {
-    this.transport = 'transport' in options ? options.transport : new HttpPublishTransport(options);
+    this.transport = transportOf(options);
   }
 
   async publish(topic: string, data: unknown, options: { kind?: MessageKind } = {}): Promise<PublishAck> {
+    const kind = options.kind ?? 'event';
     const err = topicError(topic);
     if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
-    return this.transport.publish({ topic, kind: options.kind ?? 'event', data });
+    if (!KINDS.has(kind)) throw new SymphonicError(ErrorCode.BadRequest, `kind must be 'event', 'set' or 'patch' (got ${String(kind)})`, topic);
+    // Absent data is null, as on the wire (`pub` and the HTTP API default it).
+    const value = data === undefined ? null : data;
+    const bad = dataError(value);
+    if (bad) throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${topic}: ${bad}`, topic);
+    return this.transport.publish({ topic, kind, data: value });
   }
 
   /** Replaces the topic's state document. */
@@ -109,4 +71,18 @@ export class SymphonicPublisher {
   async close(): Promise<void> {
     await this.transport.close?.();
   }
+}
+
+function transportOf(o: PublisherOptions): PublishTransport {
+  if ('transport' in o) return o.transport;
+  if (!o.nats) return new HttpPublishTransport(o);
+  const nats = new NatsPublishTransport(o.nats);
+  if (o.url === undefined) return nats;
+  const http = new HttpPublishTransport({
+    url: o.url,
+    ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+    ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+    ...(o.fetch !== undefined ? { fetch: o.fetch } : {}),
+  });
+  return new FallbackTransport([nats, http], o.onFallback ? { onFallback: o.onFallback } : {});
 }

@@ -1,11 +1,13 @@
-/** The bundles: they build, stay under budget, carry no zod/msgpackr, and expose the API. */
+/** The bundles: they build, stay under budget, carry no zod/msgpackr (browser) or zod (server), and expose the API. */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
 import { buildSdk, CORE_BUDGET, type BuiltFile } from '../../scripts/build-sdk.mjs';
+import { FakeNats } from './helpers/fake-nats.ts';
 
 let dir: string;
 let files: BuiltFile[];
@@ -52,9 +54,27 @@ describe('SDK bundles', () => {
     expect(errors[0]?.code).toBe(mod.ClientErrorCode.NoTransport);
   });
 
-  it('the server publisher bundle exports SymphonicPublisher', async () => {
+  it('the browser bundles carry no zod, msgpackr or Node-only protocol modules (the bus envelope is server-only)', () => {
+    for (const name of ['symphonic.mjs', 'symphonic.iife.js']) {
+      const inputs = file(name).inputs;
+      expect(inputs.some((p) => p.includes('node_modules')), name).toBe(false);
+      expect(inputs.filter((p) => /protocol\/(envelope|codec|frames|validate)\.ts$/.test(p)), name).toEqual([]);
+    }
+    expect(file('symphonic-server.mjs').inputs.some((p) => p.endsWith('protocol/envelope.ts'))).toBe(true);
+    expect(file('symphonic-server.mjs').inputs.some((p) => p.includes('node_modules/zod/'))).toBe(false);
+  });
+
+  it('the server bundle is self-contained: it imports from anywhere and publishes the envelope', async () => {
     const mod = await import(pathToFileURL(file('symphonic-server.mjs').path).href);
-    expect(typeof mod.SymphonicPublisher).toBe('function');
-    expect(typeof mod.HttpPublishTransport).toBe('function');
+    for (const name of ['SymphonicPublisher', 'HttpPublishTransport', 'NatsPublishTransport', 'FallbackTransport', 'TransportUnavailableError']) {
+      expect(typeof mod[name], name).toBe('function');
+    }
+    const fake = new FakeNats();
+    const pub = new mod.SymphonicPublisher({ transport: new mod.NatsPublishTransport({ servers: 'nats://fake', prefix: 'p', connect: async () => fake.connection }) });
+    fake.stream = 'p_topics';
+    await expect(pub.set('a.b', { x: [1, 'two'] })).resolves.toEqual({ seq: 1, epoch: epochFromCreated(fake.created) });
+    expect(fake.published[0]!.subject).toBe('p.in.a.b');
+    expect(decodeEnvelope(fake.published[0]!.data, 0)).toMatchObject({ kind: 'set', data: { x: [1, 'two'] } });
+    await pub.close();
   });
 });

@@ -203,6 +203,92 @@ describe('connection', () => {
   });
 });
 
+describe('several gateway URLs', () => {
+  const URLS = ['ws://a/ws', 'ws://b/ws', 'ws://c/ws'];
+
+  it('starts on the first URL, and after each failure tries the next one, wrapping around', async () => {
+    const cl = (client = new SymphonicClient(URLS, { WebSocket: server.WebSocket, networkEvents: false, reconnect: { min: 10, max: 10 } }));
+    expect(cl.urls).toEqual(URLS);
+    cl.connect();
+    expect(server.last.url).toBe('ws://a/ws');
+    server.last.serverClose(1006); // refused before opening
+    expect(cl.url).toBe('ws://b/ws');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(server.last.url).toBe('ws://b/ws');
+    server.last.open(); // opens, but never welcomes
+    server.last.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(server.last.url).toBe('ws://c/ws');
+    server.last.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(server.sockets.map((s) => s.url)).toEqual([...URLS, 'ws://a/ws']);
+    const infos: { url: string }[] = [];
+    cl.on('connected', (i) => infos.push(i));
+    server.accept();
+    expect(cl.state).toBe('connected');
+    expect(infos).toEqual([expect.objectContaining({ url: 'ws://a/ws', node: 'node-a' })]);
+  });
+
+  it('a gateway going away (4000, a silent link, a handshake timeout) moves the client to the next one, where it resumes', async () => {
+    const cl = (client = new SymphonicClient(URLS, { WebSocket: server.WebSocket, networkEvents: false, handshakeTimeout: 500, reconnect: { min: 10, max: 10, shutdownSpread: 10 } }));
+    cl.connect();
+    const a = server.accept();
+    const sub = cl.subscribe('t.x');
+    answerSub(a, { seq: 5, epoch: 'e1', state: { n: 5 } });
+    expect(sub.position).toEqual({ seq: 5, epoch: 'e1' });
+
+    a.serverClose(CloseCode.ServerShutdown, 'draining'); // gateway A shuts down
+    await vi.advanceTimersByTimeAsync(10);
+    const b = server.last;
+    expect(b.url).toBe('ws://b/ws');
+    b.open();
+    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' } });
+    b.deliver({ t: 'welcome', v: 1, session: 'sess-2', key: 'k2', resumed: false, heartbeat: 1000, node: 'node-b' });
+    expect(cl.url).toBe('ws://b/ws');
+    expect(cl.node).toBe('node-b');
+    // The subscription resumes from its position on the new gateway.
+    expect(b.lastOf('sub')).toMatchObject({ topic: 't.x', since: { seq: 5, epoch: 'e1' } });
+    answerSub(b, { seq: 6, recovered: true, replay: [{ seq: 6, prev: 5, kind: 'patch', data: { n: 6 }, ts: 1 }] });
+    expect(sub.state).toEqual({ n: 6 });
+    expect(sub.recovered).toBe(true);
+
+    await vi.advanceTimersByTimeAsync(2000); // B goes silent: no frame for 2x heartbeat
+    expect(b.closedByClient?.code).toBe(CloseCode.IdleTimeout);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(server.last.url).toBe('ws://c/ws');
+    server.last.open(); // C accepts the socket but never says welcome
+    await vi.advanceTimersByTimeAsync(500);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(server.last.url).toBe('ws://a/ws');
+  });
+
+  it('stays on a working gateway: reconnect() and going offline are not failures of the URL', async () => {
+    const target = new EventTarget();
+    (globalThis as { window?: unknown }).window = target;
+    try {
+      const cl = (client = new SymphonicClient(URLS.slice(0, 2), { WebSocket: server.WebSocket, networkEvents: true }));
+      cl.connect();
+      server.accept();
+      cl.reconnect();
+      expect(server.last.url).toBe('ws://a/ws');
+      server.accept();
+      target.dispatchEvent(new Event('offline'));
+      target.dispatchEvent(new Event('online'));
+      expect(server.last.url).toBe('ws://a/ws');
+      server.accept();
+      expect(cl.state).toBe('connected');
+      expect(server.sockets.map((s) => s.url)).toEqual(['ws://a/ws', 'ws://a/ws', 'ws://a/ws']);
+    } finally {
+      delete (globalThis as { window?: unknown }).window;
+    }
+  });
+
+  it('refuses an empty URL list', () => {
+    expect(() => new SymphonicClient([], {})).toThrow(TypeError);
+    expect(new SymphonicClient('ws://x/ws', { networkEvents: false }).urls).toEqual(['ws://x/ws']);
+  });
+});
+
 describe('auth', () => {
   it('getToken is called on connect and again after TokenExpired; the token is reused otherwise', async () => {
     let n = 0;

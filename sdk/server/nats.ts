@@ -1,0 +1,328 @@
+/**
+ * Publishing straight onto the bus, with no gateway hop: a JetStream publish of the protocol's
+ * envelope (protocol/envelope.ts, the same bytes a gateway writes) to `<prefix>.in.<topic>`.
+ * The ack's stream sequence is the message's `seq`; its `epoch` is the stream's identity computed
+ * exactly as the NATS engine does (`epochFromCreated` of the stream's `created` time), re-read
+ * after a reconnect, on stream advisories, and when an ack's sequence goes back (stream recreated).
+ *
+ * Every publish carries a message id and is retried with it (timeouts, no responders during a
+ * stream leader election, reconnects) until `timeout`: JetStream's duplicate window stores it once.
+ * When NATS cannot be reached at all (connecting fails, or the connection is down at the moment of
+ * the publish) nothing is sent and the publish rejects with `TransportUnavailableError`, which is
+ * what `FallbackTransport` falls back on.
+ *
+ * NATS permissions a backend needs: publish `<prefix>.in.>` (with replies: `_INBOX.>`), and the
+ * JetStream API `$JS.API.STREAM.INFO.<prefix>_topics` (for the epoch); optionally subscribe
+ * `$JS.EVENT.ADVISORY.STREAM.*.<prefix>_topics` (epoch changes are then noticed sooner).
+ */
+import { readFileSync } from 'node:fs';
+import {
+  connect as natsConnect,
+  credsAuthenticator,
+  nuid,
+  type ConnectionOptions,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  type PubAck,
+  type Subscription,
+} from 'nats';
+import { ErrorCode } from '../../protocol/codes.ts';
+import { BUS_PREFIX_RE, busInSubject, busStreamName, DEFAULT_BUS_PREFIX, encodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
+import { ConnectionClosedError, SymphonicError, TimeoutError } from '../errors.ts';
+import type { PublishAck } from '../types.ts';
+import { TransportUnavailableError, type PublishRequest, type PublishTransport } from './transport.ts';
+
+export type NatsPublisherCredentials =
+  | { user: string; pass: string }
+  | { token: string }
+  /** Path of a NATS `.creds` file (JWT + nkey seed). */
+  | { credsFile: string }
+  /** The contents of a `.creds` file. */
+  | { creds: string | Uint8Array };
+
+export interface NatsTransportOptions {
+  /** NATS server URLs (`nats://host:4222`); the connection fails over between them. Not needed with `connection`. */
+  servers?: string | readonly string[];
+  /** The deployment prefix, as the gateways' `bus.nats.prefix`. Default `symphonic`. */
+  prefix?: string;
+  credentials?: NatsPublisherCredentials;
+  /** A publish, with its retries, fails after this long, ms. Default 10000. */
+  timeout?: number;
+  /** One connection attempt (over every server), ms. Default 5000. */
+  connectTimeout?: number;
+  /**
+   * After connecting failed, publishes fail at once with TransportUnavailableError for this long
+   * before the next attempt (so a fallback is not slowed down by one connect timeout per publish), ms. Default 2000.
+   */
+  retryConnectAfter?: number;
+  /** Connection name shown by the server. */
+  name?: string;
+  /** Publish over this existing connection instead of opening one (close() then leaves it open). */
+  connection?: NatsConnection;
+  /** Connection factory (default: `connect` of the nats package). */
+  connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
+}
+
+/** One publish attempt waits this long for its ack (a leader election answers nothing at all). */
+const ATTEMPT_TIMEOUT_MS = 2_000;
+const STREAM_NOT_FOUND = 10059;
+/** nats.js error codes after which a retry with the same message id is safe and may succeed. */
+const RETRYABLE = new Set(['503', 'TIMEOUT', 'DISCONNECT', 'CONNECTION_REFUSED', 'CONNECTION_TIMEOUT', '408']);
+
+interface Link {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly owned: boolean;
+  advisory?: Subscription;
+}
+
+export class NatsPublishTransport implements PublishTransport {
+  readonly prefix: string;
+  private readonly streamName: string;
+  private readonly idPrefix = nuid.next();
+  private counter = 0;
+  private link: Promise<Link> | undefined;
+  private connected = false;
+  private failedUntil = 0;
+  private lastFailure = '';
+  /** The stream's epoch; undefined when it must be (re-)read. */
+  private epoch: string | undefined;
+  private epochRead: Promise<string> | undefined;
+  /** Highest sequence acknowledged: an ack below it means the stream was recreated. */
+  private seqFloor = 0;
+  private closed = false;
+
+  constructor(private readonly opts: NatsTransportOptions) {
+    this.prefix = opts.prefix ?? DEFAULT_BUS_PREFIX;
+    if (!BUS_PREFIX_RE.test(this.prefix)) throw new TypeError(`prefix ${JSON.stringify(this.prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
+    if (!opts.connection && (opts.servers === undefined || opts.servers.length === 0)) throw new TypeError('NatsPublishTransport needs servers (or a connection)');
+    this.streamName = busStreamName(this.prefix);
+  }
+
+  /** Connects now (publish() also connects on first use); rejects with TransportUnavailableError if NATS cannot be reached. */
+  async connect(): Promise<void> {
+    await this.ready();
+    await this.currentEpoch();
+  }
+
+  async publish(req: PublishRequest): Promise<PublishAck> {
+    const { topic } = req;
+    const link = await this.ready(topic);
+    const subject = busInSubject(this.prefix, topic);
+    let payload: Uint8Array;
+    try {
+      payload = encodeEnvelope(req.kind, req.data, Date.now());
+    } catch (e) {
+      throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${topic}: cannot encode the data: ${(e as Error)?.message ?? e}`, topic);
+    }
+    let epoch = await this.currentEpoch(topic);
+    const timeout = this.opts.timeout ?? 10_000;
+    const deadline = Date.now() + timeout;
+    const msgID = `${this.idPrefix}-${++this.counter}`;
+    const floor = this.seqFloor;
+    /** Whether an attempt may have reached the stream (then, on failure, the outcome is unknown). */
+    let maybeSent = false;
+    for (let attempt = 0; ; attempt++) {
+      if (!this.connected) {
+        if (!maybeSent) throw new TransportUnavailableError(`publish to ${topic}: the NATS connection is down (reconnecting)`, topic);
+        if (Date.now() >= deadline) throw new TimeoutError(`publish to ${topic}: NATS connection lost; not acknowledged within ${timeout} ms (it may have been stored)`, topic);
+        await pause(Math.min(backoff(attempt), Math.max(0, deadline - Date.now())));
+        continue;
+      }
+      let ack: PubAck;
+      try {
+        ack = await link.js.publish(subject, payload, { msgID, timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
+      } catch (e) {
+        const code = errorCode(e);
+        if (code === 'MAX_PAYLOAD_EXCEEDED') throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
+        if (this.closed || code === 'CONNECTION_CLOSED') throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
+        // "No responders" means nobody received this attempt; anything else may have been stored.
+        if (code !== '503') maybeSent = true;
+        const retryable = (code !== undefined && RETRYABLE.has(code)) || apiCode(e) === 503;
+        if (retryable && Date.now() < deadline) {
+          await pause(Math.min(backoff(attempt), Math.max(0, deadline - Date.now())));
+          continue;
+        }
+        if (!maybeSent) {
+          throw new SymphonicError(ErrorCode.Unavailable, `publish to ${topic}: no stream answers on ${subject} within ${timeout} ms (stream leader election, or the stream is gone); not stored`, topic);
+        }
+        if (retryable) throw new TimeoutError(`publish to ${topic}: not acknowledged within ${timeout} ms (it may have been stored)`, topic);
+        throw new SymphonicError(ErrorCode.Internal, `publish to ${topic} refused by NATS: ${(e as Error)?.message ?? e}`, topic);
+      }
+      if (ack.stream !== this.streamName) {
+        throw new SymphonicError(ErrorCode.Internal, `subject ${subject} is stored by stream ${ack.stream}, not ${this.streamName}: check the prefix`, topic);
+      }
+      // Sequences only go back when the stream was recreated; an advisory or a reconnect may also
+      // have said the epoch is stale meanwhile. Either way, learn the current one before answering.
+      if ((!ack.duplicate && ack.seq <= floor) || this.epoch === undefined) {
+        if (!ack.duplicate && ack.seq <= floor) this.invalidateEpoch();
+        epoch = await this.currentEpoch(topic).catch(() => epoch);
+      }
+      if (ack.seq > this.seqFloor) this.seqFloor = ack.seq;
+      return { seq: ack.seq, epoch };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const link = this.link;
+    this.link = undefined;
+    this.connected = false;
+    const l = await link?.catch(() => undefined);
+    if (!l || l.nc.isClosed()) return;
+    if (l.owned) await l.nc.close();
+    else l.advisory?.unsubscribe();
+  }
+
+  // ---- connection -------------------------------------------------------------------------------
+
+  private async ready(topic?: string): Promise<Link> {
+    if (this.closed) throw new ConnectionClosedError('the publisher is closed');
+    if (!this.link) {
+      if (Date.now() < this.failedUntil) {
+        throw new TransportUnavailableError(`NATS not reachable (${this.lastFailure}); next attempt in ${this.failedUntil - Date.now()} ms`, topic);
+      }
+      const opening = this.open();
+      this.link = opening;
+      opening.catch((e: Error) => {
+        if (this.link !== opening) return;
+        this.link = undefined;
+        this.lastFailure = e?.message ?? String(e);
+        this.failedUntil = Date.now() + (this.opts.retryConnectAfter ?? 2_000);
+      });
+    }
+    let link: Link;
+    try {
+      link = await this.link;
+    } catch (e) {
+      if (e instanceof ConnectionClosedError) throw e; // closed while connecting
+      throw new TransportUnavailableError(`NATS not reachable: ${(e as Error)?.message ?? e}`, topic, e);
+    }
+    if (!this.connected) throw new TransportUnavailableError('the NATS connection is down (reconnecting)', topic);
+    return link;
+  }
+
+  private async open(): Promise<Link> {
+    const o = this.opts;
+    let nc: NatsConnection;
+    const owned = !o.connection;
+    if (o.connection) {
+      nc = o.connection;
+      if (nc.isClosed()) throw new Error('the given NATS connection is closed');
+    } else {
+      nc = await (o.connect ?? natsConnect)({
+        servers: typeof o.servers === 'string' ? [o.servers] : [...(o.servers ?? [])],
+        ...(o.name ? { name: o.name } : {}),
+        ...authOptions(o.credentials),
+        timeout: o.connectTimeout ?? 5_000,
+        // Once connected, reconnect forever; publishes meanwhile fail fast (TransportUnavailableError).
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        waitOnFirstConnect: false,
+        pingInterval: 5_000,
+        maxPingOut: 3,
+      });
+    }
+    if (this.closed) {
+      if (owned) await nc.close();
+      throw new ConnectionClosedError('the publisher is closed');
+    }
+    this.connected = true;
+    const link: Link = { nc, js: nc.jetstream(), jsm: await nc.jetstreamManager({ checkAPI: false }), owned };
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (this.closed) break;
+        if (s.type === 'disconnect') this.connected = false;
+        else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.invalidateEpoch(); // the stream may have been recreated meanwhile
+        }
+      }
+    })().catch(() => {});
+    void nc.closed().then(() => {
+      this.connected = false;
+      if (this.link && !this.closed) {
+        // Closed under us (e.g. by its owner): the next publish connects again.
+        const current = this.link;
+        void current.then((l) => l.nc === nc && this.link === current && (this.link = undefined), () => {});
+      }
+    });
+    // Epoch changes (stream deleted, recreated, updated) are announced: forget the cached one.
+    try {
+      link.advisory = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${this.streamName}`, { callback: () => this.invalidateEpoch() });
+    } catch {
+      // without permission the ack-sequence check still catches a recreated stream
+    }
+    return link;
+  }
+
+  /** Forgets the epoch, and any read of it already under way. */
+  private invalidateEpoch(): void {
+    this.epoch = undefined;
+    this.epochRead = undefined;
+  }
+
+  /** The stream's epoch (cached; single flight when it must be read). */
+  private currentEpoch(topic?: string): Promise<string> {
+    if (this.epoch !== undefined) return Promise.resolve(this.epoch);
+    if (!this.epochRead) {
+      const read: Promise<string> = this.readEpoch(topic).then((epoch) => {
+        // Not if an advisory or reconnect said "stale" meanwhile (that read was superseded).
+        if (this.epochRead === read) this.epoch = epoch;
+        return epoch;
+      });
+      this.epochRead = read;
+      const clear = () => {
+        if (this.epochRead === read) this.epochRead = undefined;
+      };
+      read.then(clear, clear);
+    }
+    return this.epochRead;
+  }
+
+  private async readEpoch(topic?: string): Promise<string> {
+    const { jsm } = await this.ready(topic);
+    try {
+      return epochFromCreated((await jsm.streams.info(this.streamName)).created);
+    } catch (e) {
+      if (apiErrCode(e) === STREAM_NOT_FOUND) {
+        throw new SymphonicError(ErrorCode.Unavailable, `stream ${this.streamName} does not exist: a gateway on the NATS engine with prefix "${this.prefix}" creates it`, topic);
+      }
+      const code = errorCode(e);
+      const retryable = code !== undefined && RETRYABLE.has(code);
+      throw new SymphonicError(retryable ? ErrorCode.Unavailable : ErrorCode.Internal, `cannot read the epoch of stream ${this.streamName}: ${(e as Error)?.message ?? e}`, topic);
+    }
+  }
+}
+
+function authOptions(c: NatsPublisherCredentials | undefined): Partial<ConnectionOptions> {
+  if (!c) return {};
+  if ('token' in c) return { token: c.token };
+  if ('user' in c) return { user: c.user, pass: c.pass };
+  const creds = 'credsFile' in c ? new Uint8Array(readFileSync(c.credsFile)) : typeof c.creds === 'string' ? new TextEncoder().encode(c.creds) : c.creds;
+  return { authenticator: credsAuthenticator(creds) };
+}
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function apiCode(e: unknown): number | undefined {
+  return (e as { api_error?: { code?: number } })?.api_error?.code;
+}
+
+function apiErrCode(e: unknown): number | undefined {
+  return (e as { api_error?: { err_code?: number } })?.api_error?.err_code;
+}
+
+function backoff(attempt: number): number {
+  return Math.max(10, Math.floor(Math.random() * Math.min(1_000, 50 * 2 ** Math.min(attempt, 10))));
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
