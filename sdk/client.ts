@@ -103,6 +103,8 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private _sessionState: unknown;
   private readonly watchdog = new Watchdog((idle) => this.drop(CloseCode.IdleTimeout, `no frame from the server for ${idle} ms`));
   /** Stops listening to the browser's online/offline events; null when not listening. */
   private unwatchNetwork: (() => void) | null = null;
@@ -235,14 +237,40 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Asks `getToken` for a fresh token now (e.g. before the current one expires). It is used from the
-   * next handshake on; the gateway has no in-band refresh frame yet, so the live socket keeps its
-   * original authentication until then.
+   * Asks `getToken` for a fresh token and hands it to the gateway in band (`refresh`), without
+   * reconnecting; it is also used for later handshakes. Called by itself before the token's `exp`.
    */
   async refreshToken(): Promise<void> {
     if (!this.opts.getToken) return;
-    this.token = await this.opts.getToken({ reason: 'refresh' });
+    const token = await this.opts.getToken({ reason: 'refresh' });
+    this.token = token;
     this.tokenReason = null;
+    if (!this.welcomed) return;
+    const r = await this.request<{ exp?: number }>({ t: 'refresh', token });
+    this.scheduleRefresh(r.exp);
+  }
+
+  /** The session's app-defined state: restored from the gateway on resume, set with `setSessionState`. */
+  get sessionState(): unknown {
+    return this._sessionState;
+  }
+
+  /** Stores small app-defined state with the session (on the gateway, or the cluster's registry). */
+  async setSessionState(state: unknown, timeout?: number): Promise<void> {
+    await this.request({ t: 'session', state: state ?? null }, timeout);
+    this._sessionState = state ?? undefined;
+  }
+
+  /** Refreshes the token a little before `exp` (seconds): 30 s ahead, or halfway for short tokens. */
+  private scheduleRefresh(exp: number | undefined): void {
+    this.clearTimer('refreshTimer');
+    if (exp === undefined || !this.opts.getToken) return;
+    const left = exp * 1000 - Date.now();
+    const delay = Math.max(0, Math.min(left - 30_000, left / 2));
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refreshToken().catch((e: unknown) => this.emit('error', e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unauthorized, `token refresh failed: ${(e as Error)?.message ?? e}`)));
+    }, Math.min(delay, 2 ** 31 - 1));
   }
 
   // ---- requests ---------------------------------------------------------------------------------
@@ -369,6 +397,9 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.welcomed = true;
     this._session = { id: w.session, key: w.key };
     this._node = w.node;
+    if (w.resumed && w.state !== undefined) this._sessionState = w.state;
+    if (!w.resumed) this._sessionState = undefined;
+    this.scheduleRefresh(w.exp);
     this.watchdog.start(w.heartbeat);
     this.attempts = 0;
     this.dispatch({ type: 'welcome' }, 0, w.resumed ? 'session resumed' : 'new session');
@@ -423,6 +454,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.socketGen++;
     this.welcomed = false;
     this.clearTimer('handshakeTimer');
+    this.clearTimer('refreshTimer');
     this.watchdog.stop();
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = null;
@@ -494,7 +526,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     }
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'refreshTimer'): void {
     const t = this[name];
     if (t !== undefined) clearTimeout(t);
     this[name] = undefined;

@@ -307,7 +307,13 @@ describe('auth', () => {
     server.accept();
     expect(server.last.sent[0]).toMatchObject({ token: 't2' });
     expect(reasons).toEqual(['connect', 'expired']);
-    await c.refreshToken();
+    // Refresh is in band: the new token goes to the gateway in a `refresh` frame.
+    const refreshed = c.refreshToken();
+    await vi.advanceTimersByTimeAsync(0);
+    const req = server.last.lastOf('refresh');
+    expect(req).toMatchObject({ token: 't3' });
+    server.last.deliver({ t: 'refreshed', id: req.id });
+    await refreshed;
     expect(reasons).toEqual(['connect', 'expired', 'refresh']);
     c.reconnect();
     await vi.advanceTimersByTimeAsync(0);
