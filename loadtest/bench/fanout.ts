@@ -1,0 +1,247 @@
+/**
+ * Fan-out benchmark: N subscribers on one topic, ~100-byte messages at stepped rates, each target
+ * server measured in turn in the same run, then compared with the bare uWebSockets.js baseline.
+ *
+ *   npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
+ *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1]
+ *                    [--out results.json] [--quick]
+ *
+ * See loadtest/README.md for what each figure means.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { freePort, machineBusySeconds, procRssBytes, sleep, type ServerChild } from '../lib/proc.ts';
+import { DISTURBED_PCT, Fleet, received, runStep, type StepOptions, type StepResult } from './generator.ts';
+import { compare, formatComparison, formatRun, stepRow, type Comparison, type TargetRun } from './report.ts';
+import { BASELINE, TARGETS, type Target } from './targets/index.ts';
+
+const TOPIC = 'bench.fanout';
+/** One process holds at most ~19,900 sockets (open-files limit 20,000, cannot be raised here). */
+const MAX_SUBS = 19_000;
+/** Longest wait for neighbours to quiet down before one step, and in all (waits and re-measures). */
+const QUIET_WAIT_MS = 10_000;
+const QUIET_BUDGET_MS = 90_000;
+
+interface Options {
+  targets: Target[];
+  subs: number[];
+  /** Deliveries/s per step. */
+  steps: number[];
+  seconds: number;
+  drainMs: number;
+  samples: number;
+  warmupMs: number;
+  /**
+   * Time the whole run may spend waiting for a quiet machine and measuring disturbed steps again
+   * (0 in --quick); bounds the run's length however busy the neighbours are.
+   */
+  quietBudgetMs: number;
+  /** Runs per step; the median is kept. */
+  repeat: number;
+  out?: string;
+}
+
+function list(s: string): number[] {
+  return s.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
+}
+
+function options(): Options {
+  const { values: v } = parseArgs({
+    options: {
+      targets: { type: 'string', default: 'bare,gateway' },
+      subs: { type: 'string' },
+      steps: { type: 'string' },
+      seconds: { type: 'string' },
+      drain: { type: 'string' },
+      samples: { type: 'string', default: '16' },
+      repeat: { type: 'string', default: '1' },
+      out: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (v.help) {
+    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--out file.json] [--quick]');
+    process.exit(0);
+  }
+  const names = v.targets.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = names.filter((t) => !TARGETS[t]);
+  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${Object.keys(TARGETS).join(', ')}`);
+  // --quick: a smoke run (CI): few sockets, low rates, short steps.
+  const q = v.quick;
+  const o: Options = {
+    targets: names.map((t) => TARGETS[t]!),
+    subs: list(v.subs ?? (q ? '200' : '1000,10000')).map(Math.round),
+    steps: list(v.steps ?? (q ? '0.05,0.1' : '0.5,1,2,3,4,6')).map((x) => x * 1e6),
+    seconds: Number(v.seconds ?? (q ? 1 : 3)),
+    drainMs: 1000 * Number(v.drain ?? (q ? 2 : 10)),
+    samples: Number(v.samples),
+    warmupMs: q ? 300 : 1000,
+    quietBudgetMs: q ? 0 : QUIET_BUDGET_MS,
+    repeat: Math.round(Number(v.repeat)),
+    out: v.out,
+  };
+  if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
+  if (!o.subs.length || !o.steps.length || !(o.seconds > 0 && o.seconds <= 60) || !(o.drainMs >= 0 && o.drainMs <= 60_000) || !(o.repeat >= 1 && o.repeat <= 9)) throw new Error('bad --subs/--steps/--seconds/--drain/--repeat');
+  return o;
+}
+
+let activeServer: ServerChild | null = null;
+
+/** Waits until deliveries stop arriving (300 ms quiet, at most 5 s), so steps do not overlap. */
+async function settle(fleet: Fleet): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 50; i++) {
+    const c = received(fleet.subs);
+    if (c === last) return;
+    last = c;
+    await sleep(i === 0 ? 100 : 300);
+  }
+}
+
+/**
+ * Waits (at most QUIET_WAIT_MS, within the run's budget) until the rest of the machine is quiet: this machine is shared, and a
+ * neighbour's burst takes CPU from the server or the generator. Between steps our own processes
+ * are idle, so the machine's busy time is the neighbours'.
+ */
+async function waitForQuiet(o: Options): Promise<void> {
+  const started = performance.now();
+  const deadline = started + Math.min(QUIET_WAIT_MS, o.quietBudgetMs);
+  while (performance.now() < deadline) {
+    const b0 = machineBusySeconds();
+    const t0 = performance.now();
+    await sleep(300);
+    const otherPct = (100 * (machineBusySeconds() - b0)) / ((performance.now() - t0) / 1000);
+    if (otherPct < DISTURBED_PCT) break;
+  }
+  o.quietBudgetMs -= performance.now() - started;
+}
+
+/**
+ * One step, `--repeat` times (keeping the run with the median delivered rate: saturated steps
+ * vary by +-15% from run to run on two shared cores). This machine is shared: each run waits for
+ * quiet first, and a run that neighbours disturbed anyway is measured once more, keeping the
+ * quieter attempt.
+ */
+async function measureStep(fleet: Fleet, step: number, so: StepOptions, o: Options): Promise<StepResult> {
+  const results: StepResult[] = [];
+  let attempts = 0;
+  for (let i = 0; i < o.repeat; i++) {
+    if (i > 0) await settle(fleet);
+    await waitForQuiet(o);
+    let r = await runStep(fleet, step, so);
+    attempts++;
+    if (o.quietBudgetMs > 0 && r.otherCpuPct > DISTURBED_PCT && r.closedDuringStep === 0) {
+      console.log(`   (other processes used ${r.otherCpuPct.toFixed(0)}% of a core during this step; measuring it again)`);
+      await settle(fleet);
+      await waitForQuiet(o);
+      const t = performance.now();
+      const again = await runStep(fleet, step, so);
+      attempts++;
+      o.quietBudgetMs -= performance.now() - t;
+      if (again.otherCpuPct < r.otherCpuPct || again.closedDuringStep > 0) r = again;
+    }
+    r.disturbed = r.otherCpuPct > DISTURBED_PCT;
+    results.push(r);
+    if (r.closedDuringStep > 0) break; // the subscriber set is no longer whole
+  }
+  const pool = results.some((r) => !r.disturbed) ? results.filter((r) => !r.disturbed) : results;
+  const sorted = [...pool].sort((a, b) => a.deliveredPerSec - b.deliveredPerSec);
+  const chosen = results.find((r) => r.closedDuringStep > 0) ?? sorted[Math.floor((sorted.length - 1) / 2)]!;
+  chosen.attempts = attempts;
+  if (results.length > 1) chosen.deliveredPerSecRuns = results.map((r) => r.deliveredPerSec);
+  return chosen;
+}
+
+async function runTarget(target: Target, n: number, o: Options): Promise<TargetRun> {
+  const run: TargetRun = { target: target.name, description: target.description, subscribers: n, connectSeconds: 0, serverKBPerConnection: 0, messageBytes: 0, steps: [] };
+  let fleet: Fleet | null = null;
+  try {
+    const port = await freePort();
+    activeServer = await target.start(port);
+    const pid = activeServer.pid;
+    const rss0 = procRssBytes(pid);
+    const t0 = performance.now();
+    fleet = await Fleet.open(target, TOPIC, port, n, o.samples);
+    run.connectSeconds = (performance.now() - t0) / 1000;
+    await sleep(200);
+    run.serverKBPerConnection = (procRssBytes(pid) - rss0) / 1024 / n;
+    console.log(`-- ${target.name}, ${n} subscribers: connected in ${run.connectSeconds.toFixed(1)} s; warming up`);
+
+    // Warm-up at the lowest rate (JIT on both sides, TCP windows); not reported.
+    const publisher = fleet.publisher!;
+    await publisher.run(o.steps[0]! / n, o.warmupMs);
+    await settle(fleet);
+
+    for (const step of o.steps) {
+      const r = await measureStep(fleet, step, { seconds: o.seconds, drainMs: o.drainMs, serverPid: pid }, o);
+      run.steps.push(r);
+      console.log(`   ${stepRow(r).join('  ')}`);
+      if (r.closedDuringStep > 0) {
+        run.stoppedEarly = `the server closed ${r.closedDuringStep} subscribers at ${step / 1e6}M/s; higher steps need the full set`;
+        break;
+      }
+      if (publisher.last.closed) {
+        run.stoppedEarly = `the server closed the publisher (${publisher.last.closeCode} ${publisher.last.closeReason})`;
+        break;
+      }
+      // Two unsustained steps in a row (not disturbed by neighbours): the target is saturated,
+      // higher steps would only repeat it.
+      const saturated = (x: StepResult | undefined) => x !== undefined && !x.sustained && !x.disturbed;
+      if (saturated(r) && saturated(run.steps.at(-2))) {
+        if (step !== o.steps.at(-1)) run.stoppedEarly = `saturated (two unsustained steps in a row); higher steps skipped`;
+        break;
+      }
+      await settle(fleet);
+    }
+    const counted = fleet.subs.reduce((a, ws) => a + ws.parser.count, 0);
+    run.messageBytes = counted ? fleet.subs.reduce((a, ws) => a + ws.parser.bytes, 0) / counted : 0;
+    if (publisher.last.noticeCount) run.publisherNotices = { count: publisher.last.noticeCount, first: publisher.last.notices };
+  } catch (e) {
+    run.error = (e as Error).message;
+    console.log(`   ERROR: ${run.error}`);
+  } finally {
+    fleet?.close();
+    await activeServer?.stop();
+    activeServer = null;
+  }
+  return run;
+}
+
+async function main(): Promise<number> {
+  const o = options();
+  console.log(`fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step`);
+  const runs: TargetRun[] = [];
+  // Targets side by side for each N, so each comparison is made under the same conditions.
+  for (const n of o.subs) for (const t of o.targets) runs.push(await runTarget(t, n, o));
+
+  const comparisons: Comparison[] = [];
+  for (const run of runs) {
+    const base = runs.find((r) => r.target === BASELINE && r.subscribers === run.subscribers);
+    if (run.target !== BASELINE && base && !run.error && !base.error) comparisons.push(compare(run, base));
+  }
+  console.log('\n' + runs.map(formatRun).join('\n\n'));
+  if (comparisons.length) console.log('\n' + comparisons.map(formatComparison).join('\n\n'));
+
+  if (o.out) {
+    const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, argv: process.argv.slice(2), topic: TOPIC, seconds: o.seconds, drainMs: o.drainMs, samples: o.samples };
+    writeFileSync(o.out, JSON.stringify({ meta, runs, comparisons }, null, 2));
+    console.log(`\nresults written to ${o.out}`);
+  }
+  return runs.some((r) => r.error) ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    void (activeServer?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error((e as Error).message);
+    void (activeServer?.stop() ?? Promise.resolve()).finally(() => process.exit(2));
+  },
+);

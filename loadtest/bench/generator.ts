@@ -1,0 +1,307 @@
+/**
+ * The load generator: N subscriber sockets and one publisher in this process (one clock, so
+ * publish-to-receive latency needs no clock sync), and the measurement of one load step.
+ */
+import { LatencyRecorder } from '../lib/latency.ts';
+import { machineBusySeconds, procCpuSeconds, procRssBytes, waitUntil } from '../lib/proc.ts';
+import { Worker } from 'node:worker_threads';
+import { connectRawWs, type RawWs } from '../lib/raw-ws.ts';
+import { nowMs, type PublisherReport } from './publisher.ts';
+import type { PublisherCommand, PublisherWorkerData } from './publisher-worker.ts';
+import type { BenchClient, Target } from './targets/index.ts';
+
+const HOST = '127.0.0.1';
+/** Sockets being opened at once (keeps the server's accept backlog and our timers sane). */
+const CONNECT_CONCURRENCY = 200;
+/** Opening the whole fleet gives up after this long. */
+const CONNECT_DEADLINE_MS = 90_000;
+/** How long the publisher thread may take to connect and handshake, and a run to report past its duration. */
+const PUBLISHER_TIMEOUT_MS = 20_000;
+
+/**
+ * A worker entry that loads a TypeScript module: workers do not inherit tsx's loader, so a tiny
+ * ES module (a data: URL, with absolute specifiers) loads it through tsx's API.
+ */
+function tsWorkerEntry(module: URL): URL {
+  const api = import.meta.resolve('tsx/esm/api');
+  const code = `import { tsImport } from ${JSON.stringify(api)};\nawait tsImport(${JSON.stringify(module.href)}, ${JSON.stringify(module.href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+}
+
+/** The publisher, running in its own worker thread (see publisher.ts). */
+export class PublisherThread {
+  /** The state reported after the last run. */
+  last: PublisherReport = { sent: 0, stalls: 0, notices: [], noticeCount: 0, closed: false, closeCode: 0, closeReason: '' };
+
+  private constructor(private readonly worker: Worker) {}
+
+  static start(target: string, topic: string, port: number): Promise<PublisherThread> {
+    const data: PublisherWorkerData = { target, topic, port };
+    const worker = new Worker(tsWorkerEntry(new URL('./publisher-worker.ts', import.meta.url)), { workerData: data });
+    const thread = new PublisherThread(worker);
+    return thread.next('ready', PUBLISHER_TIMEOUT_MS).then(() => thread);
+  }
+
+  /** Publishes `rate` messages/s for `durationMs` (in the worker); resolves with how many were sent. */
+  async run(rate: number, durationMs: number): Promise<number> {
+    const reply = this.next('done', durationMs + PUBLISHER_TIMEOUT_MS);
+    this.worker.postMessage({ type: 'run', rate, durationMs } satisfies PublisherCommand);
+    this.last = ((await reply) as { report: PublisherReport }).report;
+    return this.last.sent;
+  }
+
+  close(): void {
+    this.worker.postMessage({ type: 'close' } satisfies PublisherCommand);
+    // The worker ends by itself once its socket is gone; do not let it hold the process.
+    setTimeout(() => void this.worker.terminate(), 2000).unref();
+  }
+
+  private next(type: string, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`publisher thread: no ${type} within ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (m: { type: string; message?: string }) => {
+        if (m.type === type) done(null, m);
+        else if (m.type === 'error') done(new Error(`publisher thread: ${m.message}`));
+      };
+      const onError = (e: Error) => done(e);
+      const done = (err: Error | null, m?: unknown) => {
+        clearTimeout(timer);
+        this.worker.off('message', onMessage);
+        this.worker.off('error', onError);
+        if (err) reject(err);
+        else resolve(m);
+      };
+      this.worker.on('message', onMessage);
+      this.worker.on('error', onError);
+    });
+  }
+}
+
+/** The subscribers and the publisher of one target run. */
+export class Fleet {
+  readonly subs: RawWs[] = [];
+  readonly latency = new LatencyRecorder();
+  /** Counted-size messages on sampled sockets that were not bench messages (would inflate counts). */
+  foreign = 0;
+  /** The subscribers that decode messages for latency. */
+  readonly sampled: RawWs[] = [];
+  publisher: PublisherThread | null = null;
+  private closed = false;
+
+  private constructor(private readonly client: BenchClient) {}
+
+  /**
+   * Opens `n` subscribers (the `samples` of them spread evenly over the connection order decode
+   * messages for latency; the rest only count) and the publisher.
+   */
+  static async open(target: Target, topic: string, port: number, n: number, samples: number): Promise<Fleet> {
+    const fleet = new Fleet(target.client(topic));
+    const sampledIdx = new Set<number>();
+    const k = Math.min(samples, n);
+    for (let j = 0; j < k; j++) sampledIdx.add(Math.floor(((j + 0.5) * n) / k));
+    try {
+      let next = 0;
+      const deadline = performance.now() + CONNECT_DEADLINE_MS;
+      const worker = async () => {
+        while (next < n && !fleet.closed) {
+          if (performance.now() > deadline) throw new Error(`opened only ${next} of ${n} subscribers in ${CONNECT_DEADLINE_MS / 1000} s`);
+          const i = next++;
+          await fleet.openSubscriber(port, i, sampledIdx.has(i));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, n) }, worker));
+      fleet.publisher = await PublisherThread.start(target.name, topic, port);
+    } catch (e) {
+      fleet.close();
+      throw e;
+    }
+    return fleet;
+  }
+
+  private async openSubscriber(port: number, i: number, sampled: boolean): Promise<void> {
+    const c = this.client;
+    const ws = await connectRawWs({ host: HOST, port, path: c.subscriberPath, protocol: c.subprotocol, decode: true, minCountBytes: c.minCountBytes });
+    this.subs[i] = ws;
+    if (this.closed) return ws.destroy(); // another subscriber failed meanwhile
+    await c.subscribe(ws);
+    if (!sampled) {
+      ws.parser.decode = false;
+      return;
+    }
+    this.sampled.push(ws);
+    ws.onMessage = (payload) => {
+      const sentAt = c.sentAt(payload);
+      if (sentAt !== undefined) this.latency.record(nowMs() - sentAt);
+      else if (payload.length >= c.minCountBytes) this.foreign++;
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const ws of this.subs) ws?.destroy();
+    this.publisher?.close();
+  }
+}
+
+export interface StepResult {
+  /** The step: deliveries/s asked for; the publish rate is this divided by the subscribers. */
+  targetDeliveriesPerSec: number;
+  subscribers: number;
+  publishRate: number;
+  published: number;
+  /** Deliveries/s actually offered: messages published per second times subscribers. */
+  offeredDeliveriesPerSec: number;
+  /** Deliveries counted at subscribers per second, over the last two thirds of the publish window. */
+  deliveredPerSec: number;
+  /** published x subscribers. */
+  expected: number;
+  /** Deliveries counted by the end of the drain wait (window + drain). */
+  received: number;
+  lost: number;
+  lossPct: number;
+  /** How long after publishing stopped the last expected delivery came (or the wait gave up). */
+  drainMs: number;
+  latencyMs: { p50: number; p99: number; max: number; samples: number };
+  /** Server CPU over window + drain, in % of one core, and per delivery. */
+  serverCpuPct: number;
+  serverNsPerDelivery: number;
+  serverRssMB: number;
+  /** This process's CPU over window + drain, in % of one core. */
+  generatorCpuPct: number;
+  /**
+   * CPU used by everything else on the machine meanwhile (other processes, steal), in % of one
+   * core. On a 2-core machine a busy neighbour takes CPU from the server or the generator.
+   */
+  otherCpuPct: number;
+  /** Other load stayed above DISTURBED_PCT even after a retry: treat this step's figures with care. */
+  disturbed: boolean;
+  /** Runs of this step made (repeats and re-measures); the others' delivered rates, with --repeat. */
+  attempts: number;
+  deliveredPerSecRuns?: number[];
+  closedDuringStep: number;
+  foreign: number;
+  publisherStalls: number;
+  publisherNotices: number;
+  sustained: boolean;
+}
+
+export interface StepOptions {
+  seconds: number;
+  drainMs: number;
+  serverPid: number;
+}
+
+export function received(subs: RawWs[]): number {
+  let total = 0;
+  for (let i = 0; i < subs.length; i++) total += subs[i]!.parser.count;
+  return total;
+}
+
+function openCount(subs: RawWs[]): number {
+  let open = 0;
+  for (const ws of subs) if (!ws.closed) open++;
+  return open;
+}
+
+/** Latency samples decoded per second, all sampled sockets together (bounds the generator's decoding work). */
+const LATENCY_SAMPLES_PER_SEC = 20_000;
+
+/** Other load (in % of one core) above which a step counts as disturbed by neighbours. */
+export const DISTURBED_PCT = 25;
+
+/** Runs one load step and measures it. */
+export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: StepOptions): Promise<StepResult> {
+  const subscribers = openCount(fleet.subs);
+  const publishRate = targetDeliveriesPerSec / Math.max(1, subscribers);
+  fleet.latency.reset();
+  // Decoding costs the generator CPU (msgpack for the gateway): keep it to about
+  // LATENCY_SAMPLES_PER_SEC in all, the same for every target, by decoding every n-th message.
+  const every = Math.max(1, Math.ceil((publishRate * fleet.sampled.length) / LATENCY_SAMPLES_PER_SEC));
+  for (const ws of fleet.sampled) ws.parser.sampleEvery = every;
+  const foreign0 = fleet.foreign;
+  const publisher = fleet.publisher!;
+  const stalls0 = publisher.last.stalls;
+  const notices0 = publisher.last.noticeCount;
+
+  const c0 = received(fleet.subs);
+  const srv0 = procCpuSeconds(o.serverPid);
+  const gen0 = process.cpuUsage();
+  const machine0 = machineBusySeconds();
+  const t0 = performance.now();
+
+  // The delivery rate is taken over the last two thirds of the window: by then deliveries run at
+  // steady state (at 10,000 subscribers the first ones lag the publish by ~100 ms), and what is in
+  // flight at its start and at its end cancels out.
+  let cMid = c0;
+  let tMid = t0;
+  const mid = setTimeout(() => {
+    cMid = received(fleet.subs);
+    tMid = performance.now();
+  }, (o.seconds * 1000) / 3);
+  const published = await publisher.run(publishRate, o.seconds * 1000);
+  clearTimeout(mid);
+  const t1 = performance.now();
+  const c1 = received(fleet.subs);
+
+  const expected = published * subscribers;
+  // Wait for stragglers; give up at the limit, or after 1 s without progress (they were dropped).
+  let last = c1;
+  let lastProgress = performance.now();
+  await waitUntil(() => {
+    const c = received(fleet.subs) - c0;
+    if (c >= expected) return true;
+    if (c !== last) {
+      last = c;
+      lastProgress = performance.now();
+    }
+    return performance.now() - lastProgress > 1000;
+  }, o.drainMs);
+  const t2 = performance.now();
+  const c2 = received(fleet.subs);
+  const srv1 = procCpuSeconds(o.serverPid);
+  const gen = process.cpuUsage(gen0);
+  const machine1 = machineBusySeconds();
+
+  const got = c2 - c0;
+  const [p50, p99, max] = fleet.latency.percentiles([50, 99, 100]);
+  const wall = (t2 - t0) / 1000;
+  const lost = Math.max(0, expected - got);
+  const closed = subscribers - openCount(fleet.subs);
+  const deliveredPerSec = (c1 - cMid) / ((t1 - tMid) / 1000);
+  const r: StepResult = {
+    targetDeliveriesPerSec,
+    subscribers,
+    publishRate,
+    published,
+    offeredDeliveriesPerSec: (published * subscribers) / ((t1 - t0) / 1000),
+    deliveredPerSec,
+    expected,
+    received: got,
+    lost,
+    lossPct: expected > 0 ? (100 * lost) / expected : 0,
+    drainMs: t2 - t1,
+    latencyMs: { p50: p50!, p99: p99!, max: max!, samples: fleet.latency.count },
+    serverCpuPct: (100 * (srv1 - srv0)) / wall,
+    serverNsPerDelivery: got > 0 ? ((srv1 - srv0) * 1e9) / got : NaN,
+    serverRssMB: procRssBytes(o.serverPid) / 2 ** 20,
+    generatorCpuPct: (100 * (gen.user + gen.system)) / 1e6 / wall,
+    otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - (srv1 - srv0) - (gen.user + gen.system) / 1e6)) / wall),
+    closedDuringStep: closed,
+    foreign: fleet.foreign - foreign0,
+    publisherStalls: publisher.last.stalls - stalls0,
+    publisherNotices: publisher.last.noticeCount - notices0,
+    sustained: false,
+    disturbed: false,
+    attempts: 1,
+  };
+  r.sustained = isSustained(r);
+  return r;
+}
+
+/**
+ * A step is sustained when everything published arrived, at >= 90% of the asked rate during the
+ * window, with p99 latency under a second and no subscriber cut off.
+ */
+export function isSustained(r: StepResult): boolean {
+  return r.lost === 0 && r.published > 0 && r.deliveredPerSec >= 0.9 * r.targetDeliveriesPerSec && r.latencyMs.p99 <= 1000 && r.closedDuringStep === 0;
+}

@@ -1,0 +1,173 @@
+/** Results of a benchmark run: their JSON shape, the comparison with the baseline, and text tables. */
+import type { StepResult } from './generator.ts';
+
+export interface TargetRun {
+  target: string;
+  description: string;
+  subscribers: number;
+  /** Time to open and subscribe every socket. */
+  connectSeconds: number;
+  /** Server memory growth per open subscriber. */
+  serverKBPerConnection: number;
+  /** Average size of the counted (delivered) messages' payloads. */
+  messageBytes: number;
+  steps: StepResult[];
+  /** Problems the server reported to the publisher (error frames), if any. */
+  publisherNotices?: { count: number; first: string[] };
+  /** Why the step ladder stopped before its end, if it did. */
+  stoppedEarly?: string;
+  /** Set when the target could not run at all (the steps are then missing). */
+  error?: string;
+}
+
+export interface Comparison {
+  target: string;
+  baseline: string;
+  subscribers: number;
+  /** Per step: target/baseline deliveries/s and server CPU per delivery. */
+  steps: { step: number; deliveredRatio: number; nsPerDeliveryRatio: number; disturbed: boolean }[];
+  /** The highest deliveries/s each reached in any step (saturated steps show capacity). */
+  peak: { target: number; baseline: number; ratio: number };
+  /** The highest step each sustained (see isSustained), in deliveries/s. */
+  maxSustained: { target: number | null; baseline: number | null; ratio: number | null };
+  /** CPU per delivery at the highest step both sustained: equal load, so a fair cost comparison. */
+  cpuPerDelivery: { step: number; target: number; baseline: number; ratio: number } | null;
+  /** Issue target: deliveries ratio >= 0.9 (peak) and CPU-per-delivery ratio <= 1.1. */
+  verdict: 'pass' | 'fail' | 'n/a';
+  notes: string[];
+}
+
+const GEN_BUSY_PCT = 90;
+
+/** Steps fit for comparison: the subscriber set was whole, and neighbours did not take much CPU. */
+function usable(steps: StepResult[]): StepResult[] {
+  return steps.filter((s) => s.closedDuringStep === 0 && !s.disturbed);
+}
+
+function peakOf(steps: StepResult[]): StepResult | undefined {
+  return usable(steps).reduce<StepResult | undefined>((best, s) => (!best || s.deliveredPerSec > best.deliveredPerSec ? s : best), undefined);
+}
+
+function maxSustainedOf(steps: StepResult[]): number | null {
+  const ok = steps.filter((s) => s.sustained).map((s) => s.targetDeliveriesPerSec);
+  return ok.length ? Math.max(...ok) : null;
+}
+
+export function compare(run: TargetRun, base: TargetRun): Comparison {
+  const notes: string[] = [];
+  const byStep = new Map(base.steps.map((s) => [s.targetDeliveriesPerSec, s]));
+  const steps = run.steps.flatMap((s) => {
+    const b = byStep.get(s.targetDeliveriesPerSec);
+    if (!b) return [];
+    const disturbed = s.disturbed || b.disturbed;
+    return [{ step: s.targetDeliveriesPerSec, deliveredRatio: s.deliveredPerSec / b.deliveredPerSec, nsPerDeliveryRatio: s.serverNsPerDelivery / b.serverNsPerDelivery, disturbed }];
+  });
+  const pt = peakOf(run.steps);
+  const pb = peakOf(base.steps);
+  const peak = { target: pt?.deliveredPerSec ?? NaN, baseline: pb?.deliveredPerSec ?? NaN, ratio: pb && pt ? pt.deliveredPerSec / pb.deliveredPerSec : NaN };
+  const mt = maxSustainedOf(run.steps);
+  const mb = maxSustainedOf(base.steps);
+  // CPU per delivery depends on load (and on contention: a starved server batches more, so each
+  // delivery looks cheaper), so it is compared at one step, sustained and undisturbed on both.
+  const common = usable(run.steps)
+    .filter((s) => s.sustained && byStep.get(s.targetDeliveriesPerSec)?.sustained && !byStep.get(s.targetDeliveriesPerSec)?.disturbed)
+    .map((s) => s.targetDeliveriesPerSec);
+  let cpuPerDelivery: Comparison['cpuPerDelivery'] = null;
+  if (common.length) {
+    const step = Math.max(...common);
+    const t = run.steps.find((s) => s.targetDeliveriesPerSec === step)!.serverNsPerDelivery;
+    const b = byStep.get(step)!.serverNsPerDelivery;
+    cpuPerDelivery = { step, target: t, baseline: b, ratio: t / b };
+  }
+  for (const [name, s] of [[base.target, pb], [run.target, pt]] as const) {
+    if (s && s.generatorCpuPct >= GEN_BUSY_PCT) notes.push(`${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% CPU: the generator may be what limits it`);
+  }
+  // A peak from a sustained step is only a floor of the capacity (the server kept up with all it was asked).
+  const baseFloor = pb?.sustained === true;
+  if (baseFloor) {
+    notes.push(
+      pb === base.steps.at(-1)
+        ? 'the baseline sustained the top step: its peak is a floor, not its capacity (add a higher --steps)'
+        : "the baseline's peak comes from a step it sustained (its saturated steps were disturbed): its capacity was not measured",
+    );
+  }
+  if (run.stoppedEarly) notes.push(`${run.target}: ${run.stoppedEarly}`);
+  const disturbed = [...base.steps, ...run.steps].filter((s) => s.disturbed).length;
+  if (disturbed) notes.push(`${disturbed} step(s) were disturbed by other processes (other % > 25, marked !) and are left out of the peak and CPU comparisons`);
+  let verdict: Comparison['verdict'] = 'n/a';
+  if (Number.isFinite(peak.ratio) && cpuPerDelivery) verdict = peak.ratio >= 0.9 && cpuPerDelivery.ratio <= 1.1 ? 'pass' : 'fail';
+  // Against an unmeasured baseline capacity a good ratio proves nothing (a bad one still fails).
+  if (verdict === 'pass' && baseFloor) verdict = 'n/a';
+  return {
+    target: run.target,
+    baseline: base.target,
+    subscribers: run.subscribers,
+    steps,
+    peak,
+    maxSustained: { target: mt, baseline: mb, ratio: mt !== null && mb !== null ? mt / mb : null },
+    cpuPerDelivery,
+    verdict,
+    notes,
+  };
+}
+
+// ---- text ---------------------------------------------------------------------------------------
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const m = (x: number) => (Number.isFinite(x) ? (x / 1e6).toFixed(2) : '-');
+const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const mM = (x: number) => (Number.isFinite(x) ? m(x) + 'M' : '-');
+const r2 = (x: number | null) => (x !== null && Number.isFinite(x) ? x.toFixed(2) + 'x' : '-');
+
+export const STEP_HEADER = ['step M/s', 'pub/s', 'offered M/s', 'delivered M/s', 'loss %', 'p50 ms', 'p99 ms', 'srv CPU %', 'srv ns/dlv', 'gen CPU %', 'other %', 'sustained'];
+
+export function stepRow(s: StepResult): string[] {
+  return [
+    m(s.targetDeliveriesPerSec),
+    f(s.publishRate, 0),
+    m(s.offeredDeliveriesPerSec),
+    m(s.deliveredPerSec),
+    s.lossPct === 0 ? '0' : f(s.lossPct, 2),
+    f(s.latencyMs.p50, 2),
+    f(s.latencyMs.p99, 2),
+    f(s.serverCpuPct, 0),
+    f(s.serverNsPerDelivery, 0),
+    f(s.generatorCpuPct, 0),
+    f(s.otherCpuPct, 0) + (s.disturbed ? '!' : ''),
+    (s.sustained ? 'yes' : 'no') + (s.closedDuringStep ? ` (${s.closedDuringStep} closed)` : '') + (s.foreign ? ` (${s.foreign} foreign)` : ''),
+  ];
+}
+
+export function formatRun(run: TargetRun): string {
+  const title = `== ${run.target} (${run.description}), ${run.subscribers} subscribers`;
+  if (run.error) return `${title}\nERROR: ${run.error}`;
+  const info = `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages`;
+  return [
+    title,
+    info,
+    table(STEP_HEADER, run.steps.map(stepRow)),
+    ...(run.stoppedEarly ? [`stopped early: ${run.stoppedEarly}`] : []),
+    ...(run.publisherNotices ? [`the publisher got ${run.publisherNotices.count} error reports, e.g. ${run.publisherNotices.first[0]}`] : []),
+  ].join('\n');
+}
+
+export function formatComparison(c: Comparison): string {
+  const rows = c.steps.map((s) => [m(s.step) + (s.disturbed ? '!' : ''), r2(s.deliveredRatio), r2(s.nsPerDeliveryRatio)]);
+  const lines = [
+    `== ${c.target} / ${c.baseline}, ${c.subscribers} subscribers`,
+    table(['step M/s', 'deliveries/s ratio', 'CPU/delivery ratio'], rows),
+    `peak deliveries/s (undisturbed steps): ${mM(c.peak.target)} vs ${mM(c.peak.baseline)} = ${r2(c.peak.ratio)} (target >= 0.90x)`,
+    `max sustained step: ${mM(c.maxSustained.target ?? NaN)} vs ${mM(c.maxSustained.baseline ?? NaN)}`,
+    c.cpuPerDelivery
+      ? `CPU per delivery at ${mM(c.cpuPerDelivery.step)}/s (highest step both sustained, undisturbed): ${f(c.cpuPerDelivery.target, 0)} ns vs ${f(c.cpuPerDelivery.baseline, 0)} ns = ${r2(c.cpuPerDelivery.ratio)} (target <= 1.10x)`
+      : 'CPU per delivery: no step that both sustained undisturbed',
+    `verdict: ${c.verdict.toUpperCase()}`,
+    ...c.notes.map((n) => `note: ${n}`),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,13 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (loadtest/bench/targets/ is three levels down). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * How to run a TypeScript entry point as its own Node process: node itself is the child (not npx),
+ * so /proc/<pid>/stat of the child is the server's CPU and nothing else.
+ */
+export function nodeTs(entry: string): { cmd: string; args: string[] } {
+  return { cmd: process.execPath, args: ['--import', 'tsx', entry] };
+}
