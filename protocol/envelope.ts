@@ -17,6 +17,7 @@
  * Node only (msgpackr): the browser SDK never imports this module (scripts/build-sdk.mjs checks).
  */
 import { Packr, Unpackr } from 'msgpackr';
+import { dataError } from './data.ts';
 import type { MessageKind } from './frames.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
@@ -38,7 +39,11 @@ function isKind(k: unknown): k is MessageKind {
   return k === 'event' || k === 'set' || k === 'patch';
 }
 
-/** Never throws: undecodable or foreign payloads become events carrying the raw bytes. */
+/**
+ * Never throws: undecodable or foreign payloads, and data no client encoding could carry (see
+ * dataError: 64-bit integers, NaN, deep nesting — possible from a backend publishing to NATS
+ * directly), become events carrying the raw bytes, so the topic's chain and fan-out stay intact.
+ */
 export function decodeEnvelope(bytes: Uint8Array, fallbackTs: number): Envelope {
   let value: unknown;
   try {
@@ -48,9 +53,9 @@ export function decodeEnvelope(bytes: Uint8Array, fallbackTs: number): Envelope 
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const v = value as { kind?: unknown; data?: unknown; ts?: unknown };
-    if (isKind(v.kind)) {
+    if (isKind(v.kind) && dataError(v.data ?? null) === null) {
       const ts = typeof v.ts === 'number' && Number.isFinite(v.ts) ? v.ts : fallbackTs;
-      return { kind: v.kind, data: v.data, ts };
+      return { kind: v.kind, data: v.data ?? null, ts };
     }
   }
   return { kind: 'event', data: bytes, ts: fallbackTs };

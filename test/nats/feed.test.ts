@@ -318,6 +318,15 @@ describe('envelope codec', () => {
     expect(decodeEnvelope(packed, 5)).toEqual({ kind: 'event', data: 'hi', ts: 5 });
   });
 
+  it('carries data no client encoding could carry (64-bit integer, deep nesting) as raw bytes', () => {
+    const big = new Packr({ useRecords: false, largeBigIntToFloat: false }).pack({ kind: 'patch', data: { n: 2n ** 60n } });
+    const deep = new TextEncoder().encode(JSON.stringify({ kind: 'set', data: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) }));
+    for (const bytes of [big, deep]) {
+      const e = decodeEnvelope(bytes, 3);
+      expect(e).toEqual({ kind: 'event', data: bytes, ts: 3 });
+    }
+  });
+
   it('turns anything else into an event carrying the raw bytes, never throwing', () => {
     for (const raw of ['plain text', '{not json', '']) {
       const bytes = new TextEncoder().encode(raw);

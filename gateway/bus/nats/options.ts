@@ -9,6 +9,7 @@
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import type { BusStatus } from '../bus.ts';
+import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busStreamName } from '../../../protocol/envelope.ts';
 
 export type NatsCredentials =
   | { readonly user: string; readonly pass: string }
@@ -83,7 +84,6 @@ export interface ResolvedNatsOptions {
   readonly outPrefix: string;
 }
 
-const PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
@@ -94,8 +94,8 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
 export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
   const servers = typeof o.servers === 'string' ? [o.servers] : [...o.servers];
   if (servers.length === 0) throw new Error('nats bus: at least one server URL is required');
-  const prefix = o.prefix ?? 'symphonic';
-  if (!PREFIX_RE.test(prefix)) throw new Error(`nats bus: prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
+  const prefix = o.prefix ?? DEFAULT_BUS_PREFIX;
+  if (!BUS_PREFIX_RE.test(prefix)) throw new Error(`nats bus: prefix ${JSON.stringify(prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
   const replicas = positiveInt('replicas', o.replicas, 1);
   if (replicas < 1 || replicas > 5) throw new Error('nats bus: replicas must be 1..5');
   const historySize = positiveInt('history.size', o.history?.size, 1000);
@@ -124,9 +124,9 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     maxPending: Math.max(1, positiveInt('maxPending', o.maxPending, 10_000)),
     publishTimeoutMs: Math.max(100, positiveInt('publishTimeoutMs', o.publishTimeoutMs, 15_000)),
     connectTimeoutMs: Math.max(100, positiveInt('connectTimeoutMs', o.connectTimeoutMs, 15_000)),
-    streamName: `${prefix}_topics`,
+    streamName: busStreamName(prefix),
     bucket: `${prefix}_state`,
-    inPrefix: `${prefix}.in.`,
+    inPrefix: busInSubject(prefix, ''),
     outPrefix: `${prefix}.out.`,
   };
 }
