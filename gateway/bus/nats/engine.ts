@@ -30,6 +30,9 @@ interface Watch {
   ready: Promise<void>;
 }
 
+
+/** A state keeper that has not started reading within this is abandoned and retried. */
+const KEEPER_START_TIMEOUT_MS = 5_000;
 export interface NatsBusStats {
   readonly epoch: string;
   readonly watched: number;
@@ -335,10 +338,16 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     const k = new StateKeeper(js, reader, store, o, () => epoch, log, { maxTopics: o.keeperMaxTopics });
     keeper = k;
     try {
-      await k.start();
+      // Bounded: creating the consumer can hang through a leader election; the lease's next
+      // renewal then retries instead of leaving the deployment without a keeper.
+      await Promise.race([
+        k.start(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), KEEPER_START_TIMEOUT_MS).unref()),
+      ]);
       log.info('nats bus: this gateway is the state keeper', { stream: o.streamName });
     } catch (e) {
       if (keeper === k) keeper = undefined;
+      void k.stop(0).catch(() => {});
       log.warn('nats bus: state keeper could not start', { error: (e as Error).message });
     }
   }
@@ -406,6 +415,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
             },
             // Holding the lease without a running keeper (its start failed): try again.
             renewed: () => {
+              if (keeper && !keeper.active) keeper = undefined; // its reading loop ended
               if (!keeper && status === 'ready') keeperStarting = startKeeper();
             },
             lost: () => void stopKeeper(),

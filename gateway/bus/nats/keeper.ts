@@ -48,6 +48,8 @@ export class StateKeeper {
   private loop: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Starting or reading: false once the consume loop has ended (the engine then replaces it). */
+  private reading = false;
   readonly stats = { applied: 0, writes: 0, catchUps: 0, conflicts: 0, inexact: 0 };
 
   constructor(
@@ -61,13 +63,14 @@ export class StateKeeper {
   ) {}
 
   get active(): boolean {
-    return this.running;
+    return this.running && this.reading;
   }
 
   /** Resolves once the consumer exists: every message stored from then on is seen. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.reading = true;
     try {
       const consumer = await this.js.consumers.get(this.o.streamName, {
         filterSubjects: `${this.o.inPrefix}>`,
@@ -117,6 +120,8 @@ export class StateKeeper {
     } catch (e) {
       if (this.running) this.log.warn('nats bus: state keeper stopped reading', { error: (e as Error).message });
     }
+    // However the loop ended, this keeper no longer reads: `active` tells the engine to replace it.
+    this.reading = false;
   }
 
   private receive(topic: string, m: StoredMessage): void {
