@@ -11,3 +11,5 @@ export interface BuiltFile {
 }
 export declare const CORE_BUDGET: number;
 export declare function buildSdk(options?: { outdir?: string; quiet?: boolean }): Promise<{ outdir: string; files: BuiltFile[] }>;
+/** Emits the SDK's type declarations into dist/types (tsc -p tsconfig.sdk.json). */
+export declare function buildTypes(): void;

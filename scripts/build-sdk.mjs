@@ -10,6 +10,7 @@
  * The browser bundles must stay free of zod, msgpackr and the Node-only protocol modules
  * (frames/validate: zod; codec/envelope: msgpackr); the server bundle only of zod.
  */
+import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -74,9 +75,16 @@ function kb(n) {
   return `${(n / 1024).toFixed(2)} KB`;
 }
 
+/** Type declarations for the SDK's public entry points, into dist/types (tsconfig.sdk.json). */
+export function buildTypes() {
+  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', resolve(root, 'tsconfig.sdk.json')], { stdio: 'inherit' });
+  console.log('types                  dist/types/sdk/index.d.ts, dist/types/sdk/server/index.d.ts');
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   buildSdk().then(
     ({ files }) => {
+      if (!process.argv.includes('--no-types')) buildTypes();
       const core = files.find((f) => f.name === 'symphonic.iife.js');
       if (core && core.gzip > CORE_BUDGET) {
         console.error(`core bundle ${kb(core.gzip)} min+gzip is over the ${kb(CORE_BUDGET)} budget`);

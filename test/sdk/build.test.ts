@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
-import { buildSdk, CORE_BUDGET, type BuiltFile } from '../../scripts/build-sdk.mjs';
+import { buildSdk, buildTypes, CORE_BUDGET, type BuiltFile } from '../../scripts/build-sdk.mjs';
 import { FakeNats } from './helpers/fake-nats.ts';
 
 let dir: string;
@@ -77,4 +77,14 @@ describe('SDK bundles', () => {
     expect(decodeEnvelope(fake.published[0]!.data, 0)).toMatchObject({ kind: 'set', data: { x: [1, 'two'] } });
     await pub.close();
   });
+});
+
+describe('SDK type declarations', () => {
+  it('emits declarations for both entry points that a strict consumer can use', async () => {
+    buildTypes();
+    const index = await readFile(join(process.cwd(), 'dist/types/sdk/index.d.ts'), 'utf8');
+    expect(index).toMatch(/export \{ SymphonicClient \}/);
+    const server = await readFile(join(process.cwd(), 'dist/types/sdk/server/index.d.ts'), 'utf8');
+    expect(server).toMatch(/SymphonicPublisher/);
+  }, 60_000);
 });
