@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { trackChild } from './children.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../gateway/main.ts', import.meta.url));
@@ -65,18 +66,6 @@ export interface GatewayProcess {
   metrics(): Promise<Record<string, number>>;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-}
 
 /** `{a: {b: 1}}` -> `{SYMPHONIC_a__b: '1'}`; every leaf JSON-encoded (config.ts parses JSON first). */
 export function configEnv(config: Record<string, unknown>, path: string[] = []): Record<string, string> {
@@ -115,7 +104,7 @@ export function startGatewayProcess(opts: GatewayProcessOptions = {}): Promise<G
   if (env.SYMPHONIC_log__level?.replace(/"/g, '') !== 'debug') env.SYMPHONIC_log__level = '"info"';
 
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child);
+  trackChild(child);
   let output = '';
   const lines: GatewayLogLine[] = [];
   const waiters = new Set<() => void>();

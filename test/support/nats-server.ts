@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trackChild } from './children.ts';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 const READY_LINE = 'Server is ready';
@@ -94,19 +95,6 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-// Every process this module started, so a crashed test run does not leave servers behind.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
-  }
-}
 
 interface NodeSpec {
   name: string;
@@ -187,7 +175,7 @@ class Node implements NatsNode {
     if (this.running) throw new Error(`nats-server ${this.name} is already running`);
     const child = spawn(BINARY, ['-c', this.spec.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    track(child);
+    trackChild(child);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const timeoutMs = this.opts.readyTimeoutMs ?? 15_000;
     await new Promise<void>((resolve, reject) => {
