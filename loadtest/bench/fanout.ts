@@ -1,8 +1,9 @@
 /**
  * Fan-out benchmark: N subscribers on one topic, ~100-byte messages at stepped rates, each target
- * server measured in turn in the same run, then compared with the bare uWebSockets.js baseline.
+ * server measured in turn in the same run, then compared with its baseline (gateway with the bare
+ * uWebSockets.js server, gateway-nats with the uWebSockets.js + NATS relay).
  *
- *   npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
+ *   npm run bench -- [--targets bare,gateway,relay,gateway-nats] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
  *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1]
  *                    [--out results.json] [--quick]
  *
@@ -11,12 +12,12 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { freePort, machineBusySeconds, procRssBytes, sleep, type ServerChild } from '../lib/proc.ts';
+import { freePort, machineBusySeconds, procRssBytes, sleep } from '../lib/proc.ts';
 import { DISTURBED_PCT, Fleet, received, runStep, type StepOptions, type StepResult } from './generator.ts';
 import { compare, formatComparison, formatRun, stepRow, type Comparison, type TargetRun } from './report.ts';
-import { BASELINE, TARGETS, type Target } from './targets/index.ts';
+import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
 
-const TOPIC = 'bench.fanout';
+const TOPIC = BENCH_TOPIC;
 /** One process holds at most ~19,900 sockets (open-files limit 20,000, cannot be raised here). */
 const MAX_SUBS = 19_000;
 /** Longest wait for neighbours to quiet down before one step, and in all (waits and re-measures). */
@@ -87,7 +88,7 @@ function options(): Options {
   return o;
 }
 
-let activeServer: ServerChild | null = null;
+let activeServer: StartedTarget | null = null;
 
 /** Waits until deliveries stop arriving (300 ms quiet, at most 5 s), so steps do not overlap. */
 async function settle(fleet: Fleet): Promise<void> {
@@ -163,7 +164,7 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
     const pid = activeServer.pid;
     const rss0 = procRssBytes(pid);
     const t0 = performance.now();
-    fleet = await Fleet.open(target, TOPIC, port, n, o.samples);
+    fleet = await Fleet.open(target, TOPIC, port, n, o.samples, activeServer.natsUrl);
     run.connectSeconds = (performance.now() - t0) / 1000;
     await sleep(200);
     run.serverKBPerConnection = (procRssBytes(pid) - rss0) / 1024 / n;
@@ -175,7 +176,7 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
     await settle(fleet);
 
     for (const step of o.steps) {
-      const r = await measureStep(fleet, step, { seconds: o.seconds, drainMs: o.drainMs, serverPid: pid }, o);
+      const r = await measureStep(fleet, step, { seconds: o.seconds, drainMs: o.drainMs, serverPid: pid, helperPids: activeServer.helperPids }, o);
       run.steps.push(r);
       console.log(`   ${stepRow(r).join('  ')}`);
       if (r.closedDuringStep > 0) {
@@ -216,10 +217,12 @@ async function main(): Promise<number> {
   // Targets side by side for each N, so each comparison is made under the same conditions.
   for (const n of o.subs) for (const t of o.targets) runs.push(await runTarget(t, n, o));
 
+  // Each target against its own baseline (gateway/bare, gateway-nats/relay) when both ran.
   const comparisons: Comparison[] = [];
   for (const run of runs) {
-    const base = runs.find((r) => r.target === BASELINE && r.subscribers === run.subscribers);
-    if (run.target !== BASELINE && base && !run.error && !base.error) comparisons.push(compare(run, base));
+    const t = TARGETS[run.target]!;
+    const base = t.baseline ? runs.find((r) => r.target === t.baseline && r.subscribers === run.subscribers) : undefined;
+    if (base && !run.error && !base.error) comparisons.push(compare(run, base, t.maxCpuRatio));
   }
   console.log('\n' + runs.map(formatRun).join('\n\n'));
   if (comparisons.length) console.log('\n' + comparisons.map(formatComparison).join('\n\n'));
@@ -235,6 +238,7 @@ async function main(): Promise<number> {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     void (activeServer?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    setTimeout(() => process.exit(130), 15_000).unref(); // bounded: stop() escalates to SIGKILL well before
   });
 }
 

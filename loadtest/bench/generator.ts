@@ -35,8 +35,8 @@ export class PublisherThread {
 
   private constructor(private readonly worker: Worker) {}
 
-  static start(target: string, topic: string, port: number): Promise<PublisherThread> {
-    const data: PublisherWorkerData = { target, topic, port };
+  static start(target: string, topic: string, port: number, natsUrl?: string): Promise<PublisherThread> {
+    const data: PublisherWorkerData = { target, topic, port, ...(natsUrl ? { natsUrl } : {}) };
     const worker = new Worker(tsWorkerEntry(new URL('./publisher-worker.ts', import.meta.url)), { workerData: data });
     const thread = new PublisherThread(worker);
     return thread.next('ready', PUBLISHER_TIMEOUT_MS).then(() => thread);
@@ -92,9 +92,10 @@ export class Fleet {
 
   /**
    * Opens `n` subscribers (the `samples` of them spread evenly over the connection order decode
-   * messages for latency; the rest only count) and the publisher.
+   * messages for latency; the rest only count) and the publisher (on NATS at `natsUrl` when the
+   * target's client publishes there).
    */
-  static async open(target: Target, topic: string, port: number, n: number, samples: number): Promise<Fleet> {
+  static async open(target: Target, topic: string, port: number, n: number, samples: number, natsUrl?: string): Promise<Fleet> {
     const fleet = new Fleet(target.client(topic));
     const sampledIdx = new Set<number>();
     const k = Math.min(samples, n);
@@ -110,7 +111,7 @@ export class Fleet {
         }
       };
       await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, n) }, worker));
-      fleet.publisher = await PublisherThread.start(target.name, topic, port);
+      fleet.publisher = await PublisherThread.start(target.name, topic, port, natsUrl);
     } catch (e) {
       fleet.close();
       throw e;
@@ -162,8 +163,13 @@ export interface StepResult {
   /** How long after publishing stopped the last expected delivery came (or the wait gave up). */
   drainMs: number;
   latencyMs: { p50: number; p99: number; max: number; samples: number };
-  /** Server CPU over window + drain, in % of one core, and per delivery. */
+  /**
+   * Server-side CPU over window + drain, in % of one core, and per delivery: the server process
+   * plus its helpers (nats-server for the NATS targets), whose part is `helperCpuPct`.
+   */
   serverCpuPct: number;
+  /** The helper processes' part of serverCpuPct (nats-server); 0 for targets without helpers. */
+  helperCpuPct: number;
   serverNsPerDelivery: number;
   serverRssMB: number;
   /** This process's CPU over window + drain, in % of one core. */
@@ -189,6 +195,8 @@ export interface StepOptions {
   seconds: number;
   drainMs: number;
   serverPid: number;
+  /** Processes whose CPU counts as server-side too (nats-server). */
+  helperPids?: readonly number[];
 }
 
 export function received(subs: RawWs[]): number {
@@ -224,7 +232,10 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
   const notices0 = publisher.last.noticeCount;
 
   const c0 = received(fleet.subs);
+  const helpers = o.helperPids ?? [];
+  const helperCpu = () => helpers.reduce((a, pid) => a + procCpuSeconds(pid), 0);
   const srv0 = procCpuSeconds(o.serverPid);
+  const hlp0 = helperCpu();
   const gen0 = process.cpuUsage();
   const machine0 = machineBusySeconds();
   const t0 = performance.now();
@@ -259,6 +270,7 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
   const t2 = performance.now();
   const c2 = received(fleet.subs);
   const srv1 = procCpuSeconds(o.serverPid);
+  const hlp1 = helperCpu();
   const gen = process.cpuUsage(gen0);
   const machine1 = machineBusySeconds();
 
@@ -281,11 +293,12 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
     lossPct: expected > 0 ? (100 * lost) / expected : 0,
     drainMs: t2 - t1,
     latencyMs: { p50: p50!, p99: p99!, max: max!, samples: fleet.latency.count },
-    serverCpuPct: (100 * (srv1 - srv0)) / wall,
-    serverNsPerDelivery: got > 0 ? ((srv1 - srv0) * 1e9) / got : NaN,
+    serverCpuPct: (100 * (srv1 - srv0 + hlp1 - hlp0)) / wall,
+    helperCpuPct: (100 * (hlp1 - hlp0)) / wall,
+    serverNsPerDelivery: got > 0 ? ((srv1 - srv0 + hlp1 - hlp0) * 1e9) / got : NaN,
     serverRssMB: procRssBytes(o.serverPid) / 2 ** 20,
     generatorCpuPct: (100 * (gen.user + gen.system)) / 1e6 / wall,
-    otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - (srv1 - srv0) - (gen.user + gen.system) / 1e6)) / wall),
+    otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - (srv1 - srv0) - (hlp1 - hlp0) - (gen.user + gen.system) / 1e6)) / wall),
     closedDuringStep: closed,
     foreign: fleet.foreign - foreign0,
     publisherStalls: publisher.last.stalls - stalls0,

@@ -48,3 +48,26 @@ describe('fan-out benchmark (--quick, bare target)', () => {
     expect(output).toContain('delivered M/s');
   }, 30_000);
 });
+
+describe('fan-out benchmark (--quick, NATS targets: relay and gateway-nats)', () => {
+  it('starts nats-server, publishes over JetStream, compares gateway-nats with relay', async () => {
+    const out = join(dir, 'bench-nats.json');
+    const { code, output } = await runBench(['--quick', '--targets', 'relay,gateway-nats', '--out', out], 50_000);
+    expect(code, output).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.runs.map((r: { target: string }) => r.target)).toEqual(['relay', 'gateway-nats']);
+    for (const run of result.runs) {
+      expect(run.error, output).toBeUndefined();
+      const first = run.steps[0];
+      expect(first.published).toBeGreaterThan(0);
+      expect(first.lost, output).toBe(0);
+      expect(first.publisherNotices).toBe(0);
+      // nats-server's CPU is measured and counted on the server side.
+      expect(first.helperCpuPct).toBeGreaterThan(0);
+      expect(first.serverCpuPct).toBeGreaterThanOrEqual(first.helperCpuPct);
+    }
+    expect(result.comparisons).toHaveLength(1);
+    expect(result.comparisons[0]).toMatchObject({ target: 'gateway-nats', baseline: 'relay' });
+    expect(output).toContain('nats %');
+  }, 60_000);
+});

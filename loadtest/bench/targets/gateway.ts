@@ -3,10 +3,12 @@
  * chosen by environment, so the NATS engine becomes another `gatewayTarget(...)` in index.ts.
  */
 import { msgpackCodec } from '../../../protocol/codec.ts';
+import { encodeEnvelope } from '../../../protocol/envelope.ts';
 import { PROTOCOL_VERSION, SUBPROTOCOL_MSGPACK } from '../../../protocol/version.ts';
 import { startServer } from '../../lib/proc.ts';
 import type { RawWs } from '../../lib/raw-ws.ts';
 import { REPO_ROOT, nodeTs } from './paths.ts';
+import { BENCH_NATS_PREFIX, benchInSubject, startWithNats } from './nats.ts';
 import type { BenchClient, Target } from './types.ts';
 
 /** Size the delivered `msg` frame is padded to (the issue's "100-byte messages"). */
@@ -36,24 +38,42 @@ async function request(ws: RawWs, frame: Frame, t: string): Promise<Frame> {
   return f;
 }
 
-export function gatewayTarget(name: string, description: string, env: Record<string, string>): Target {
+export interface GatewayTargetOptions {
+  /** The target compared with (see Target.baseline) and the CPU-per-delivery ratio of the verdict. */
+  baseline?: string;
+  maxCpuRatio?: number;
+  /**
+   * The NATS engine: a nats-server is started for the run (targets/nats.ts), the gateway pointed
+   * at it, and the publisher publishes the bus envelope straight to `<prefix>.in.<topic>` over
+   * JetStream, as a backend does (no publisher socket, no `pub` frames).
+   */
+  nats?: boolean;
+}
+
+export function gatewayTarget(name: string, description: string, env: Record<string, string>, opts: GatewayTargetOptions = {}): Target {
+  const startGateway = (port: number, extraEnv: Record<string, string>) =>
+    startServer({
+      ...nodeTs('gateway/main.ts'),
+      cwd: REPO_ROOT,
+      env: { ...env, ...extraEnv, PORT: String(port), HOST: '127.0.0.1' },
+      port,
+    });
   return {
     name,
     description,
+    baseline: opts.baseline,
+    maxCpuRatio: opts.maxCpuRatio,
     start: (port) =>
-      startServer({
-        ...nodeTs('gateway/main.ts'),
-        cwd: REPO_ROOT,
-        env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
-        port,
-      }),
+      opts.nats
+        ? startWithNats((natsUrl) => startGateway(port, { SYMPHONIC_bus__nats__servers: natsUrl, SYMPHONIC_bus__nats__prefix: BENCH_NATS_PREFIX }))
+        : startGateway(port, {}),
     client(topic): BenchClient {
       // The publish carries data = {ts, i, p}: send time, sequence and padding sized so that the
       // delivered frame {t:'msg', topic, seq, prev, kind, data, ts} is about FRAME_BYTES long.
       const probe = (pad: string) =>
         (msgpackCodec.encode({ t: 'msg', topic, seq: 50_000, prev: 49_999, kind: 'event', data: { ts: 12345.678, i: 50_000, p: pad }, ts: Date.now() }) as Uint8Array).length;
       const pad = 'x'.repeat(Math.max(0, FRAME_BYTES - probe('')));
-      return {
+      const client: BenchClient = {
         subscriberPath: '/ws',
         publisherPath: '/ws',
         subprotocol: SUBPROTOCOL_MSGPACK,
@@ -80,6 +100,14 @@ export function gatewayTarget(name: string, description: string, env: Record<str
           if (!f) return 'undecodable frame';
           return f.t === 'hb' || f.t === 'ack' ? undefined : `${String(f.t)}: ${f.code ?? ''} ${String(f.message ?? '')}`.trim();
         },
+      };
+      if (!opts.nats) return client;
+      // Published as a backend does: the bus envelope {kind, data, ts} (protocol/envelope.ts);
+      // the gateway delivers it as the same msg frame as a client `pub`.
+      return {
+        ...client,
+        natsSubject: benchInSubject(topic),
+        encodePublish: (sentAt, seq) => encodeEnvelope('event', { ts: sentAt, i: seq, p: pad }, Math.floor(sentAt)),
       };
     },
   };

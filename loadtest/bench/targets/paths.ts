@@ -11,3 +11,6 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export function nodeTs(entry: string): { cmd: string; args: string[] } {
   return { cmd: process.execPath, args: ['--import', 'tsx', entry] };
 }
+
+/** The one topic of the fan-out benchmark (the relay serves only it). */
+export const BENCH_TOPIC = 'bench.fanout';

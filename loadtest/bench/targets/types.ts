@@ -9,6 +9,11 @@ export interface BenchClient {
   /** Path (with query) that subscriber and publisher sockets connect to. */
   readonly subscriberPath: string;
   readonly publisherPath: string;
+  /**
+   * Set when the publisher publishes straight to NATS instead of over a WebSocket: a JetStream
+   * publish to this subject (the publisher socket and `preparePublisher` are then unused).
+   */
+  readonly natsSubject?: string;
   /** Subprotocol offered on every socket, if any. */
   readonly subprotocol?: string;
   /**
@@ -28,11 +33,26 @@ export interface BenchClient {
   publisherNotice(payload: Buffer): string | undefined;
 }
 
+/** A started target: the server child, and what else the target needed (nats-server). */
+export interface StartedTarget extends ServerChild {
+  /**
+   * Helper processes the target runs on this machine besides the server (nats-server). Their CPU
+   * counts as server-side: it is added into `srv CPU %` and `srv ns/dlv`, and shown on its own.
+   */
+  readonly helperPids?: readonly number[];
+  /** URL of the NATS server the target uses, for a publisher that publishes to NATS. */
+  readonly natsUrl?: string;
+}
+
 export interface Target {
   readonly name: string;
   readonly description: string;
-  /** Starts the server on 127.0.0.1:port and resolves once it listens. */
-  start(port: number): Promise<ServerChild>;
+  /** The target this one is compared with (deliveries/s and CPU per delivery ratios); none for a baseline. */
+  readonly baseline?: string;
+  /** Issue target for the CPU-per-delivery ratio against the baseline, part of the verdict when set. */
+  readonly maxCpuRatio?: number;
+  /** Starts the server on 127.0.0.1:port (and whatever it needs) and resolves once it listens. */
+  start(port: number): Promise<StartedTarget>;
   /** The client side, for one topic. */
   client(topic: string): BenchClient;
 }
