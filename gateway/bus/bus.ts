@@ -21,6 +21,11 @@ export interface BusMessage {
   readonly ts: number;
 }
 
+export interface PublishOptions {
+  /** At most 128 characters; unique per deployment for the publish it names. */
+  readonly idempotencyKey?: string;
+}
+
 export interface PublishResult {
   readonly seq: number;
   readonly epoch: string;
@@ -58,8 +63,12 @@ export interface Bus {
   watch(topic: string): Promise<void>;
   /** Drops local interest (last local subscriber gone). */
   unwatch(topic: string): void;
-  /** Appends a message; resolves once it is stored and ordered. */
-  publish(topic: string, kind: MessageKind, data: unknown): Promise<PublishResult>;
+  /**
+   * Appends a message; resolves once it is stored and ordered. With `idempotencyKey`, a retry of
+   * the same publish within the engine's duplicate window is stored once and answers the first
+   * publish's result.
+   */
+  publish(topic: string, kind: MessageKind, data: unknown, options?: PublishOptions): Promise<PublishResult>;
   /**
    * Start or resume reading: with `since`, the messages after it if all are still retained in the
    * same epoch (recovered), else a fresh snapshot (not recovered); without it, a fresh snapshot.

@@ -35,6 +35,10 @@ interface Pending {
   resolve: (r: PublishResult) => void;
 }
 
+/** Idempotency keys remembered (the duplicate window): this many, at most this long. */
+const DEDUPE_KEYS = 10_000;
+const DEDUPE_MS = 120_000;
+
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const historySize = options.history?.size ?? 1000;
   const historyAgeMs = options.history?.ageMs ?? 3_600_000;
@@ -42,6 +46,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const epoch = randomBytes(6).toString('hex');
   const topics = new Map<string, TopicLog>();
   const watched = new Set<string>();
+  const dedupe = new Map<string, { at: number; result: Promise<PublishResult> }>();
   let queue: Pending[] = [];
   let scheduled = false;
   let status: BusStatus = 'starting';
@@ -115,15 +120,26 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     unwatch(topic) {
       watched.delete(topic);
     },
-    publish(topic, kind, data) {
+    publish(topic, kind, data, options) {
       if (status === 'closed') return Promise.reject(new Error('bus closed'));
-      return new Promise<PublishResult>((resolve) => {
+      const key = options?.idempotencyKey;
+      if (key !== undefined) {
+        const seen = dedupe.get(key);
+        if (seen && Date.now() - seen.at < DEDUPE_MS) return seen.result;
+      }
+      const result = new Promise<PublishResult>((resolve) => {
         queue.push({ topic, kind, data, resolve });
         if (!scheduled) {
           scheduled = true;
           setImmediate(flush);
         }
       });
+      if (key !== undefined) {
+        dedupe.delete(key);
+        dedupe.set(key, { at: Date.now(), result });
+        if (dedupe.size > DEDUPE_KEYS) dedupe.delete(dedupe.keys().next().value!);
+      }
+      return result;
     },
     async recover(topic, since?: Position): Promise<RecoverResult> {
       const log = topics.get(topic);

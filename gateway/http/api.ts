@@ -15,6 +15,8 @@ import { pending, readBody, replyError, replyJson, type PendingResponse } from '
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
 
+const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
 export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: () => number): void {
   const { apiKeys } = ctx.policy;
 
@@ -34,9 +36,10 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   });
 
   /** Checks the key for `scope`, reads and parses the JSON body, then calls `handle`. */
-  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: string) => void) {
+  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: string, idempotencyKey: string) => void) {
     return (res: HttpResponse, req: HttpRequest) => {
       const auth = req.getHeader('authorization');
+      const idempotencyKey = req.getHeader('idempotency-key'); // headers must be read before any await
       const p = pending(res);
       const key = apiKeys.check(auth, scope);
       if (!key.ok) {
@@ -53,7 +56,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
           return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
         }
         try {
-          handle(p, json, body.byteLength, key.name);
+          handle(p, json, body.byteLength, key.name, idempotencyKey);
         } catch (e) {
           ctx.log.error('http request failed', { route: scope, error: (e as Error).message });
           replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
@@ -62,7 +65,10 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     };
   }
 
-  app.post('/api/publish', route('publish', (p, json, bodyBytes) => {
+  app.post('/api/publish', route('publish', (p, json, bodyBytes, _key, idempotencyKey) => {
+    if (idempotencyKey && !IDEMPOTENCY_KEY_RE.test(idempotencyKey)) {
+      return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'Idempotency-Key must be 1-128 characters of [A-Za-z0-9_.:-]');
+    }
     const parsed = HttpPublishRequest.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -77,7 +83,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     if (bad) {
       return replyError(p, bad.code === ErrorCode.PayloadTooLarge ? '413 Payload Too Large' : '422 Unprocessable Entity', bad.code, bad.message);
     }
-    ctx.bus.publish(topic, kind, data).then(
+    // A retry with the same Idempotency-Key (e.g. after a 503 or a lost answer) is stored once.
+    ctx.bus.publish(topic, kind, data, idempotencyKey ? { idempotencyKey } : undefined).then(
       (r) => replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch }),
       (e: Error) => {
         ctx.log.warn('http publish failed', { topic, error: e.message });

@@ -78,6 +78,26 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       expect(bus.status()).toBe('closed');
     });
 
+    it('stores a publish retried with the same idempotency key once', async () => {
+      const { bus, got } = await open();
+      const topic = freshTopic('idem');
+      await bus.watch(topic);
+      const key = `${topic}-order-1`;
+      const [first, retry] = await Promise.all([
+        bus.publish(topic, 'event', { n: 1 }, { idempotencyKey: key }),
+        bus.publish(topic, 'event', { n: 1 }, { idempotencyKey: key }),
+      ]);
+      const again = await bus.publish(topic, 'event', { n: 1 }, { idempotencyKey: key });
+      const other = await bus.publish(topic, 'event', { n: 2 }, { idempotencyKey: `${topic}-order-2` });
+      expect(retry.seq).toBe(first.seq);
+      expect(again.seq).toBe(first.seq);
+      expect(other.seq).toBeGreaterThan(first.seq);
+      await got.count(topic, 2);
+      expect(got.of(topic).map((m) => m.data)).toEqual([{ n: 1 }, { n: 2 }]);
+      const h = await bus.history(topic, 0, 10);
+      expect(h.messages.map((m) => m.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    });
+
     it('publish returns increasing sequences per topic and the bus epoch', async () => {
       const { bus } = await open();
       const a = freshTopic('seq-a');

@@ -45,6 +45,28 @@ describe('HTTP publish API', () => {
     expect(json.error.message.length).toBeGreaterThan(5);
   });
 
+  it('stores a publish retried with the same Idempotency-Key once, answering the first result', async () => {
+    const { c } = await connectHello(gw.url);
+    c.send({ t: 'sub', id: 1, topic: 'idem.t' });
+    await c.next(isReply(1));
+    const send = (key: string, n: number) => fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'idempotency-key': key },
+      body: JSON.stringify({ topic: 'idem.t', data: n }),
+    }).then((r) => r.json() as Promise<{ seq: number }>);
+    const [a, b] = await Promise.all([send('order-42', 1), send('order-42', 1)]);
+    const c2 = await send('order-43', 2);
+    expect(a).toEqual(b);
+    expect(c2.seq).toBe(a.seq + 1);
+    const msgs = await c.collect(isMsg('idem.t'), 2);
+    expect(msgs.map((m) => (m as { data: number }).data)).toEqual([1, 2]);
+    const bad = await fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'idempotency-key': 'has space' }, body: '{"topic":"idem.t"}',
+    });
+    expect(bad.status).toBe(400);
+    c.close();
+  });
+
   it('answers 503 with a hint when no API key is configured', async () => {
     const res = await publish({ topic: 'a' }, KEY, noKeys.httpUrl);
     expect(res.status).toBe(503);

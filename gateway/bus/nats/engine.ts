@@ -10,7 +10,7 @@
 import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
-import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from '../bus.ts';
+import type { Bus, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
 import { rebuildChain } from './chain.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
 import { backoffDelay, openConnection, type BusConnection } from './connection.ts';
@@ -458,11 +458,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       retire(w);
     },
 
-    async publish(topic: string, kind: MessageKind, data: unknown): Promise<PublishResult> {
+    async publish(topic: string, kind: MessageKind, data: unknown, options?: PublishOptions): Promise<PublishResult> {
       assertOpen('publish');
       assertTopic(topic);
       const payload = encodeEnvelope(kind, data, Date.now());
-      const msgID = `${idPrefix}-${++msgCounter}`;
+      // The stream's duplicate window stores a message id once: ours for retries, or the caller's.
+      const msgID = options?.idempotencyKey !== undefined ? `k-${options.idempotencyKey}` : `${idPrefix}-${++msgCounter}`;
       const floor = seqFloor;
       const deadline = Date.now() + o.publishTimeoutMs;
       for (let attempt = 0; ; attempt++) {
