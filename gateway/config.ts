@@ -70,6 +70,12 @@ export const GatewayConfig = z.object({
       prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('symphonic'),
       /** Stream and KV replicas: 1 on a single node, 3 in a cluster. */
       replicas: z.coerce.number().int().min(1).max(5).default(1),
+      /**
+       * Whether this gateway may become the deployment's state keeper (one at a time, by lease),
+       * which reads every message of the deployment to keep topic snapshots. Turn it off on edge
+       * gateways when a dedicated gateway (or a few) should carry that load.
+       */
+      keeper: Bool.default(true),
     }).prefault({}),
   }).prefault({}),
   ws: z.object({

@@ -24,7 +24,10 @@ export async function createSessions(config: GatewayConfig, log: Logger): Promis
 
 function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {
   const { nats, history } = config.bus;
-  return { servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas, history, name: config.nodeId, logger: log };
+  return {
+    servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas, history,
+    name: config.nodeId, logger: log, keeper: { enabled: nats.keeper },
+  };
 }
 
 function credentialsOf(n: GatewayConfig['bus']['nats']): NatsCredentials | undefined {

@@ -41,6 +41,12 @@ describe('config', () => {
     expect(() => loadConfig({ SYMPHONIC_CONFIG: '/nonexistent/x.json' })).toThrow(/\/nonexistent\/x\.json/);
   });
 
+  it('configures the NATS engine from the environment, keeper on unless turned off', () => {
+    const c = loadConfig({ SYMPHONIC_bus__engine: 'nats', SYMPHONIC_bus__nats__servers: 'nats://127.0.0.1:1,nats://127.0.0.1:2' });
+    expect(c.bus.nats).toMatchObject({ servers: ['nats://127.0.0.1:1', 'nats://127.0.0.1:2'], prefix: 'symphonic', replicas: 1, keeper: true });
+    expect(loadConfig({ SYMPHONIC_bus__nats__keeper: 'false' }).bus.nats.keeper).toBe(false);
+  });
+
   it('maps nested env names to paths', () => {
     expect(configFromEnv({ SYMPHONIC_bus__history__size: '10', HOST: '127.0.0.1' })).toEqual({ host: '127.0.0.1', bus: { history: { size: 10 } } });
   });

@@ -30,6 +30,9 @@ export const TARGETS: Record<string, Target> = {
   // deliveries/s only (>= 0.9x), CPU per delivery is reported.
   relay: relayTarget,
   'gateway-nats': gatewayTarget('gateway-nats', 'Symphonic gateway, NATS JetStream bus (publisher on NATS)', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats' }, { baseline: 'relay', nats: true }),
+  // An edge gateway of a deployment whose state keeper runs on another gateway (bus.nats.keeper
+  // off here): it then reads only the topics it serves, as the relay does.
+  'gateway-nats-edge': gatewayTarget('gateway-nats-edge', 'Symphonic edge gateway, NATS JetStream bus, state keeper elsewhere', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats', SYMPHONIC_bus__nats__keeper: 'false' }, { baseline: 'relay', nats: true }),
 };
 
 export { BENCH_TOPIC } from './paths.ts';
