@@ -17,6 +17,9 @@ export function nativeTopic(encoding: Encoding, topic: string): string {
 export const HEARTBEAT_TOPIC = '$hb';
 
 export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
+  // The heartbeat never changes: encode it once (copied: the codec may reuse its output buffer).
+  const hbBinary = Uint8Array.from(msgpackCodec.encode({ t: 'hb' }) as Uint8Array);
+  const hbText = jsonCodec.encode({ t: 'hb' });
   return {
     publish(m: BusMessage): void {
       metrics.busMessages++;
@@ -37,8 +40,8 @@ export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
       }
     },
     heartbeat(): void {
-      app.publish(nativeTopic('msgpack', HEARTBEAT_TOPIC), msgpackCodec.encode({ t: 'hb' }), true);
-      app.publish(nativeTopic('json', HEARTBEAT_TOPIC), jsonCodec.encode({ t: 'hb' }), false);
+      app.publish(nativeTopic('msgpack', HEARTBEAT_TOPIC), hbBinary, true);
+      app.publish(nativeTopic('json', HEARTBEAT_TOPIC), hbText, false);
     },
   };
 }

@@ -3,7 +3,7 @@ import { CloseCode, ErrorCode, type ServerFrame } from '../../protocol/index.ts'
 import { useGateway } from '../support/gateway.ts';
 import { connectHello, connectRaw, isReply } from '../support/raw-client.ts';
 
-const gw = await useGateway({ ws: { handshakeTimeoutMs: 300 } });
+const gw = await useGateway({ ws: { handshakeTimeoutMs: 300, heartbeatMs: 200 } });
 
 describe('handshake', () => {
   it.each(['msgpack', 'json'] as const)('hello gets a welcome with session and resume key (%s)', async (enc) => {
@@ -11,6 +11,13 @@ describe('handshake', () => {
     expect(welcome).toMatchObject({ t: 'welcome', v: 1, resumed: false, node: gw.config.nodeId, heartbeat: gw.config.ws.heartbeatMs });
     expect(welcome.session).toMatch(/^[\w-]{8,}$/);
     expect(welcome.key).toMatch(/^[\w-]{16,}$/);
+    c.close();
+  });
+
+  it.each(['msgpack', 'json'] as const)('sends heartbeats every welcome.heartbeat ms (%s)', async (enc) => {
+    const { c, welcome } = await connectHello(gw.url, enc);
+    expect(welcome.heartbeat).toBe(200);
+    expect(await c.collect((f) => f.t === 'hb', 2)).toEqual([{ t: 'hb' }, { t: 'hb' }]);
     c.close();
   });
 
