@@ -164,8 +164,18 @@ async function refresh(ctx: GatewayContext, conn: Connection, { id, token }: Ref
  * May this connection read `topic` (subscribe, history)? The topic-length check of its namespace,
  * then the permission decision; a subscription token, when given and the connection's own `subs`
  * claim does not already allow the topic, is verified first (a token given is a token checked).
+ * Never throws: a failure inside is logged and answered as a 5000 denial.
  */
 async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
+  try {
+    return await decideRead(ctx, conn, topic, token);
+  } catch (e) {
+    ctx.log.error('read authorization failed', { topic, error: (e as Error).message });
+    return { ok: false, code: ErrorCode.Internal, message: 'authorization failed' };
+  }
+}
+
+async function decideRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
   const ns = ctx.policy.namespaces.of(topic);
   const long = topicTooLong(ns, topic);
   if (long) return long;
@@ -192,13 +202,7 @@ async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, sin
   // Reserved while authorizing (no interest taken yet), so a second sub of the topic is refused.
   const reservation = { state: 'authorizing' as const };
   conn.subs.set(topic, reservation);
-  let decision: Decision;
-  try {
-    decision = await authorizeRead(ctx, conn, topic, token);
-  } catch (e) {
-    ctx.log.error('subscribe authorization failed', { topic, error: (e as Error).message });
-    decision = { ok: false, code: ErrorCode.Internal, message: 'authorization failed' };
-  }
+  const decision = await authorizeRead(ctx, conn, topic, token);
   if (conn.state !== 'open' || conn.subs.get(topic) !== reservation) {
     return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
   }
@@ -296,13 +300,7 @@ export function checkPayload(ns: Namespace, data: unknown, frameBytes: number, e
 }
 
 async function history(ctx: GatewayContext, conn: Connection, { id, topic, since, limit, token }: HistoryFrame): Promise<void> {
-  let decision: Decision;
-  try {
-    decision = await authorizeRead(ctx, conn, topic, token);
-  } catch (e) {
-    ctx.log.error('history authorization failed', { topic, error: (e as Error).message });
-    decision = { ok: false, code: ErrorCode.Internal, message: 'authorization failed' };
-  }
+  const decision = await authorizeRead(ctx, conn, topic, token);
   if (conn.state !== 'open') return;
   if (!decision.ok) return refuse(ctx, conn, decision.code, decision.message, id, topic);
   try {

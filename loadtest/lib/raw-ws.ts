@@ -187,12 +187,12 @@ function headerLength(b1: number): number {
 const maskPool = Buffer.alloc(4096);
 let maskPos = maskPool.length;
 
-/** One masked, unfragmented frame (clients must mask every frame, RFC 6455 5.3). */
-export function encodeFrame(opcode: number, payload: Uint8Array): Buffer {
+/** One masked frame (clients must mask every frame, RFC 6455 5.3); `fin = false` starts or continues a fragmented message. */
+export function encodeFrame(opcode: number, payload: Uint8Array, fin = true): Buffer {
   const len = payload.length;
   const hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
   const out = Buffer.allocUnsafe(hl + 4 + len);
-  out[0] = 0x80 | opcode;
+  out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
   if (len < 126) out[1] = 0x80 | len;
   else if (len < 65536) {
     out[1] = 0x80 | 126;

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { encodeFrame } from '../../../loadtest/lib/raw-ws.ts';
 
 export interface UpgradeRefused {
   ok: false;
@@ -222,21 +223,4 @@ function makeClient(socket: Socket, protocol: string, initial: Buffer): NetWs {
   return client;
 }
 
-export function encodeFrame(opcode: number, payload: Uint8Array, fin = true): Buffer {
-  const len = payload.length;
-  const headLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.alloc(headLen + 4 + len);
-  out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
-  if (len < 126) out[1] = 0x80 | len;
-  else if (len < 65536) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeBigUInt64BE(BigInt(len), 2);
-  }
-  const mask = randomBytes(4);
-  mask.copy(out, headLen);
-  for (let i = 0; i < len; i++) out[headLen + 4 + i] = payload[i]! ^ mask[i & 3]!;
-  return out;
-}
+export { encodeFrame } from '../../../loadtest/lib/raw-ws.ts';
