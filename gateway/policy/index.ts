@@ -53,4 +53,4 @@ export async function createPolicy<C>(config: GatewayConfig): Promise<Policy<C>>
   };
 }
 
-export { historyFor } from './namespaces.ts';
+export { historyFor, widestHistory } from './namespaces.ts';

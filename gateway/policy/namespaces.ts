@@ -108,10 +108,23 @@ const cache = new WeakMap<GatewayConfig, Namespaces>();
  * namespace, else `bus.history`). For the bus engines; cached per config object.
  */
 export function historyFor(topic: string, config: GatewayConfig): HistoryPolicy {
+  return namespacesOf(config).historyFor(topic);
+}
+
+/**
+ * The widest retention any topic gets: what a store shared by every namespace (the NATS stream)
+ * must keep; narrower namespaces are applied when reading.
+ */
+export function widestHistory(config: GatewayConfig): HistoryPolicy {
+  const all = namespacesOf(config).all.map((n) => n.history);
+  return { size: Math.max(...all.map((h) => h.size)), ageMs: Math.max(...all.map((h) => h.ageMs)) };
+}
+
+function namespacesOf(config: GatewayConfig): Namespaces {
   let ns = cache.get(config);
   if (!ns) {
     ns = createNamespaces(config);
     cache.set(config, ns);
   }
-  return ns.historyFor(topic);
+  return ns;
 }

@@ -40,6 +40,9 @@ export interface RegistryOptions {
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
 const isWrongRevision = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? '') || (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
 
+/** Compare-and-set attempts per write; each lost one re-reads the record first. */
+const MAX_WRITE_ATTEMPTS = 3;
+
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
 /** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
 const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
@@ -87,10 +90,12 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), opTimeout).unref())]);
   }
 
-  /** Record revisions this gateway wrote: every write is compare-and-set, so a gateway that lost
-   *  the session (resumed elsewhere) can never overwrite the new owner's record. */
+  /** Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
+   *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
+   *  and the key hashes it sent since then: a write whose reply timed out may still have landed. */
   const revisions = new Map<Session, number>();
-  const inFlight = new Set<Session>();
+  const sentKeys = new Map<Session, Set<string>>();
+  const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
 
   /** Marks a session for writing; writes are batched per turn and one at a time per session. */
@@ -104,28 +109,67 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     });
   }
 
-  async function write(s: Session): Promise<void> {
+  /** Writes the record now; callers make sure no other write of `s` is in flight. */
+  function write(s: Session): Promise<void> {
     dirty.delete(s);
-    inFlight.add(s);
-    try {
-      const rev = revisions.get(s);
-      const next = rev === undefined
-        ? await withTimeout(kv.create(s.id, encode(s)), 'session write')
-        : await withTimeout(kv.update(s.id, encode(s), rev), 'session write');
-      revisions.set(s, next);
-    } catch (e) {
-      if (isWrongRevision(e)) forget(s); // resumed on another gateway meanwhile: it owns the record now
-      else o.log.warn('session write failed', { error: (e as Error).message });
-    } finally {
+    const done = store(s).finally(() => {
       inFlight.delete(s);
       if (dirty.has(s)) schedule(s);
+    });
+    inFlight.set(s, done);
+    return done;
+  }
+
+  /** Writes the record once the write in flight, if any, is done. */
+  async function writeAfterInFlight(s: Session): Promise<void> {
+    for (let w = inFlight.get(s); w; w = inFlight.get(s)) await w;
+    await write(s);
+  }
+
+  async function store(s: Session): Promise<void> {
+    try {
+      // A forgotten session (taken over, expired) is never written again.
+      for (let attempt = 1; local.get(s.id) === s; attempt++) {
+        const r = record(s);
+        const sent = sentKeys.get(s) ?? new Set<string>();
+        sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
+        const rev = revisions.get(s);
+        const data = new TextEncoder().encode(JSON.stringify(r));
+        try {
+          const next = await withTimeout(rev === undefined ? kv.create(s.id, data) : kv.update(s.id, data, rev), 'session write');
+          revisions.set(s, next);
+          sentKeys.set(s, new Set([r.keyHash]));
+          return;
+        } catch (e) {
+          if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
+        }
+        // A lost compare-and-set is not yet a takeover: our own timed-out write may have landed.
+        if (!(await resync(s))) return forget(s); // resumed on another gateway meanwhile: it owns the record now
+      }
+    } catch (e) {
+      o.log.warn('session write failed', { error: (e as Error).message });
     }
+  }
+
+  /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
+   *  and a key we wrote). False: someone else holds the session, whose record we must not touch. */
+  async function resync(s: Session): Promise<boolean> {
+    const entry = await withTimeout(kv.get(s.id), 'session read');
+    if (!entry || entry.operation !== 'PUT') {
+      revisions.delete(s); // aged out while we still hold the socket: create it again (a claim needs a record)
+      return true;
+    }
+    const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+    if (r.owner !== o.nodeId || !sentKeys.get(s)?.has(r.keyHash)) return false;
+    revisions.set(s, entry.revision);
+    return true;
   }
 
   function forget(s: Session): void {
     if (local.get(s.id) === s) local.delete(s.id);
     dirty.delete(s);
     revisions.delete(s);
+    sentKeys.delete(s);
   }
 
   async function resumeFromRegistry(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
@@ -156,7 +200,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       const here = offer ? local.get(offer.id) : undefined;
       if (here && here.user === user && keysEqual(here.key, offer!.key)) {
         takeSession(here, holder);
-        await write(here);
+        await writeAfterInFlight(here);
         if (local.get(here.id) === here) return { session: here, resumed: true };
       }
       if (offer && !here) {

@@ -15,7 +15,10 @@ import type { Bus, BusMessage, PublishResult } from '../../gateway/bus/bus.ts';
 import { Collector } from './collector.ts';
 
 export interface ContractBusOptions {
+  /** The widest retention (the default for topics `historyFor` leaves out). */
   readonly history?: { readonly size?: number; readonly ageMs?: number };
+  /** Narrower retention for some topics, as namespaces configure it. */
+  readonly historyFor?: (topic: string) => { size: number; ageMs: number } | undefined;
 }
 
 export type MakeBus = (options?: ContractBusOptions) => Promise<{ bus: Bus; cleanup: () => Promise<void> }>;
@@ -307,6 +310,77 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       expect(kept.complete).toBe(true);
       expect(kept.messages.map((m) => m.seq)).toEqual(seqs.slice(7));
     });
+
+    for (const watched of [false, true]) {
+      const mode = watched ? 'watched' : 'unwatched';
+
+      it(`a topic with a smaller window than the default keeps only its own last messages (${mode})`, async () => {
+        const { bus, got } = await open({ history: { size: 20 }, historyFor: (t) => (t.includes('.small-') ? { size: 3, ageMs: 3_600_000 } : undefined) });
+        const small = freshTopic(`small-${mode}`);
+        const wide = freshTopic(`wide-${mode}`);
+        if (watched) await Promise.all([bus.watch(small), bus.watch(wide)]);
+        const ops: Op[] = [['set', { n: 0 }], ...Array.from({ length: 7 }, (_, i): Op => ['patch', { n: i + 1, [`k${i}`]: i }])];
+        const smallAcks = await publishAll(bus, small, ops);
+        const wideAcks = await publishAll(bus, wide, ops);
+        if (watched) await Promise.all([got.count(small, ops.length), got.count(wide, ops.length)]);
+        const epoch = smallAcks[0]!.epoch;
+
+        // Four messages after the position: one more than the window holds.
+        const old = await bus.recover(small, { seq: smallAcks[3]!.seq, epoch });
+        expect(old).toMatchObject({ recovered: false, seq: smallAcks.at(-1)!.seq });
+        expect(old.replay).toEqual([]);
+        expect(old.state).toEqual(reference(ops));
+        const inside = await bus.recover(small, { seq: smallAcks[4]!.seq, epoch });
+        expect(inside.recovered).toBe(true);
+        expect(inside.replay.map((m) => m.seq)).toEqual(smallAcks.slice(5).map((a) => a.seq));
+        expectChained(inside.replay, smallAcks[4]!.seq);
+        // The same position on a topic of the default window is still recoverable.
+        const other = await bus.recover(wide, { seq: wideAcks[0]!.seq, epoch });
+        expect(other.recovered).toBe(true);
+        expect(other.replay.map((m) => m.seq)).toEqual(wideAcks.slice(1).map((a) => a.seq));
+
+        const h = await bus.history(small, smallAcks[1]!.seq, 100);
+        expect(h.complete).toBe(false);
+        expect(h.messages.map((m) => m.seq)).toEqual(smallAcks.slice(5).map((a) => a.seq));
+        const page = await bus.history(small, 0, 2);
+        expect(page.complete).toBe(false);
+        expect(page.messages.map((m) => m.seq)).toEqual(smallAcks.slice(5, 7).map((a) => a.seq));
+        const kept = await bus.history(small, smallAcks[4]!.seq, 100);
+        expect(kept.complete).toBe(true);
+        expect(kept.messages.map((m) => m.seq)).toEqual(smallAcks.slice(5).map((a) => a.seq));
+        const wideAll = await bus.history(wide, wideAcks[0]!.seq, 100);
+        expect(wideAll.complete).toBe(true);
+        expect(wideAll.messages).toHaveLength(ops.length - 1);
+      });
+
+      it(`a topic with a shorter age limit drops messages older than it (${mode})`, async () => {
+        const ageMs = 1_500;
+        const { bus, got } = await open({ historyFor: (t) => (t.includes('.brief-') ? { size: 1000, ageMs } : undefined) });
+        const topic = freshTopic(`brief-${mode}`);
+        if (watched) await bus.watch(topic);
+        const early = await publishAll(bus, topic, [['set', { a: 1 }], ['patch', { b: 2 }], ['patch', { c: 3 }]]);
+        // Age is the behaviour under test here: let the first three messages grow older than the limit.
+        const expired = Date.now() + ageMs + 50;
+        while (Date.now() < expired) await new Promise((r) => setTimeout(r, expired - Date.now()));
+        const fresh = await bus.publish(topic, 'patch', { d: 4 });
+        if (watched) await got.count(topic, 4);
+        const epoch = fresh.epoch;
+
+        const stale = await bus.recover(topic, { seq: early[0]!.seq, epoch });
+        expect(stale.recovered).toBe(false);
+        expect(stale.state).toEqual({ a: 1, b: 2, c: 3, d: 4 });
+        const latest = await bus.recover(topic, { seq: early[2]!.seq, epoch });
+        expect(latest.recovered).toBe(true);
+        expect(latest.replay.map((m) => m.seq)).toEqual([fresh.seq]);
+
+        const h = await bus.history(topic, early[0]!.seq, 100);
+        expect(h.complete).toBe(false);
+        expect(h.messages.map((m) => m.seq)).toEqual([fresh.seq]);
+        const tail = await bus.history(topic, early[2]!.seq, 100);
+        expect(tail.complete).toBe(true);
+        expect(tail.messages.map((m) => m.seq)).toEqual([fresh.seq]);
+      });
+    }
 
     it('many publishes in flight keep per-topic order (acks and deliveries)', async () => {
       const { bus, got } = await open();

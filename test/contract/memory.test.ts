@@ -3,6 +3,6 @@ import { createMemoryBus } from '../../gateway/bus/memory.ts';
 import { runBusContract } from './bus.contract.ts';
 
 runBusContract('memory', async (options) => {
-  const bus = createMemoryBus({ history: options?.history ?? {} });
+  const bus = createMemoryBus({ history: options?.history ?? {}, ...(options?.historyFor ? { historyFor: options.historyFor } : {}) });
   return { bus, cleanup: () => bus.close() };
 });

@@ -23,6 +23,7 @@ runBusContract('nats', async (options) => {
     servers: server.url,
     prefix: `contract${process.pid}_${++n}`,
     history: options?.history ?? {},
+    ...(options?.historyFor ? { historyFor: options.historyFor } : {}),
     name: `contract-${n}`,
   });
   return { bus, cleanup: () => bus.close() };

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { MsgFrame, SubscribedFrame } from '../../protocol/index.ts';
 import { useGateway } from '../support/gateway.ts';
+import { startNatsServer } from '../support/nats-server.ts';
 import { connectHello, isMsg, isReply } from '../support/raw-client.ts';
 
 const gw = await useGateway({ bus: { history: { size: 10 } } });
@@ -71,21 +72,36 @@ describe('resume on the same gateway', () => {
   });
 });
 
-describe('per-namespace retention', async () => {
-  const ns = await useGateway({ bus: { history: { size: 100 } }, namespaces: { brief: { history: { size: 3 } } } });
-  it('keeps only its namespace history size for its topics, the default elsewhere', async () => {
-    const { c: pub } = await connectHello(ns.url);
-    for (const topic of ['brief.t', 'long.t']) {
-      pub.send({ t: 'pub', id: 1, topic, data: 0 });
-      const first = (await pub.next((f) => f.t === 'ack' && f.topic === topic)) as { seq: number; epoch: string };
-      for (let i = 2; i <= 6; i++) pub.send({ t: 'pub', id: i, topic, data: i });
-      await pub.next((f) => f.t === 'ack' && f.topic === topic && f.seq === 6);
-      const { c } = await connectHello(ns.url);
-      const r = await sub(c, 9, topic, { seq: first.seq, epoch: first.epoch });
-      expect(r.recovered).toBe(topic === 'long.t');
-      c.close();
-      pub.frames.length = 0;
-    }
-    pub.close();
+// Both engines: the NATS stream keeps the widest window and applies each namespace's on read.
+const natsServer = await startNatsServer();
+afterAll(() => natsServer.cleanup());
+
+for (const engine of ['memory', 'nats'] as const) {
+  describe(`per-namespace retention (${engine} bus)`, async () => {
+    const ns = await useGateway({
+      bus: { engine, history: { size: 100 }, nats: { servers: [natsServer.url], prefix: `resume_ns_${process.pid}` } },
+      namespaces: { brief: { history: { size: 3 } } },
+    });
+    it('keeps only its namespace history size for its topics, the default elsewhere', async () => {
+      const { c: pub } = await connectHello(ns.url);
+      for (const topic of ['brief.t', 'long.t']) {
+        const acks: Array<{ seq: number; epoch: string }> = [];
+        for (let i = 1; i <= 6; i++) {
+          pub.send({ t: 'pub', id: i, topic, data: i });
+          acks.push((await pub.next((f) => f.t === 'ack' && f.id === i)) as { seq: number; epoch: string });
+        }
+        const { c } = await connectHello(ns.url);
+        // Five messages after the first: more than `brief` keeps, well within the default.
+        const r = await sub(c, 9, topic, { seq: acks[0]!.seq, epoch: acks[0]!.epoch });
+        expect(r.recovered).toBe(topic === 'long.t');
+        const { c: c2 } = await connectHello(ns.url);
+        const inside = await sub(c2, 10, topic, { seq: acks[3]!.seq, epoch: acks[3]!.epoch });
+        expect(inside.recovered).toBe(true);
+        c.close();
+        c2.close();
+        pub.frames.length = 0;
+      }
+      pub.close();
+    });
   });
-});
+}

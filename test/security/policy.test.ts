@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type GatewayConfigInput } from '../../gateway/config.ts';
 import { createApiKeys } from '../../gateway/policy/api-keys.ts';
 import { ANONYMOUS, createAuthenticator, type AuthConfig, type Identity } from '../../gateway/policy/auth.ts';
-import { createPolicy, historyFor } from '../../gateway/policy/index.ts';
+import { createPolicy, historyFor, widestHistory } from '../../gateway/policy/index.ts';
 import { createNamespaces } from '../../gateway/policy/namespaces.ts';
 import { createOriginPolicy } from '../../gateway/policy/origin.ts';
 import { compilePatterns, matchPattern, patternError } from '../../gateway/policy/patterns.ts';
@@ -82,6 +82,9 @@ describe('namespaces', () => {
     expect(ns.historyFor('misc')).toEqual({ size: 100, ageMs: 60_000 });
     expect(historyFor('chat.a', cfg)).toEqual({ size: 10, ageMs: 1000 });
     expect(historyFor('misc', config())).toEqual({ size: 1000, ageMs: 3_600_000 });
+    // What a store shared by all namespaces (the NATS stream) must keep: the widest of each limit.
+    expect(widestHistory(cfg)).toEqual({ size: 100, ageMs: 60_000 });
+    expect(widestHistory(config({ namespaces: { archive: { history: { size: 5000, ageMs: 1000 } } } }))).toEqual({ size: 5000, ageMs: 3_600_000 });
   });
 
   it('a config may redefine the built-in personal namespace', () => {

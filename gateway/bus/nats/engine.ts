@@ -23,6 +23,7 @@ import { Lease } from './lease.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
+import { clipToWindow, insideWindow } from './window.ts';
 
 interface Watch {
   readonly feed: TopicFeed;
@@ -322,7 +323,8 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     const last = await reader.last(topic);
     if (last === since) return { seq: last, replay: [] };
     if (last < since) return undefined;
-    const read = await reader.read(topic, since, { until: last, limit: o.historySize + 1 });
+    // `since` itself plus at most the window's size after it: more would not be recovered anyway.
+    const read = await reader.read(topic, since, { until: last, limit: o.windowOf(topic).size + 1 });
     const chain = rebuildChain(topic, since, read);
     if (!chain.proven || chain.messages.at(-1)?.seq !== last) return undefined;
     return { seq: last, replay: [...chain.messages] };
@@ -507,10 +509,16 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const feed = w && watches.get(topic) === w && w.feed.ready ? w.feed : undefined;
       const current = epoch;
       if (since && since.epoch === current) {
+        const window = o.windowOf(topic);
         const cached = feed?.replayAfter(since.seq);
-        if (cached && feed) return { epoch: current, seq: feed.cursor, recovered: true, replay: cached, state: undefined };
-        const fromStream = await replayFromStream(topic, since.seq);
-        if (fromStream) return { epoch: current, seq: fromStream.seq, recovered: true, replay: fromStream.replay, state: undefined };
+        if (cached && feed) {
+          if (insideWindow(cached, window)) return { epoch: current, seq: feed.cursor, recovered: true, replay: cached, state: undefined };
+        } else {
+          const fromStream = await replayFromStream(topic, since.seq);
+          if (fromStream && insideWindow(fromStream.replay, window)) {
+            return { epoch: current, seq: fromStream.seq, recovered: true, replay: fromStream.replay, state: undefined };
+          }
+        }
       }
       const snap = feed ? { seq: feed.cursor, state: feed.state } : await snapshotOf(topic);
       return { epoch: current, seq: snap.seq, recovered: false, replay: [], state: snap.state };
@@ -527,11 +535,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         // one, so `since >= last > 0` proves completeness; with nothing retained it is unknowable.
         return { epoch: current, seq: last, messages: [], complete: last > 0 || (since === 0 && (await store.load(topic)).record === undefined) };
       }
-      const read = await reader.read(topic, Math.max(1, since), { until: last, limit: max + 1 });
+      // A narrower window needs everything after `since` to know which messages are its last ones.
+      const window = o.windowOf(topic);
+      const read = await reader.read(topic, Math.max(1, since), { until: last, limit: window.narrower ? o.historySize + 1 : max + 1 });
       const chain = rebuildChain(topic, since, read);
       const feed = watches.get(topic)?.feed;
-      const complete = chain.proven || (since === 0 && feed?.replayAfter(0) !== undefined);
-      const messages = chain.messages.slice(0, max);
+      const clipped = clipToWindow(chain.messages, window);
+      const complete = !clipped.trimmed && (chain.proven || (since === 0 && feed?.replayAfter(0) !== undefined));
+      const messages = clipped.messages.slice(0, max);
       if (complete && since === 0 && messages[0] && !chain.proven) messages[0] = { ...messages[0], prev: 0 };
       return { epoch: current, seq: last, messages, complete };
     },

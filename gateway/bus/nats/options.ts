@@ -25,8 +25,16 @@ export interface NatsBusOptions {
   readonly prefix?: string;
   /** Stream and KV replicas: 1 on a single node, 3 in a cluster. Default 1. */
   readonly replicas?: number;
-  /** Retention per topic: the last `size` messages, none older than `ageMs`. Defaults 1000 / 1 h. */
+  /**
+   * What the stream keeps per topic: the last `size` messages, none older than `ageMs`. Defaults
+   * 1000 / 1 h. With `historyFor`, this must be the largest window any topic gets.
+   */
   readonly history?: { readonly size?: number; readonly ageMs?: number };
+  /**
+   * A narrower window for some topics (namespaces): resume and history treat messages outside it
+   * as dropped. Clamped to `history` (the stream cannot give back more than it stores).
+   */
+  readonly historyFor?: (topic: string) => { readonly size: number; readonly ageMs: number } | undefined;
   /** Connection name shown by the server (monitoring, `nats server report connections`). */
   readonly name?: string;
   readonly snapshot?: {
@@ -60,6 +68,14 @@ export interface NatsBusOptions {
   readonly connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
 }
 
+export interface HistoryWindow {
+  readonly size: number;
+  /** Infinity: no age limit. */
+  readonly ageMs: number;
+  /** Narrower than what the stream stores: reads must apply it. */
+  readonly narrower: boolean;
+}
+
 export interface ResolvedNatsOptions {
   readonly servers: string[];
   readonly credentials: NatsCredentials | undefined;
@@ -67,6 +83,8 @@ export interface ResolvedNatsOptions {
   readonly replicas: number;
   readonly historySize: number;
   readonly historyAgeMs: number;
+  /** The retention window of a topic (its namespace's, within the stream's). */
+  readonly windowOf: (topic: string) => HistoryWindow;
   readonly name: string;
   readonly snapshotEvery: number;
   readonly snapshotIdleMs: number;
@@ -101,6 +119,15 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
   const historySize = positiveInt('history.size', o.history?.size, 1000);
   if (historySize < 1) throw new Error('nats bus: history.size must be at least 1');
   const historyAgeMs = positiveInt('history.ageMs', o.history?.ageMs, 3_600_000);
+  const ageLimit = historyAgeMs > 0 ? historyAgeMs : Infinity;
+  const streamWindow: HistoryWindow = { size: historySize, ageMs: ageLimit, narrower: false };
+  const windowOf = (topic: string): HistoryWindow => {
+    const w = o.historyFor?.(topic);
+    if (!w) return streamWindow;
+    const size = Math.min(w.size, historySize);
+    const ageMs = Math.min(w.ageMs > 0 ? w.ageMs : Infinity, ageLimit);
+    return size < historySize || ageMs < ageLimit ? { size, ageMs, narrower: true } : streamWindow;
+  };
   const snapshotEvery = positiveInt('snapshot.everyMessages', o.snapshot?.everyMessages, Math.max(1, Math.floor(historySize / 2)));
   if (snapshotEvery < 1 || snapshotEvery >= Math.max(2, historySize)) {
     // A snapshot older than the retained tail cannot be brought up to date from the stream.
@@ -113,6 +140,7 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     replicas,
     historySize,
     historyAgeMs,
+    windowOf,
     name: o.name ?? `symphonic-${process.pid}`,
     snapshotEvery,
     snapshotIdleMs: positiveInt('snapshot.idleMs', o.snapshot?.idleMs, 1000),
