@@ -10,6 +10,8 @@
  * Ownership: a resume writes the record with compare-and-set on its revision (two racing resumes:
  * one wins, the other starts a fresh session) and tells the previous owner on
  * `<prefix>.sessions.takeover.<node>`, which closes its socket (4004) and forgets the session.
+ * A lost compare-and-set alone proves nothing (a write whose reply timed out may have landed):
+ * the owner re-reads the record and lets the session go only if another gateway holds it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
@@ -71,20 +73,24 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
     callback: (_err, msg) => {
       const session = local.get(msg.string());
-      if (!session) return;
-      forget(session);
-      const holder = session.holder;
-      session.holder = null; // its socket's close must not write the record back
-      holder?.takeOver();
+      if (session) letGo(session);
     },
   });
+
+  /** The session continues on another gateway: close our socket (4004) and forget it. */
+  function letGo(session: Session): void {
+    forget(session);
+    const holder = session.holder;
+    session.holder = null; // its socket's close must not write the record back
+    holder?.takeOver();
+  }
 
   const record = (s: Session): SessionRecord => ({
     v: 1, keyHash: hashKey(s.key).toString('base64'), user: s.user, owner: o.nodeId, topics: [...s.topics],
     ...(s.state === undefined ? {} : { state: s.state }),
     ...(s.previousClose ? { previousClose: s.previousClose } : {}),
   });
-  const encode = (s: Session) => new TextEncoder().encode(JSON.stringify(record(s)));
+  const encode = (r: SessionRecord) => new TextEncoder().encode(JSON.stringify(r));
 
   function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
     return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), opTimeout).unref())]);
@@ -134,9 +140,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         const sent = sentKeys.get(s) ?? new Set<string>();
         sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
         const rev = revisions.get(s);
-        const data = new TextEncoder().encode(JSON.stringify(r));
         try {
-          const next = await withTimeout(rev === undefined ? kv.create(s.id, data) : kv.update(s.id, data, rev), 'session write');
+          const next = await withTimeout(rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev), 'session write');
           revisions.set(s, next);
           sentKeys.set(s, new Set([r.keyHash]));
           return;
@@ -144,7 +149,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
           if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
         }
         // A lost compare-and-set is not yet a takeover: our own timed-out write may have landed.
-        if (!(await resync(s))) return forget(s); // resumed on another gateway meanwhile: it owns the record now
+        // Resumed on another gateway meanwhile (its takeover message may have been lost): it owns the record now.
+        if (!(await resync(s))) return letGo(s);
       }
     } catch (e) {
       o.log.warn('session write failed', { error: (e as Error).message });
@@ -184,7 +190,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     };
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
-    revisions.set(session, await withTimeout(kv.update(offer.id, encode(session), entry.revision), 'session claim'));
+    const claim = record(session);
+    revisions.set(session, await withTimeout(kv.update(offer.id, encode(claim), entry.revision), 'session claim'));
+    sentKeys.set(session, new Set([claim.keyHash]));
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }

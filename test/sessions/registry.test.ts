@@ -1,15 +1,21 @@
 /**
  * The cluster session registry on a real nats-server: two gateways share one NATS; a session
  * opened on one resumes on the other with its topics and app state, the old owner lets go, a
- * session belongs to its user, and a detached session expires after its TTL.
+ * session belongs to its user, and a detached session expires after its TTL. A lost
+ * compare-and-set (our own write landed but its reply was lost) does not make the owner drop a
+ * session it still holds, and a record another gateway owns is never written over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode } from '../../protocol/index.ts';
 import type { GatewayConfigInput } from '../../gateway/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
+import { createLogger } from '../../gateway/log.ts';
+import { createSessionRegistry } from '../../gateway/session/registry.ts';
+import type { SessionHolder, SessionStore } from '../../gateway/session/sessions.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { connectHello, isReply } from '../support/raw-client.ts';
 import { connect, type KV, type NatsConnection } from 'nats';
+import { createHash, randomBytes } from 'node:crypto';
 
 let nats: NatsServer;
 let a: RunningGateway;
@@ -19,22 +25,37 @@ let kv: KV;
 const TTL_MS = 3000;
 const PREFIX = `sess${process.pid}`;
 
-/** The registry's record of a session, read straight from the KV bucket (null: none). */
-async function record(id: string): Promise<{ owner: string; topics: string[]; state?: unknown } | null> {
-  const e = await kv.get(id);
-  return e && e.operation === 'PUT' ? JSON.parse(new TextDecoder().decode(e.value)) : null;
+interface StoredRecord { owner: string; keyHash: string; topics: string[]; state?: unknown }
+
+/** A session's record and its revision, read straight from a KV bucket (null: none). */
+async function stored(id: string, bucket = kv): Promise<{ revision: number; r: StoredRecord } | null> {
+  const e = await bucket.get(id);
+  return e && e.operation === 'PUT' ? { revision: e.revision, r: JSON.parse(new TextDecoder().decode(e.value)) } : null;
 }
 
-/** Polls (bounded) until `check` holds for the session's record. */
-async function until(id: string, check: (r: Awaited<ReturnType<typeof record>>) => boolean, timeoutMs = 15_000) {
+/** The registry's record of a session (null: none). */
+async function record(id: string): Promise<StoredRecord | null> {
+  return (await stored(id))?.r ?? null;
+}
+
+/** Polls (bounded) until `check` holds for the session's stored record. */
+async function untilStored(id: string, check: (e: Awaited<ReturnType<typeof stored>>) => boolean, bucket = kv, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await record(id);
-    if (check(r)) return r;
-    if (Date.now() > deadline) throw new Error(`registry record of ${id} never matched; last: ${JSON.stringify(r)}`);
+    const e = await stored(id, bucket);
+    if (check(e)) return e;
+    if (Date.now() > deadline) throw new Error(`registry record of ${id} never matched; last: ${JSON.stringify(e)}`);
     await new Promise((res) => setTimeout(res, 50));
   }
 }
+
+/** Polls (bounded) until `check` holds for the session's record. */
+async function until(id: string, check: (r: StoredRecord | null) => boolean, timeoutMs = 15_000) {
+  return (await untilStored(id, (e) => check(e?.r ?? null), kv, timeoutMs))?.r ?? null;
+}
+
+const keyHash = (key: string) => createHash('sha256').update(key).digest('base64');
+const encode = (r: object) => new TextEncoder().encode(JSON.stringify(r));
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -107,6 +128,21 @@ describe('session registry (NATS KV)', () => {
     c.close();
   });
 
+  it('keeps refreshing a session whose record write landed without its reply reaching the gateway', async () => {
+    const { c, welcome } = await connectHello(a.url);
+    const first = await untilStored(welcome.session, (e) => e !== null);
+    // The write landed but the gateway never learnt its revision: the record moved past it.
+    const landed = await kv.put(welcome.session, encode(first!.r));
+    c.send({ t: 'session', id: 1, state: { n: 1 } });
+    await c.next(isReply(1));
+    const changed = await untilStored(welcome.session, (e) => (e?.r.state as { n?: number } | undefined)?.n === 1);
+    expect(changed!.revision).toBeGreaterThan(landed);
+    expect(changed!.r.owner).toBe('gw-a');
+    // Still the owner's: its periodic refresh keeps rewriting the record.
+    await untilStored(welcome.session, (e) => e !== null && e.revision > changed!.revision && e.r.owner === 'gw-a');
+    c.close();
+  });
+
   it('keeps an attached session past its TTL and expires it TTL after its socket went', async () => {
     const s = await connectHello(a.url);
     await until(s.welcome.session, (r) => r !== null);
@@ -125,4 +161,82 @@ describe('session registry (NATS KV)', () => {
     expect(late.welcome.resumed).toBe(false);
     late.c.close();
   }, 60_000);
+});
+
+describe('session registry after a lost compare-and-set', () => {
+  const NODE = 'reg-a';
+  let reg: SessionStore;
+  let rkv: KV;
+  const holder = () => {
+    const h = { takenOver: false, takeOver: () => { h.takenOver = true; } };
+    return h satisfies SessionHolder;
+  };
+
+  beforeAll(async () => {
+    // A registry of its own (own bucket), driven directly: no gateway writes behind the test's back.
+    const prefix = `${PREFIX}r`;
+    reg = await createSessionRegistry({ nats: { servers: [nats.url], prefix }, ttlMs: TTL_MS, nodeId: NODE, log: createLogger('silent') });
+    rkv = await nc.jetstream().views.kv(`${prefix}_sessions`);
+  });
+
+  afterAll(async () => {
+    await reg?.close();
+  });
+
+  /** A record write of the registry that landed on the server but whose reply it never got. */
+  async function landUnacknowledged(id: string): Promise<number> {
+    const mine = await stored(id, rkv);
+    expect(mine?.r.owner).toBe(NODE);
+    return rkv.put(id, encode(mine!.r));
+  }
+
+  it('adopts the revision of its own write that landed unacknowledged and keeps refreshing the record', async () => {
+    const h = holder();
+    const { session } = await reg.attach(undefined, h, null);
+    const landed = await landUnacknowledged(session.id);
+    session.state = { step: 2 };
+    reg.changed(session);
+    const changed = await untilStored(session.id, (e) => (e?.r.state as { step?: number } | undefined)?.step === 2, rkv);
+    expect(changed!.revision).toBeGreaterThan(landed);
+    expect(changed!.r.owner).toBe(NODE);
+    // The refresh goes on: the record moves again with no change, so it never ages out.
+    await untilStored(session.id, (e) => e !== null && e.revision > changed!.revision && e.r.owner === NODE, rkv);
+    expect(h.takenOver).toBe(false);
+    const again = await reg.attach({ id: session.id, key: session.key }, holder(), null);
+    expect(again.resumed).toBe(true);
+    expect(again.session).toBe(session);
+  });
+
+  it('keeps a session whose write landed unacknowledged when its key rotated since (resume on the same gateway)', async () => {
+    const { session } = await reg.attach(undefined, holder(), null);
+    await landUnacknowledged(session.id); // the stored record carries the key before the rotation
+    const again = await reg.attach({ id: session.id, key: session.key }, holder(), null);
+    expect(again.resumed).toBe(true);
+    expect(again.session).toBe(session);
+    const now = await stored(session.id, rkv);
+    expect(now?.r).toMatchObject({ owner: NODE, keyHash: keyHash(session.key) });
+  });
+
+  it.each([
+    ['another gateway', { owner: 'reg-b' }],
+    ['this node id with a key it never wrote', { owner: NODE }],
+  ])('never writes over a record held by %s', async (_, holderOf) => {
+    const h = holder();
+    const { session } = await reg.attach(undefined, h, null);
+    const mine = await stored(session.id, rkv);
+    // A claim whose takeover message never reached us: new owner, new key, its own topics.
+    const theirs = { ...mine!.r, ...holderOf, keyHash: keyHash(randomBytes(18).toString('base64url')), topics: ['theirs'] };
+    const claimed = await rkv.put(session.id, encode(theirs));
+    session.topics.add('mine');
+    reg.changed(session);
+    // A resume on this gateway waits for that write's outcome: the session is not ours any more.
+    const again = await reg.attach({ id: session.id, key: session.key }, holder(), null);
+    expect(again.resumed).toBe(false);
+    expect(again.session.id).not.toBe(session.id);
+    reg.detach(session, h); // the old socket going does not write it back either
+    // A refresh has run (the new session's record moved) and the claimed record is untouched.
+    const fresh = await stored(again.session.id, rkv);
+    await untilStored(again.session.id, (e) => e !== null && e.revision > fresh!.revision, rkv);
+    expect(await stored(session.id, rkv)).toEqual({ revision: claimed, r: theirs });
+  });
 });
