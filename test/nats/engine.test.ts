@@ -240,6 +240,27 @@ describe('topic state', () => {
     expect((await cold.bus.recover(topic, undefined)).state).toEqual(fold([...all, ['patch', { live: true }]]));
   });
 
+  it('the keeper reads back messages it missed on the wire before its snapshot moves past them', async () => {
+    const p = prefix();
+    const topic = 'keeper.gap';
+    const lossy = lossyConnect();
+    const keeperBus = await buses.start({ servers: server.url, prefix: p, connect: lossy.connect, history: { size: 20 }, snapshot: { everyMessages: 2 } });
+    const publisher = await buses.start({ servers: server.url, prefix: p, history: { size: 20 }, keeper: { enabled: false } });
+    expect(keeperBus.bus.stats().keeper).toBe(true);
+    const ops: Op[] = [['set', { n: 0 }], ...Array.from({ length: 9 }, (_, i): Op => ['patch', { n: i + 1, [`k${i}`]: i }])];
+    const acks = [];
+    for (const op of ops.slice(0, 2)) acks.push(await publisher.bus.publish(topic, ...op));
+    await snapshotAt(`${p}_state`, topic, acks[1]!.seq);
+    lossy.dropNext(3);
+    for (const op of ops.slice(2)) acks.push(await publisher.bus.publish(topic, ...op));
+    await snapshotAt(`${p}_state`, topic, acks.at(-1)!.seq);
+    expect(lossy.dropped).toEqual(acks.slice(2, 5).map((a) => a.seq));
+    const kv: KV = await admin.jetstream().views.kv(`${p}_state`, { bindOnly: true });
+    const snap = decodeSnapshot((await kv.get(topic))!.value);
+    expect(snap).toMatchObject({ seq: acks.at(-1)!.seq, state: fold(ops) });
+    expect(keeperBus.bus.stats().keeperGaps).toBeGreaterThanOrEqual(1);
+  });
+
   it('keeps the state of topics nobody watches, and hands the keeper role over on close', async () => {
     const p = prefix();
     const a = await buses.start({ servers: server.url, prefix: p, history: { size: 3 }, keeper: { leaseMs: 600 } });

@@ -27,7 +27,8 @@ import { clipToWindow, insideWindow } from './window.ts';
 
 interface Watch {
   readonly feed: TopicFeed;
-  readonly sub: Subscription;
+  /** Its own subscription; none while the keeper's wildcard subscription feeds every topic. */
+  sub: Subscription | undefined;
   ready: Promise<void>;
 }
 
@@ -48,6 +49,8 @@ export interface NatsBusStats {
   /** Whether this gateway is the deployment's state keeper now. */
   readonly keeper: boolean;
   readonly keeperApplied: number;
+  /** Topics' messages the keeper missed on the wire and read back from the stream. */
+  readonly keeperGaps: number;
   readonly snapshotWrites: number;
   readonly epochChanges: number;
 }
@@ -124,9 +127,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let advisorySub: Subscription | undefined;
   let lease: Lease | undefined;
   let keeper: StateKeeper | undefined;
+  /** The keeper's `<prefix>.out.>` subscription: also the live path of every watched topic meanwhile. */
+  let keeperSub: Subscription | undefined;
   let keeperStarting: Promise<void> | undefined;
   /** Keeper writes of keepers already stopped (takeovers, epoch changes). */
-  let keeperHistory = { applied: 0, writes: 0 };
+  let keeperHistory = { applied: 0, writes: 0, gaps: 0 };
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -238,11 +243,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       if (status === 'closed' || nc.isClosed()) return;
       counters.resyncs++;
       for (const w of watches.values()) w.feed.resync();
+      // The keeper's subscription is renewed with the connection; what it missed meanwhile shows
+      // as a gap at each topic's next message, read back from the stream then.
       setStatus('ready');
-      // The keeper's consumer may not have survived (a restarted server forgets memory consumers):
-      // start a fresh one; topics catch up from their snapshots on their next message. In the
-      // background: creating a consumer can wait for a stream leader, the bus is usable meanwhile.
-      if (keeper) void stopKeeper().then(() => startKeeper());
     })().finally(() => {
       recovering = undefined;
     });
@@ -260,6 +263,32 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     }
     const env = decodeEnvelope(msg.data, Date.now());
     return { topic, seq, prev, kind: env.kind, data: env.data, ts: env.ts };
+  }
+
+  function subscribeTopic(topic: string, feed: TopicFeed): Subscription {
+    return nc.subscribe(o.outPrefix + topic, {
+      callback(err, msg) {
+        if (err) return log.warn('nats bus: subscription error', { topic, error: err.message });
+        const m = liveMessage(topic, msg);
+        if (m) feed.onLive(m);
+      },
+    });
+  }
+
+  /**
+   * Every topic's live copies, for the keeper, which must see them all anyway. Watched topics
+   * read from it too: one delivery per message to this gateway instead of two.
+   */
+  function subscribeAll(k: StateKeeper): Subscription {
+    return nc.subscribe(`${o.outPrefix}>`, {
+      callback(err, msg) {
+        if (err) return log.warn('nats bus: keeper subscription error', { error: err.message });
+        const m = liveMessage(msg.subject.slice(o.outPrefix.length), msg);
+        if (!m) return;
+        k.receive(m);
+        watches.get(m.topic)?.feed.onLive(m);
+      },
+    });
   }
 
   function startWatch(topic: string): Watch {
@@ -284,14 +313,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       },
       { cacheSize: o.cacheSize, maxPending: o.maxPending },
     );
-    const sub = nc.subscribe(o.outPrefix + topic, {
-      callback(err, msg) {
-        if (err) return log.warn('nats bus: subscription error', { topic, error: err.message });
-        const m = liveMessage(topic, msg);
-        if (m) feed.onLive(m);
-      },
-    });
-    const w: Watch = { feed, sub, ready: Promise.resolve() };
+    const w: Watch = { feed, sub: keeperSub ? undefined : subscribeTopic(topic, feed), ready: Promise.resolve() };
     w.ready = (async () => {
       // Once the server has the subscription, everything stored later reaches it; what was stored
       // before is read below. The feed holds live messages until then and drops the overlap.
@@ -337,19 +359,26 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
 
   async function startKeeper(): Promise<void> {
     if (keeper || status === 'closed' || !lease?.holder) return;
-    const k = new StateKeeper(js, reader, store, o, () => epoch, log, { maxTopics: o.keeperMaxTopics });
+    const k = new StateKeeper(reader, store, o, () => epoch, log, { maxTopics: o.keeperMaxTopics });
     keeper = k;
+    k.start();
+    const sub = subscribeAll(k);
+    keeperSub = sub;
     try {
-      // Bounded: creating the consumer can hang through a leader election; the lease's next
-      // renewal then retries instead of leaving the deployment without a keeper.
+      // Once the server has the wildcard, the topics' own subscriptions can go (the feeds drop
+      // the copies both deliver meanwhile). Bounded: the lease's next renewal retries.
       await Promise.race([
-        k.start(),
+        nc.flush(),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), KEEPER_START_TIMEOUT_MS).unref()),
       ]);
+      if (keeperSub !== sub) return;
+      for (const w of watches.values()) {
+        w.sub?.unsubscribe();
+        w.sub = undefined;
+      }
       log.info('nats bus: this gateway is the state keeper', { stream: o.streamName });
     } catch (e) {
-      if (keeper === k) keeper = undefined;
-      void k.stop(0).catch(() => {});
+      if (keeper === k) await stopKeeper();
       log.warn('nats bus: state keeper could not start', { error: (e as Error).message });
     }
   }
@@ -358,8 +387,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     const k = keeper;
     if (!k) return;
     keeper = undefined;
+    const sub = keeperSub;
+    keeperSub = undefined;
+    // Topics get their own subscriptions back before the wildcard goes: no instant without one.
+    for (const [topic, w] of watches) w.sub ??= subscribeTopic(topic, w.feed);
+    if (sub && status !== 'closed' && !nc.isClosed()) await nc.flush().catch(() => {});
+    sub?.unsubscribe();
     await k.stop();
-    keeperHistory = { applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes };
+    keeperHistory = { applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes, gaps: keeperHistory.gaps + k.stats.gaps };
   }
 
   const bus: NatsBus = {
@@ -417,7 +452,6 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
             },
             // Holding the lease without a running keeper (its start failed): try again.
             renewed: () => {
-              if (keeper && !keeper.active) keeper = undefined; // its reading loop ended
               if (!keeper && status === 'ready') keeperStarting = startKeeper();
             },
             lost: () => void stopKeeper(),
@@ -455,7 +489,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const w = watches.get(topic);
       if (!w) return;
       watches.delete(topic);
-      w.sub.unsubscribe();
+      w.sub?.unsubscribe();
       w.feed.close();
       retire(w);
     },
@@ -555,7 +589,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       setStatus('closed');
       for (const [topic, w] of watches) {
         watches.delete(topic);
-        w.sub.unsubscribe();
+        w.sub?.unsubscribe();
         w.feed.close();
         retire(w);
       }
@@ -573,7 +607,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     stats(): NatsBusStats {
       const s = { ...retired };
       for (const w of watches.values()) add(s, w);
-      const k = { keeper: keeper?.active ?? false, keeperApplied: keeperHistory.applied + (keeper?.stats.applied ?? 0), snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0) };
+      const k = {
+        keeper: keeper?.active ?? false,
+        keeperApplied: keeperHistory.applied + (keeper?.stats.applied ?? 0),
+        keeperGaps: keeperHistory.gaps + (keeper?.stats.gaps ?? 0),
+        snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0),
+      };
       return {
         epoch,
         watched: watches.size,

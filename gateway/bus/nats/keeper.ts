@@ -1,8 +1,8 @@
 /**
- * The state keeper: the one gateway of a deployment holding the keeper lease reads every message
- * of the stream in order (an ordered consumer, so nothing is skipped) and keeps every recently
- * active topic's state, writing it to the KV bucket after `snapshot.everyMessages` messages of
- * the topic and once the topic has been idle for `snapshot.idleMs`.
+ * The state keeper: the one gateway of a deployment holding the keeper lease sees every message
+ * of the stream and keeps every recently active topic's state, writing it to the KV bucket after
+ * `snapshot.everyMessages` messages of the topic and once the topic has been idle for
+ * `snapshot.idleMs`.
  *
  * Why a keeper and not only the gateways that watch a topic: a topic nobody watches (a backend
  * publishing patches, over the HTTP API or to NATS directly, to a room nobody is in yet) would
@@ -10,15 +10,19 @@
  * sees every message, a snapshot never falls more than `everyMessages` (< history.size) behind,
  * so "snapshot + retained tail" is always exact - as long as the keeper keeps up (see README).
  *
+ * Input: the engine hands it the RePublish copies of one wildcard subscription, the same copies
+ * the live path of watched topics reads (one delivery per message to this gateway, not two).
+ * They carry `prev`, so a missed message (reconnect, slow consumer) shows as a gap at the topic's
+ * next message and is read back from the stream before the state moves on.
+ *
  * A topic first seen (keeper start, takeover, or evicted earlier) is caught up from its KV
  * snapshot plus the stream tail up to the message just received. Memory is bounded by
  * `maxTopics` (least recently active topics are written and forgotten).
  */
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient } from 'nats';
 import { applyMessage } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
+import type { BusMessage } from '../bus.ts';
 import { rebuildChain } from './chain.ts';
-import { decodeEnvelope } from './codec.ts';
 import type { ResolvedNatsOptions } from './options.ts';
 import type { StoredMessage, StreamReader } from './reader.ts';
 import type { SnapshotStore } from './snapshots.ts';
@@ -33,7 +37,7 @@ interface Kept {
   lastAt: number;
   /** Catching up from KV + stream: messages received meanwhile wait in `queue`. */
   loading: boolean;
-  queue: StoredMessage[];
+  queue: BusMessage[];
   writing: Promise<void> | undefined;
   again: boolean;
 }
@@ -44,16 +48,11 @@ export interface KeeperOptions {
 
 export class StateKeeper {
   private readonly topics = new Map<string, Kept>();
-  private messages: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
-  /** Starting or reading: false once the consume loop has ended (the engine then replaces it). */
-  private reading = false;
-  readonly stats = { applied: 0, writes: 0, catchUps: 0, conflicts: 0, inexact: 0 };
+  readonly stats = { applied: 0, writes: 0, catchUps: 0, gaps: 0, conflicts: 0, inexact: 0 };
 
   constructor(
-    private readonly js: JetStreamClient,
     private readonly reader: StreamReader,
     private readonly store: SnapshotStore,
     private readonly o: ResolvedNatsOptions,
@@ -63,41 +62,22 @@ export class StateKeeper {
   ) {}
 
   get active(): boolean {
-    return this.running && this.reading;
+    return this.running;
   }
 
-  /** Resolves once the consumer exists: every message stored from then on is seen. */
-  async start(): Promise<void> {
+  /** The engine delivers every message (`receive`) from now on. */
+  start(): void {
     if (this.running) return;
     this.running = true;
-    this.reading = true;
-    try {
-      const consumer = await this.js.consumers.get(this.o.streamName, {
-        filterSubjects: `${this.o.inPrefix}>`,
-        deliver_policy: DeliverPolicy.New,
-      });
-      const messages = await consumer.consume({ max_messages: 1000 });
-      if (!this.running) {
-        messages.stop();
-        return;
-      }
-      this.messages = messages;
-      this.loop = this.run(messages);
-    } catch (e) {
-      this.running = false;
-      throw e;
-    }
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.floor(this.o.snapshotIdleMs / 2)));
     this.sweepTimer.unref();
   }
 
-  /** Writes what is dirty (bounded by `timeoutMs`) and stops reading. */
+  /** Writes what is dirty (bounded by `timeoutMs`) and stops. */
   async stop(timeoutMs = 2_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.messages?.stop();
-    await Promise.race([this.loop?.catch(() => {}), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     const writes = [...this.topics.entries()].filter(([, k]) => !k.loading && k.seq > k.savedSeq).map(([t, k]) => this.write(t, k));
     await Promise.race([Promise.allSettled(writes), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     this.topics.clear();
@@ -109,29 +89,17 @@ export class StateKeeper {
     return k && !k.loading ? { seq: k.seq, state: k.state } : undefined;
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const m of messages) {
-        if (!this.running) break;
-        const topic = m.subject.slice(this.o.inPrefix.length);
-        const env = decodeEnvelope(m.data, Math.floor(m.info.timestampNanos / 1e6));
-        this.receive(topic, { seq: m.seq, kind: env.kind, data: env.data, ts: env.ts });
-      }
-    } catch (e) {
-      if (this.running) this.log.warn('nats bus: state keeper stopped reading', { error: (e as Error).message });
-    }
-    // However the loop ended, this keeper no longer reads: `active` tells the engine to replace it.
-    this.reading = false;
-  }
-
-  private receive(topic: string, m: StoredMessage): void {
+  /** A live message (RePublish copy, with `prev`), in stream order per topic. */
+  receive(m: BusMessage): void {
+    if (!this.running) return;
+    const topic = m.topic;
     let k = this.topics.get(topic);
     if (k) {
       // Re-insert: Map order is the LRU order.
       this.topics.delete(topic);
       this.topics.set(topic, k);
       if (k.loading) k.queue.push(m);
-      else this.apply(topic, k, m);
+      else this.accept(topic, k, m);
       return;
     }
     k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false };
@@ -140,29 +108,45 @@ export class StateKeeper {
     this.evict();
   }
 
-  /** Loads the topic's snapshot and the stream tail up to (not including) `before`. */
+  /** Applies `m` if it follows what the topic holds; a gap is read back from the stream first. */
+  private accept(topic: string, k: Kept, m: BusMessage): void {
+    if (m.seq <= k.seq) return; // a duplicate (two subscriptions during a switch-over)
+    if (m.prev !== k.seq) {
+      this.stats.gaps++;
+      k.loading = true;
+      k.queue.unshift(m);
+      void this.catchUp(topic, k, m.seq);
+      return;
+    }
+    this.apply(topic, k, m);
+  }
+
+  /**
+   * Brings the topic up to (not including) `before`: from its KV snapshot or from what this
+   * keeper already holds, whichever is newer, plus the stream tail; then drains the queue.
+   */
   private async catchUp(topic: string, k: Kept, before: number): Promise<void> {
     this.stats.catchUps++;
     for (let attempt = 0; this.running; attempt++) {
       try {
         const snap = await this.store.load(topic);
         const rec = snap.record?.epoch === this.epoch() ? snap.record : undefined;
-        const base = rec?.seq ?? 0;
+        k.revision = snap.revision;
+        if (rec && rec.seq > k.seq) {
+          k.seq = rec.seq;
+          k.state = rec.state;
+          k.savedSeq = rec.seq;
+        }
+        const base = k.seq;
         const read = base + 1 < before ? await this.reader.read(topic, Math.max(1, base), { until: before - 1, limit: this.o.historySize + 1 }) : [];
         const chain = rebuildChain(topic, base, read);
         if (chain.unknownFirst && base > 0 && !chain.messages.some((x) => x.kind === 'set')) {
           this.stats.inexact++;
           this.log.warn('nats bus: topic state may be incomplete (retention dropped messages no snapshot covered)', { topic, snapshotSeq: base });
         }
-        k.revision = snap.revision;
-        k.seq = base;
-        k.savedSeq = base;
-        k.state = rec?.state;
         for (const x of chain.messages) this.applyOne(k, x);
         k.loading = false;
-        const queued = k.queue;
-        k.queue = [];
-        for (const x of queued) this.apply(topic, k, x);
+        this.drain(topic, k);
         return;
       } catch (e) {
         this.log.warn('nats bus: state keeper catch-up failed, retrying', { topic, error: (e as Error).message });
@@ -171,7 +155,26 @@ export class StateKeeper {
     }
   }
 
-  private applyOne(k: Kept, m: StoredMessage): boolean {
+  private drain(topic: string, k: Kept): void {
+    const queued = k.queue;
+    k.queue = [];
+    for (let i = 0; i < queued.length; i++) {
+      const m = queued[i]!;
+      // What the stream no longer has cannot be read back: go on from the first message after it.
+      if (i === 0 && m.seq > k.seq && m.prev > k.seq) {
+        this.stats.inexact++;
+        this.log.warn('nats bus: topic state may be incomplete (messages dropped before the keeper read them)', { topic, after: k.seq, before: m.seq });
+        k.seq = m.prev;
+      }
+      this.accept(topic, k, m);
+      if (k.loading) {
+        k.queue.push(...queued.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  private applyOne(k: Kept, m: StoredMessage | BusMessage): boolean {
     if (m.seq <= k.seq) return false;
     k.state = applyMessage(k.state, m.kind, m.data);
     k.seq = m.seq;
@@ -181,7 +184,7 @@ export class StateKeeper {
     return true;
   }
 
-  private apply(topic: string, k: Kept, m: StoredMessage): void {
+  private apply(topic: string, k: Kept, m: BusMessage): void {
     if (this.applyOne(k, m) && k.dirty >= this.o.snapshotEvery) void this.write(topic, k);
   }
 
