@@ -2,6 +2,7 @@
  * Prometheus metrics: plain counters bumped on the paths that already run (one increment per bus
  * message, never per delivery), rendered as text on `GET /metrics`.
  */
+import type { BusFigure } from './bus/bus.ts';
 export interface Metrics {
   busMessages: number;
   /** Sockets written to by fan-out (sum of native subscribers over messages). */
@@ -23,7 +24,7 @@ export interface Gauges {
   busReady: boolean;
 }
 
-export function renderMetrics(m: Metrics, g: Gauges, node: string, engine: string): string {
+export function renderMetrics(m: Metrics, g: Gauges, node: string, engine: string, busFigures: readonly BusFigure[] = []): string {
   const labels = `{node="${node}",engine="${engine}"}`;
   const line = (name: string, type: 'counter' | 'gauge', help: string, value: number) =>
     `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${labels} ${value}\n`;
@@ -37,5 +38,6 @@ export function renderMetrics(m: Metrics, g: Gauges, node: string, engine: strin
     line('symphonic_fanout_encode_failures_total', 'counter', 'Bus messages no encoding could carry (skipped).', m.encodeFailures),
     line('symphonic_client_frames_total', 'counter', 'Frames received from clients.', m.clientFrames),
     line('symphonic_client_invalid_frames_total', 'counter', 'Client frames that failed to decode or validate.', m.invalidFrames),
+    ...busFigures.map((f) => line(`symphonic_bus_${f.name}`, f.type, f.help, f.value)),
   ].join('');
 }

@@ -55,6 +55,14 @@ export interface HistoryResult {
 
 export type BusStatus = 'starting' | 'ready' | 'degraded' | 'closed';
 
+/** An engine's own figure for /metrics (rendered as `symphonic_bus_<name>`). */
+export interface BusFigure {
+  readonly name: string;
+  readonly type: 'counter' | 'gauge';
+  readonly help: string;
+  readonly value: number;
+}
+
 export interface Bus {
   readonly engine: 'memory' | 'nats';
   /** Starts the engine; `onMessage` then receives every live message of every watched topic, in order per topic. */
@@ -77,5 +85,7 @@ export interface Bus {
   /** Retained messages after `since` (at most `limit`, oldest first). */
   history(topic: string, since: number, limit: number): Promise<HistoryResult>;
   status(): BusStatus;
+  /** Engine-specific figures for monitoring (optional). */
+  figures?(): readonly BusFigure[];
   close(): Promise<void>;
 }

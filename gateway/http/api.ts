@@ -23,7 +23,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   app.get('/metrics', (res) => {
     const text = renderMetrics(ctx.metrics, {
       connections: connections(), sessions: ctx.sessions.size(), topics: ctx.interest.topics(), busReady: ctx.bus.status() === 'ready',
-    }, ctx.config.nodeId, ctx.bus.engine);
+    }, ctx.config.nodeId, ctx.bus.engine, ctx.bus.figures?.());
     const p = pending(res);
     p.aborted = true;
     res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(text));

@@ -376,7 +376,9 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       }
       const ir = subs.filter((s) => s.subject.startsWith(`${out}ir.`)).map((s) => s.subject).sort();
       expect({ gateway: gw[r]!.name, subjects: ir }).toEqual({ gateway: gw[r]!.name, subjects: wildcards.length ? [] : own[r].map((t) => out + t) });
-      before[r] = (await gw[r]!.metrics()).symphonic_bus_messages_received_total!;
+      const m = await gw[r]!.metrics();
+      expect({ gateway: gw[r]!.name, keeper: m.symphonic_bus_nats_keeper }).toEqual({ gateway: gw[r]!.name, keeper: wildcards.length ? 1 : 0 });
+      before[r] = m.symphonic_bus_messages_received_total!;
       natsBefore[r] = await messagesSentTo(cluster, gw[r]!.name);
     }
     expect(keepers.length).toBeLessThanOrEqual(1);

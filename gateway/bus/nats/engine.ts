@@ -10,7 +10,7 @@
 import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
-import type { Bus, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
+import type { Bus, BusFigure, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
 import { rebuildChain } from './chain.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
 import { backoffDelay, openConnection, type BusConnection } from './connection.ts';
@@ -603,6 +603,23 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     },
 
     epoch: () => epoch,
+
+    figures(): readonly BusFigure[] {
+      const s = bus.stats();
+      const counter = (name: string, help: string, value: number): BusFigure => ({ name, type: 'counter', help, value });
+      return [
+        { name: 'nats_keeper', type: 'gauge', help: '1 while this gateway is the deployment\'s state keeper.', value: s.keeper ? 1 : 0 },
+        counter('nats_publish_retries_total', 'Publish attempts retried (timeouts, reconnects, elections).', s.publishRetries),
+        counter('nats_gap_repairs_total', 'Live-path gaps repaired from the stream.', s.repairs),
+        counter('nats_messages_repaired_total', 'Messages read back from the stream by gap repairs.', s.repaired),
+        counter('nats_losses_total', 'Gaps the stream could no longer fill (retention dropped the messages first).', s.losses),
+        counter('nats_resyncs_total', 'Reconnects after which every watched topic re-read the stream.', s.resyncs),
+        counter('nats_epoch_changes_total', 'Times the stream was found recreated.', s.epochChanges),
+        counter('nats_keeper_applied_total', 'Messages applied to topic state by the keeper on this gateway.', s.keeperApplied),
+        counter('nats_keeper_gaps_total', 'Messages the keeper missed on the wire and read back.', s.keeperGaps),
+        counter('nats_snapshot_writes_total', 'Topic snapshots written to KV by the keeper on this gateway.', s.snapshotWrites),
+      ];
+    },
 
     stats(): NatsBusStats {
       const s = { ...retired };
