@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import { createSessionRegistry } from '../session/registry.ts';
 import { createSessionStore, type SessionStore } from '../session/sessions.ts';
 import type { Bus, BusStatus } from './bus.ts';
-import { historyFor, widestHistory } from '../policy/namespaces.ts';
+import { historyFor, namespaceAges, widestHistory } from '../policy/namespaces.ts';
 import { createMemoryBus } from './memory.ts';
 import { createNatsBus, type NatsBusOptions, type NatsCredentials } from './nats/index.ts';
 
@@ -27,7 +27,7 @@ function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {
   return {
     servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas,
     // One stream for every namespace: it keeps the widest window, reads apply each topic's own.
-    history: widestHistory(config), historyFor: (topic) => historyFor(topic, config),
+    history: widestHistory(config), historyFor: (topic) => historyFor(topic, config), namespaces: namespaceAges(config),
     name: config.nodeId, logger: log, keeper: { enabled: nats.keeper },
   };
 }

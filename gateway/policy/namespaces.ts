@@ -120,6 +120,11 @@ export function widestHistory(config: GatewayConfig): HistoryPolicy {
   return { size: Math.max(...all.map((h) => h.size)), ageMs: Math.max(...all.map((h) => h.ageMs)) };
 }
 
+/** Every namespace's name and max age ('' is the default namespace): for age purges in a shared store. */
+export function namespaceAges(config: GatewayConfig): Array<{ name: string; ageMs: number }> {
+  return namespacesOf(config).all.map((n) => ({ name: n.name, ageMs: n.history.ageMs }));
+}
+
 function namespacesOf(config: GatewayConfig): Namespaces {
   let ns = cache.get(config);
   if (!ns) {

@@ -261,6 +261,31 @@ describe('topic state', () => {
     expect(keeperBus.bus.stats().keeperGaps).toBeGreaterThanOrEqual(1);
   });
 
+  it('the keeper snapshots a busy topic before the stream ages out what its snapshot does not cover', async () => {
+    const p = prefix();
+    const topic = 'keeper.busy';
+    // Never idle, far fewer messages than everyMessages: only the age of its oldest unwritten change can trigger a write.
+    const options = { servers: server.url, prefix: p, history: { size: 1000, ageMs: 2_000 }, snapshot: { everyMessages: 500, idleMs: 600_000 } };
+    const keeperBus = await buses.start(options);
+    const publisher = await buses.start({ ...options, keeper: { enabled: false } });
+    expect(keeperBus.bus.stats().keeper).toBe(true);
+    const kv: KV = await admin.jetstream().views.kv(`${p}_state`, { bindOnly: true });
+    const ops: Op[] = [];
+    const seqs: number[] = [];
+    let written: { seq: number; state: unknown } | undefined;
+    for (let i = 0; i < 100 && !written; i++) {
+      ops.push(i === 0 ? ['set', { n: 0 }] : ['patch', { n: i }]);
+      seqs.push((await publisher.bus.publish(topic, ...ops.at(-1)!)).seq);
+      const e = await kv.get(topic);
+      if (e?.operation === 'PUT') written = decodeSnapshot(e.value);
+      else await new Promise((r) => setTimeout(r, 100)); // the publishing cadence of the scenario
+    }
+    expect(written, 'a snapshot written while the topic stayed busy').toBeDefined();
+    const at = seqs.indexOf(written!.seq);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(written!.state).toEqual(fold(ops.slice(0, at + 1)));
+  });
+
   it('keeps the state of topics nobody watches, and hands the keeper role over on close', async () => {
     const p = prefix();
     const a = await buses.start({ servers: server.url, prefix: p, history: { size: 3 }, keeper: { leaseMs: 600 } });
@@ -281,6 +306,44 @@ describe('topic state', () => {
     await snapshotAt(`${p}_state`, topic, last);
     const fresh = await buses.start({ servers: server.url, prefix: p, history: { size: 3 }, keeper: { enabled: false } });
     expect((await fresh.bus.recover(topic, undefined)).state).toEqual(fold([...ops, ...more]));
+  });
+});
+
+describe('retention per namespace', () => {
+  it('purges a namespace with a shorter age from the stream, keeps the others, and its state survives', async () => {
+    const p = prefix();
+    const ageMs = 1_500;
+    const options = {
+      servers: server.url, prefix: p, history: { size: 1000, ageMs: 3_600_000 },
+      historyFor: (t: string) => (t.startsWith('brief.') ? { size: 1000, ageMs } : undefined),
+      namespaces: [{ name: '', ageMs: 3_600_000 }, { name: 'brief', ageMs }],
+    };
+    const keeperBus = await buses.start(options);
+    expect(keeperBus.bus.stats().keeper).toBe(true);
+    const ops: Op[] = [['set', { a: 1 }], ['patch', { b: 2 }], ['event', 'e'], ['patch', { a: null, c: 3 }]];
+    const acks = [];
+    for (const topic of ['brief.one', 'brief', 'long.one']) for (const op of ops) acks.push(await keeperBus.bus.publish(topic, ...op));
+    const jsm = await admin.jetstreamManager();
+    const counts = async () => (await jsm.streams.info(`${p}_topics`, { subjects_filter: '>' })).state.subjects ?? {};
+    const subject = (t: string) => `${p}.in.${t}`;
+    expect(await counts()).toEqual({ [subject('brief.one')]: 4, [subject('brief')]: 4, [subject('long.one')]: 4 });
+
+    // Gone from disk once older than the namespace's age (the purge runs on the keeper).
+    const left = await eventually('the brief namespace purged', async () => {
+      const c = await counts();
+      return c[subject('brief.one')] === undefined && c[subject('brief')] === undefined ? c : undefined;
+    }, 15_000);
+    expect(left).toEqual({ [subject('long.one')]: 4 });
+    expect(keeperBus.bus.stats().agePurged).toBe(8);
+
+    // Its state was snapshotted before the purge: a cold gateway still serves it.
+    const cold = await buses.start({ ...options, keeper: { enabled: false } });
+    for (const topic of ['brief.one', 'brief', 'long.one']) {
+      const r = await cold.bus.recover(topic, undefined);
+      expect({ topic, state: r.state }).toEqual({ topic, state: fold(ops) });
+    }
+    const stale = await cold.bus.recover('brief.one', { seq: acks[0]!.seq, epoch: acks[0]!.epoch });
+    expect(stale.recovered).toBe(false);
   });
 });
 

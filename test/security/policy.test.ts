@@ -11,6 +11,7 @@ import { ConfigError, parseConfig, type GatewayConfigInput } from '../../gateway
 import { createApiKeys } from '../../gateway/policy/api-keys.ts';
 import { ANONYMOUS, createAuthenticator, type AuthConfig, type Identity } from '../../gateway/policy/auth.ts';
 import { createPolicy, historyFor, widestHistory } from '../../gateway/policy/index.ts';
+import { namespaceAges } from '../../gateway/policy/namespaces.ts';
 import { createNamespaces } from '../../gateway/policy/namespaces.ts';
 import { createOriginPolicy } from '../../gateway/policy/origin.ts';
 import { compilePatterns, matchPattern, patternError } from '../../gateway/policy/patterns.ts';
@@ -85,6 +86,10 @@ describe('namespaces', () => {
     // What a store shared by all namespaces (the NATS stream) must keep: the widest of each limit.
     expect(widestHistory(cfg)).toEqual({ size: 100, ageMs: 60_000 });
     expect(widestHistory(config({ namespaces: { archive: { history: { size: 5000, ageMs: 1000 } } } }))).toEqual({ size: 5000, ageMs: 3_600_000 });
+    // Each namespace's age, for the NATS engine's purges ('' is the default namespace).
+    expect(namespaceAges(cfg)).toEqual([
+      { name: '', ageMs: 60_000 }, { name: 'user', ageMs: 60_000 }, { name: 'chat', ageMs: 1000 }, { name: 'chat.vip', ageMs: 60_000 }, { name: 'prices', ageMs: 60_000 },
+    ]);
   });
 
   it('a config may redefine the built-in personal namespace', () => {

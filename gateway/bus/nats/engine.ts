@@ -20,6 +20,7 @@ import { resolveOptions, type NatsBusOptions, type ResolvedNatsOptions } from '.
 import { isNotFound, StreamReader } from './reader.ts';
 import { StateKeeper } from './keeper.ts';
 import { Lease } from './lease.ts';
+import { AgePurger } from './purge.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
@@ -51,6 +52,8 @@ export interface NatsBusStats {
   readonly keeperApplied: number;
   /** Topics' messages the keeper missed on the wire and read back from the stream. */
   readonly keeperGaps: number;
+  /** Messages the keeper purged from namespaces with a shorter age than the stream's. */
+  readonly agePurged: number;
   readonly snapshotWrites: number;
   readonly epochChanges: number;
 }
@@ -129,9 +132,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let keeper: StateKeeper | undefined;
   /** The keeper's `<prefix>.out.>` subscription: also the live path of every watched topic meanwhile. */
   let keeperSub: Subscription | undefined;
+  /** Purges namespaces by age while this gateway is the keeper (it sees every message's sequence). */
+  let purger: AgePurger | undefined;
   let keeperStarting: Promise<void> | undefined;
   /** Keeper writes of keepers already stopped (takeovers, epoch changes). */
-  let keeperHistory = { applied: 0, writes: 0, gaps: 0 };
+  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0 };
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -285,6 +290,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         if (err) return log.warn('nats bus: keeper subscription error', { error: err.message });
         const m = liveMessage(msg.subject.slice(o.outPrefix.length), msg);
         if (!m) return;
+        purger?.observe(m.seq, Date.now());
         k.receive(m);
         watches.get(m.topic)?.feed.onLive(m);
       },
@@ -376,6 +382,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         w.sub?.unsubscribe();
         w.sub = undefined;
       }
+      if (o.purgeRules.length > 0) {
+        purger = new AgePurger(jsm, o.streamName, o.inPrefix, o.purgeRules, log);
+        purger.start();
+      }
       log.info('nats bus: this gateway is the state keeper', { stream: o.streamName });
     } catch (e) {
       if (keeper === k) await stopKeeper();
@@ -389,12 +399,16 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     keeper = undefined;
     const sub = keeperSub;
     keeperSub = undefined;
+    const p = purger;
+    purger = undefined;
+    await p?.stop();
+    keeperHistory.agePurged += p?.stats.purged ?? 0;
     // Topics get their own subscriptions back before the wildcard goes: no instant without one.
     for (const [topic, w] of watches) w.sub ??= subscribeTopic(topic, w.feed);
     if (sub && status !== 'closed' && !nc.isClosed()) await nc.flush().catch(() => {});
     sub?.unsubscribe();
     await k.stop();
-    keeperHistory = { applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes, gaps: keeperHistory.gaps + k.stats.gaps };
+    keeperHistory = { ...keeperHistory, applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes, gaps: keeperHistory.gaps + k.stats.gaps };
   }
 
   const bus: NatsBus = {
@@ -618,6 +632,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         counter('nats_keeper_applied_total', 'Messages applied to topic state by the keeper on this gateway.', s.keeperApplied),
         counter('nats_keeper_gaps_total', 'Messages the keeper missed on the wire and read back.', s.keeperGaps),
         counter('nats_snapshot_writes_total', 'Topic snapshots written to KV by the keeper on this gateway.', s.snapshotWrites),
+        counter('nats_age_purged_total', 'Messages purged from the stream by namespace age limits (keeper).', s.agePurged),
       ];
     },
 
@@ -628,6 +643,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         keeper: keeper?.active ?? false,
         keeperApplied: keeperHistory.applied + (keeper?.stats.applied ?? 0),
         keeperGaps: keeperHistory.gaps + (keeper?.stats.gaps ?? 0),
+        agePurged: keeperHistory.agePurged + (purger?.stats.purged ?? 0),
         snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0),
       };
       return {

@@ -34,6 +34,8 @@ interface Kept {
   savedSeq: number;
   /** Messages applied since the last write started. */
   dirty: number;
+  /** When the oldest change not yet in a written snapshot was applied (0: none). */
+  dirtySince: number;
   lastAt: number;
   /** Catching up from KV + stream: messages received meanwhile wait in `queue`. */
   loading: boolean;
@@ -69,7 +71,8 @@ export class StateKeeper {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.floor(this.o.snapshotIdleMs / 2)));
+    // At least every second: the age trigger (sweep) must not wait on a long idle time.
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, Math.floor(this.o.snapshotIdleMs / 2))));
     this.sweepTimer.unref();
   }
 
@@ -102,7 +105,7 @@ export class StateKeeper {
       else this.accept(topic, k, m);
       return;
     }
-    k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false };
+    k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, dirtySince: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false };
     this.topics.set(topic, k);
     void this.catchUp(topic, k, m.seq);
     this.evict();
@@ -180,6 +183,7 @@ export class StateKeeper {
     k.seq = m.seq;
     k.dirty++;
     k.lastAt = Date.now();
+    if (k.dirtySince === 0) k.dirtySince = k.lastAt;
     this.stats.applied++;
     return true;
   }
@@ -188,11 +192,17 @@ export class StateKeeper {
     if (this.applyOne(k, m) && k.dirty >= this.o.snapshotEvery) void this.write(topic, k);
   }
 
-  /** Writes idle dirty topics; forgets the least recently active ones past `maxTopics`. */
+  /**
+   * Writes dirty topics that went idle, or whose oldest unwritten change is half the topic's max
+   * age old: a busy topic with few messages per `everyMessages` must still be snapshotted before
+   * the stream (or the purge of its namespace, purge.ts) ages out messages its snapshot does not
+   * cover. Forgets the least recently active topics past `maxTopics`.
+   */
   private sweep(): void {
     const now = Date.now();
     for (const [topic, k] of this.topics) {
-      if (!k.loading && k.seq > k.savedSeq && now - k.lastAt >= this.o.snapshotIdleMs) void this.write(topic, k);
+      if (k.loading || k.seq <= k.savedSeq) continue;
+      if (now - k.lastAt >= this.o.snapshotIdleMs || now - k.dirtySince >= this.o.windowOf(topic).ageMs / 2) void this.write(topic, k);
     }
     this.evict();
   }
@@ -224,7 +234,9 @@ export class StateKeeper {
       if (seq <= k.savedSeq) return;
       const state = k.state;
       const epoch = this.epoch();
+      const dirtySince = k.dirtySince;
       k.dirty = 0;
+      k.dirtySince = 0;
       try {
         const r = await this.store.save(topic, { seq, epoch, state, ts: Date.now() }, k.revision);
         if (r.ok) {
@@ -241,7 +253,8 @@ export class StateKeeper {
         }
       } catch (e) {
         this.log.warn('nats bus: snapshot write failed', { topic, error: (e as Error).message });
-        k.dirty = Math.max(k.dirty, 1); // the sweep retries once the topic is idle
+        k.dirty = Math.max(k.dirty, 1); // the sweep retries
+        k.dirtySince = k.dirtySince === 0 ? dirtySince : Math.min(k.dirtySince, dirtySince);
         return;
       }
       if (!k.again) return;

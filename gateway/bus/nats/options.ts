@@ -9,6 +9,7 @@
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import type { BusStatus } from '../bus.ts';
+import { purgeRules, type NamespaceAge, type PurgeRule } from './purge.ts';
 import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busStreamName } from '../../../protocol/envelope.ts';
 
 export type NatsCredentials =
@@ -35,6 +36,11 @@ export interface NatsBusOptions {
    * as dropped. Clamped to `history` (the stream cannot give back more than it stores).
    */
   readonly historyFor?: (topic: string) => { readonly size: number; readonly ageMs: number } | undefined;
+  /**
+   * Namespaces and their max ages: the keeper purges a namespace's messages older than its age
+   * from the stream (purge.ts). Without it, narrower ages are applied only when reading.
+   */
+  readonly namespaces?: readonly NamespaceAge[];
   /** Connection name shown by the server (monitoring, `nats server report connections`). */
   readonly name?: string;
   readonly snapshot?: {
@@ -85,6 +91,8 @@ export interface ResolvedNatsOptions {
   readonly historyAgeMs: number;
   /** The retention window of a topic (its namespace's, within the stream's). */
   readonly windowOf: (topic: string) => HistoryWindow;
+  /** Namespaces the keeper purges by age. */
+  readonly purgeRules: readonly PurgeRule[];
   readonly name: string;
   readonly snapshotEvery: number;
   readonly snapshotIdleMs: number;
@@ -141,6 +149,7 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     historySize,
     historyAgeMs,
     windowOf,
+    purgeRules: purgeRules(o.namespaces ?? [], ageLimit),
     name: o.name ?? `symphonic-${process.pid}`,
     snapshotEvery,
     snapshotIdleMs: positiveInt('snapshot.idleMs', o.snapshot?.idleMs, 1000),
