@@ -4,7 +4,7 @@
  * uWebSockets.js server, gateway-nats with the uWebSockets.js + NATS relay).
  *
  *   npm run bench -- [--targets bare,gateway,relay,gateway-nats] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
- *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1]
+ *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1]
  *                    [--out results.json] [--quick]
  *
  * See loadtest/README.md for what each figure means.
@@ -40,6 +40,11 @@ interface Options {
   quietBudgetMs: number;
   /** Runs per step; the median is kept. */
   repeat: number;
+  /**
+   * Whole ladders per target, interleaved (A B, B A, A B, ...) so a drift of the machine's speed
+   * over the run weighs on every target alike; each step keeps the median round.
+   */
+  rounds: number;
   out?: string;
 }
 
@@ -57,13 +62,14 @@ function options(): Options {
       drain: { type: 'string' },
       samples: { type: 'string', default: '16' },
       repeat: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '1' },
       out: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (v.help) {
-    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--out file.json] [--quick]');
+    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--out file.json] [--quick]');
     process.exit(0);
   }
   const names = v.targets.split(',').map((t) => t.trim()).filter(Boolean);
@@ -81,10 +87,11 @@ function options(): Options {
     warmupMs: q ? 300 : 1000,
     quietBudgetMs: q ? 0 : QUIET_BUDGET_MS,
     repeat: Math.round(Number(v.repeat)),
+    rounds: Math.round(Number(v.rounds)),
     out: v.out,
   };
   if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
-  if (!o.subs.length || !o.steps.length || !(o.seconds > 0 && o.seconds <= 60) || !(o.drainMs >= 0 && o.drainMs <= 60_000) || !(o.repeat >= 1 && o.repeat <= 9)) throw new Error('bad --subs/--steps/--seconds/--drain/--repeat');
+  if (!o.subs.length || !o.steps.length || !(o.seconds > 0 && o.seconds <= 60) || !(o.drainMs >= 0 && o.drainMs <= 60_000) || !(o.repeat >= 1 && o.repeat <= 9) || !(o.rounds >= 1 && o.rounds <= 9)) throw new Error('bad --subs/--steps/--seconds/--drain/--repeat/--rounds');
   return o;
 }
 
@@ -210,12 +217,38 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
   return run;
 }
 
+/** One run per target from several rounds: each step is the round with the median delivered rate. */
+function medianRound(rounds: TargetRun[]): TargetRun {
+  if (rounds.length === 1) return rounds[0]!;
+  const ok = rounds.filter((r) => !r.error);
+  if (ok.length === 0) return rounds[0]!;
+  const stepValues = [...new Set(ok.flatMap((r) => r.steps.map((s) => s.targetDeliveriesPerSec)))].sort((a, b) => a - b);
+  const steps = stepValues.map((v) => {
+    const all = ok.flatMap((r) => r.steps.filter((s) => s.targetDeliveriesPerSec === v));
+    const quiet = all.some((s) => !s.disturbed) ? all.filter((s) => !s.disturbed) : all;
+    const sorted = [...quiet].sort((a, b) => a.deliveredPerSec - b.deliveredPerSec);
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, deliveredPerSecRuns: all.map((s) => s.deliveredPerSec) };
+  });
+  const stopped = ok.map((r) => r.stoppedEarly).filter(Boolean);
+  return { ...ok[0]!, steps, rounds: ok.length, ...(stopped.length ? { stoppedEarly: `in ${stopped.length} of ${ok.length} rounds: ${stopped[0]}` } : {}) };
+}
+
 async function main(): Promise<number> {
   const o = options();
   console.log(`fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step`);
   const runs: TargetRun[] = [];
   // Targets side by side for each N, so each comparison is made under the same conditions.
-  for (const n of o.subs) for (const t of o.targets) runs.push(await runTarget(t, n, o));
+  for (const n of o.subs) {
+    const rounds: TargetRun[][] = [];
+    for (let round = 0; round < o.rounds; round++) {
+      if (o.rounds > 1) console.log(`== round ${round + 1} of ${o.rounds}, ${n} subscribers`);
+      const order = round % 2 === 0 ? o.targets : [...o.targets].reverse();
+      const done: TargetRun[] = [];
+      for (const t of order) done.push(await runTarget(t, n, o));
+      rounds.push(done);
+    }
+    for (const t of o.targets) runs.push(medianRound(rounds.map((r) => r.find((x) => x.target === t.name)!)));
+  }
 
   // Each target against its own baseline (gateway/bare, gateway-nats/relay) when both ran.
   const comparisons: Comparison[] = [];

@@ -16,6 +16,8 @@ export interface TargetRun {
   publisherNotices?: { count: number; first: string[] };
   /** Why the step ladder stopped before its end, if it did. */
   stoppedEarly?: string;
+  /** Interleaved rounds merged into this run (`--rounds`): each step is the median round. */
+  rounds?: number;
   /** Set when the target could not run at all (the steps are then missing). */
   error?: string;
 }
@@ -154,7 +156,8 @@ export function stepRow(s: StepResult): string[] {
 export function formatRun(run: TargetRun): string {
   const title = `== ${run.target} (${run.description}), ${run.subscribers} subscribers`;
   if (run.error) return `${title}\nERROR: ${run.error}`;
-  const info = `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages`;
+  const info = `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages` +
+    (run.rounds ? `; median of ${run.rounds} interleaved rounds per step (delivered M/s per round: ${run.steps.map((s) => `${m(s.targetDeliveriesPerSec)}: ${(s.deliveredPerSecRuns ?? []).map((x) => f(x / 1e6, 2)).join('/')}`).join(', ')})` : '');
   return [
     title,
     info,
