@@ -17,6 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import { openConnection, type BusConnection } from '../bus/nats/connection.ts';
 import { resolveOptions, type NatsBusOptions } from '../bus/nats/options.ts';
+import { withTimeout } from '../bus/nats/requests.ts';
 import type { Logger } from '../log.ts';
 import { keysEqual, newSession, takeSession, type Session, type SessionStore } from './sessions.ts';
 
@@ -92,9 +93,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   });
   const encode = (r: SessionRecord) => new TextEncoder().encode(JSON.stringify(r));
 
-  function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-    return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out`)), opTimeout).unref())]);
-  }
+  /** Each registry request gives up after `opTimeout` (the session then lives on this gateway only). */
+  const bounded = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, opTimeout, what);
 
   /** Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
    *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
@@ -141,7 +141,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
         const rev = revisions.get(s);
         try {
-          const next = await withTimeout(rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev), 'session write');
+          const next = await bounded(rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev), 'session write');
           revisions.set(s, next);
           sentKeys.set(s, new Set([r.keyHash]));
           return;
@@ -160,7 +160,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
    *  and a key we wrote). False: someone else holds the session, whose record we must not touch. */
   async function resync(s: Session): Promise<boolean> {
-    const entry = await withTimeout(kv.get(s.id), 'session read');
+    const entry = await bounded(kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
       revisions.delete(s); // aged out while we still hold the socket: create it again (a claim needs a record)
       return true;
@@ -179,7 +179,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   async function resumeFromRegistry(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
-    const entry = await withTimeout(kv.get(offer.id), 'session read');
+    const entry = await bounded(kv.get(offer.id), 'session read');
     if (!entry || entry.operation !== 'PUT') return null;
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
     const given = hashKey(offer.key);
@@ -191,7 +191,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const claim = record(session);
-    revisions.set(session, await withTimeout(kv.update(offer.id, encode(claim), entry.revision), 'session claim'));
+    revisions.set(session, await bounded(kv.update(offer.id, encode(claim), entry.revision), 'session claim'));
     sentKeys.set(session, new Set([claim.keyHash]));
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;

@@ -253,6 +253,22 @@ export async function startNatsServer(opts: StartOptions = {}): Promise<NatsServ
 /** A JetStream cluster of `size` nodes (routes on loopback), each with its own store directory. */
 export async function startNatsCluster(size = 3, opts: StartOptions = {}): Promise<NatsCluster> {
   assertNatsServerInstalled();
+  // Now and then (about 1 start in 20 here) a fresh 2.9 cluster never elects a metadata leader:
+  // every node keeps "waiting for routing". A new cluster on new ports is the cure; bounded.
+  const attempts = 3;
+  // A healthy start elects its leader within a few seconds; all attempts fit a 60 s test hook.
+  const timeouts = [10_000, 10_000, Math.min(opts.readyTimeoutMs ?? 20_000, 20_000)];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(size, opts, timeouts[attempt - 1]!);
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+      console.warn(`nats cluster start failed (attempt ${attempt} of ${attempts}), starting a new one: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+}
+
+async function startClusterOnce(size: number, opts: StartOptions, readyTimeoutMs: number): Promise<NatsCluster> {
   const root = mkdtempSync(join(tmpdir(), 'symphonic-natsc-'));
   const ports = await freePorts(size * 2);
   const clusterPorts = ports.slice(size);
@@ -272,7 +288,7 @@ export async function startNatsCluster(size = 3, opts: StartOptions = {}): Promi
   try {
     await Promise.all(nodes.map((n) => n.start()));
     // JetStream answers only once the meta group has a leader; every node says when it knows one.
-    await Promise.all(nodes.map((n) => n.waitForLog(META_LEADER, opts.readyTimeoutMs ?? 30_000)));
+    await Promise.all(nodes.map((n) => n.waitForLog(META_LEADER, readyTimeoutMs)));
   } catch (e) {
     await cleanup();
     throw e;

@@ -21,6 +21,7 @@ import { isNotFound, StreamReader } from './reader.ts';
 import { StateKeeper } from './keeper.ts';
 import { Lease } from './lease.ts';
 import { AgePurger } from './purge.ts';
+import { pause, whenAnswering, withTimeout } from './requests.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
@@ -85,14 +86,20 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
  */
 const ATTEMPT_TIMEOUT_MS = 2_000;
 
+/**
+ * Stream setup attempts at start: the first waits this long, doubling up to 2 s. During a new
+ * stream's first leader election nats-server 2.9 may leave a concurrent create, and every read,
+ * unanswered (requests.ts); the client would wait its whole 5 s JetStream timeout for each.
+ */
+const SETUP_ATTEMPT_MS = 1_000;
+/** start() waits at most this long for the stream's leader to answer a read. */
+const STREAM_READY_WAIT_MS = 5_000;
+
 /** Delay of the one extra tail check after a watch starts, in a cluster (see startWatch). */
 const SETTLE_CHECK_MS = 250;
 
 const RECONNECTED: unique symbol = Symbol('reconnected');
 
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 export function createNatsBus(options: NatsBusOptions): NatsBus {
   const o: ResolvedNatsOptions = resolveOptions(options);
@@ -441,10 +448,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       try {
         jsm = await nc.jetstreamManager({ checkAPI: false });
         js = nc.jetstream();
-        const info = await untilDeadline('stream setup', deadline, () => ensureStream(jsm, o));
+        let setupAttempt = 0;
+        const info = await untilDeadline('stream setup', deadline, () =>
+          withTimeout(ensureStream(jsm, o), Math.min(2_000, SETUP_ATTEMPT_MS * 2 ** Math.min(setupAttempt++, 4)), 'stream setup'));
         await adoptStream(info.created);
         store = await untilDeadline('snapshot bucket setup', deadline, () => SnapshotStore.open(js, o));
         reader = new StreamReader(jsm, js, o.streamName, o.inPrefix);
+        // Best effort: the first watch, recover or history must not wait on the stream's election.
+        await whenAnswering(() => reader.last('=probe'), Math.min(STREAM_READY_WAIT_MS, Math.max(0, deadline - Date.now())), 'stream read');
         // Someone deleting or recreating the stream changes the epoch; hear about it at once.
         advisorySub = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${o.streamName}`, {
           callback(err, msg) {

@@ -1,0 +1,62 @@
+/**
+ * Requests to a JetStream that may not answer yet. nats-server 2.9 leaves requests to a stream
+ * (or KV bucket) whose raft group has no leader yet unanswered for its first seconds (503 only
+ * later): a new stream's first election, or any election. The client would wait its whole 5 s
+ * JetStream timeout for each; these helpers ask with short, growing timeouts instead.
+ */
+import { backoffDelay } from './connection.ts';
+import { isRetryable } from './errors.ts';
+
+const PROBE_FIRST_MS = 250;
+const PROBE_MAX_MS = 2_000;
+
+/** The error of a request abandoned by `withTimeout` (same code as the client's own timeout: retryable). */
+export class RequestTimeout extends Error {
+  readonly code = 'TIMEOUT';
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * `request` or a RequestTimeout after `ms`, whichever comes first. The request itself is not
+ * cancelled (the client has no way to): its late outcome is ignored, so callers must tolerate a
+ * write that was applied although they saw a timeout.
+ */
+export function withTimeout<T>(request: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RequestTimeout(what, ms)), ms);
+    timer.unref();
+  });
+  return Promise.race([request, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function isTimeout(e: unknown): boolean {
+  return e instanceof RequestTimeout || (e as { code?: unknown })?.code === 'TIMEOUT';
+}
+
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+}
+
+/**
+ * Resolves true once `ask()` is answered (any answer but a refusal to retry), false when it has
+ * not been within `maxWaitMs` or was refused for a reason waiting will not fix. Each try waits a
+ * short, growing time, so an answer is seen soon after a new stream's leader is elected.
+ */
+export async function whenAnswering(ask: () => Promise<unknown>, maxWaitMs: number, what = 'request'): Promise<boolean> {
+  const deadline = Date.now() + maxWaitMs;
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    try {
+      await withTimeout(ask(), Math.min(left, PROBE_FIRST_MS * 2 ** Math.min(attempt, 10), PROBE_MAX_MS), what);
+      return true;
+    } catch (e) {
+      if (isTimeout(e)) continue; // nothing answered: ask again at once, a little more patiently
+      if (!isRetryable(e)) return false; // e.g. no permission: the caller's own requests will say so
+      await pause(Math.max(20, backoffDelay(attempt, 50, 500))); // an answer (no leader yet): pace the retries
+    }
+  }
+}
