@@ -100,7 +100,6 @@ const SETTLE_CHECK_MS = 250;
 
 const RECONNECTED: unique symbol = Symbol('reconnected');
 
-
 export function createNatsBus(options: NatsBusOptions): NatsBus {
   const o: ResolvedNatsOptions = resolveOptions(options);
   const log = options.logger ?? defaultLogger;

@@ -203,7 +203,6 @@ function ownerOf(e: KvEntry): string {
   }
 }
 
-
 function isConflict(e: unknown): boolean {
   const err = e as { api_error?: { err_code?: number }; message?: string };
   return err?.api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test(err?.message ?? '');
