@@ -379,10 +379,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     try {
       // Once the server has the wildcard, the topics' own subscriptions can go (the feeds drop
       // the copies both deliver meanwhile). Bounded: the lease's next renewal retries.
-      await Promise.race([
-        nc.flush(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), KEEPER_START_TIMEOUT_MS).unref()),
-      ]);
+      await withTimeout(nc.flush(), KEEPER_START_TIMEOUT_MS, 'keeper subscription');
       if (keeperSub !== sub) return;
       for (const w of watches.values()) {
         w.sub?.unsubscribe();
@@ -411,7 +408,8 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     keeperHistory.agePurged += p?.stats.purged ?? 0;
     // Topics get their own subscriptions back before the wildcard goes: no instant without one.
     for (const [topic, w] of watches) w.sub ??= subscribeTopic(topic, w.feed);
-    if (sub && status !== 'closed' && !nc.isClosed()) await nc.flush().catch(() => {});
+    // Bounded: while NATS is away a flush waits for the reconnect, and there is nothing to miss then.
+    if (sub && status !== 'closed' && !nc.isClosed()) await withTimeout(nc.flush(), KEEPER_START_TIMEOUT_MS, 'flush').catch(() => {});
     sub?.unsubscribe();
     await k.stop();
     keeperHistory = { ...keeperHistory, applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes, gaps: keeperHistory.gaps + k.stats.gaps };
