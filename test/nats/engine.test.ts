@@ -309,6 +309,46 @@ describe('topic state', () => {
   });
 });
 
+describe('keeper switch-over', () => {
+  it('a watched topic is delivered exactly once, in order, while its gateway becomes the keeper and stops being it', async () => {
+    const p = prefix();
+    const topic = 'switch.room';
+    const a = await buses.start({ servers: server.url, prefix: p, keeper: { leaseMs: 600 } });
+    const b = await buses.start({ servers: server.url, prefix: p, keeper: { leaseMs: 600 } });
+    const publisher = await buses.start({ servers: server.url, prefix: p, keeper: { enabled: false } });
+    expect(a.bus.stats().keeper).toBe(true);
+    await b.bus.watch(topic);
+
+    // Publishing goes on (each publish awaits its ack) through both switch-overs.
+    const seqs: number[] = [];
+    let stop = false;
+    const publishing = (async () => {
+      for (let i = 0; i < 2_000 && !stop; i++) seqs.push((await publisher.bus.publish(topic, 'event', i)).seq);
+    })();
+    await eventually('some messages before the switch', () => seqs.length >= 20);
+    // b gains the role: its topic moves from its own subscription to the wildcard one.
+    await a.bus.close();
+    await eventually('b to become the keeper', () => b.bus.stats().keeper, 10_000);
+    const gained = seqs.length;
+    await eventually('messages after gaining', () => seqs.length >= gained + 20);
+    // b loses the role (its lease key is gone; a challenger may take it): the topic gets its own subscription back.
+    const d = await buses.start({ servers: server.url, prefix: p, keeper: { leaseMs: 600 } });
+    const kv: KV = await admin.jetstream().views.kv(`${p}_state`, { bindOnly: true });
+    await kv.delete('=keeper');
+    await eventually('b to lose the keeper role', () => b.bus.stats().keeperTerms >= 2 || (d.bus.stats().keeper && !b.bus.stats().keeper), 10_000);
+    const lost = seqs.length;
+    await eventually('messages after losing', () => seqs.length >= lost + 20);
+    stop = true;
+    await publishing;
+
+    await b.got.count(topic, seqs.length);
+    const ms = b.got.of(topic);
+    expect(ms.map((m) => m.seq)).toEqual(seqs);
+    expect(ms.map((m) => m.prev)).toEqual([ms[0]!.prev, ...seqs.slice(0, -1)]);
+    expect(b.bus.stats().keeperTerms).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('retention per namespace', () => {
   it('purges a namespace with a shorter age from the stream, keeps the others, and its state survives', async () => {
     const p = prefix();

@@ -51,6 +51,8 @@ export interface NatsBusStats {
   /** Whether this gateway is the deployment's state keeper now. */
   readonly keeper: boolean;
   readonly keeperApplied: number;
+  /** Times this gateway became the keeper (each time its watched topics move to the wildcard subscription). */
+  readonly keeperTerms: number;
   /** Topics' messages the keeper missed on the wire and read back from the stream. */
   readonly keeperGaps: number;
   /** Messages the keeper purged from namespaces with a shorter age than the stream's. */
@@ -142,7 +144,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let purger: AgePurger | undefined;
   let keeperStarting: Promise<void> | undefined;
   /** Keeper writes of keepers already stopped (takeovers, epoch changes). */
-  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0 };
+  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0, terms: 0 };
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -373,6 +375,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     if (keeper || status === 'closed' || !lease?.holder) return;
     const k = new StateKeeper(reader, store, o, () => epoch, log, { maxTopics: o.keeperMaxTopics });
     keeper = k;
+    keeperHistory.terms++;
     k.start();
     const sub = subscribeAll(k);
     keeperSub = sub;
@@ -637,6 +640,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         counter('nats_losses_total', 'Gaps the stream could no longer fill (retention dropped the messages first).', s.losses),
         counter('nats_resyncs_total', 'Reconnects after which every watched topic re-read the stream.', s.resyncs),
         counter('nats_epoch_changes_total', 'Times the stream was found recreated.', s.epochChanges),
+        counter('nats_keeper_terms_total', 'Times this gateway became the state keeper.', s.keeperTerms),
         counter('nats_keeper_applied_total', 'Messages applied to topic state by the keeper on this gateway.', s.keeperApplied),
         counter('nats_keeper_gaps_total', 'Messages the keeper missed on the wire and read back.', s.keeperGaps),
         counter('nats_snapshot_writes_total', 'Topic snapshots written to KV by the keeper on this gateway.', s.snapshotWrites),
@@ -650,6 +654,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const k = {
         keeper: keeper?.active ?? false,
         keeperApplied: keeperHistory.applied + (keeper?.stats.applied ?? 0),
+        keeperTerms: keeperHistory.terms,
         keeperGaps: keeperHistory.gaps + (keeper?.stats.gaps ?? 0),
         agePurged: keeperHistory.agePurged + (purger?.stats.purged ?? 0),
         snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0),
