@@ -4,11 +4,12 @@
  * uWebSockets.js server, gateway-nats with the uWebSockets.js + NATS relay).
  *
  *   npm run bench -- [--targets bare,gateway,relay,gateway-nats] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
- *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1]
+ *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin]
  *                    [--out results.json] [--quick]
  *
  * See loadtest/README.md for what each figure means.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -45,6 +46,8 @@ interface Options {
    * over the run weighs on every target alike; each step keeps the median round.
    */
   rounds: number;
+  /** The generator on CPU 0, the server (and its nats-server) on CPU 1: each side gets its own core. */
+  pin: boolean;
   out?: string;
 }
 
@@ -63,13 +66,14 @@ function options(): Options {
       samples: { type: 'string', default: '16' },
       repeat: { type: 'string', default: '1' },
       rounds: { type: 'string', default: '1' },
+      pin: { type: 'boolean', default: false },
       out: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (v.help) {
-    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--out file.json] [--quick]');
+    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--quick]');
     process.exit(0);
   }
   const names = v.targets.split(',').map((t) => t.trim()).filter(Boolean);
@@ -88,6 +92,7 @@ function options(): Options {
     quietBudgetMs: q ? 0 : QUIET_BUDGET_MS,
     repeat: Math.round(Number(v.repeat)),
     rounds: Math.round(Number(v.rounds)),
+    pin: v.pin,
     out: v.out,
   };
   if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
@@ -96,6 +101,12 @@ function options(): Options {
 }
 
 let activeServer: StartedTarget | null = null;
+
+/** Pins every thread of `pid` (threads it starts later inherit it) to one CPU; throws if it cannot. */
+function pinToCpu(pid: number, cpu: number): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`--pin: taskset failed for pid ${pid} (${r.error?.message ?? r.stderr.trim()}); install util-linux or run without --pin`);
+}
 
 /** Waits until deliveries stop arriving (300 ms quiet, at most 5 s), so steps do not overlap. */
 async function settle(fleet: Fleet): Promise<void> {
@@ -169,6 +180,7 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
     const port = await freePort();
     activeServer = await target.start(port);
     const pid = activeServer.pid;
+    if (o.pin) for (const p of [pid, ...(activeServer.helperPids ?? [])]) pinToCpu(p, 1);
     const rss0 = procRssBytes(pid);
     const t0 = performance.now();
     fleet = await Fleet.open(target, TOPIC, port, n, o.samples, activeServer.natsUrl);
@@ -235,7 +247,11 @@ function medianRound(rounds: TargetRun[]): TargetRun {
 
 async function main(): Promise<number> {
   const o = options();
-  console.log(`fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step`);
+  if (o.pin) {
+    if (os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
+    pinToCpu(process.pid, 0);
+  }
+  console.log(`fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`);
   const runs: TargetRun[] = [];
   // Targets side by side for each N, so each comparison is made under the same conditions.
   for (const n of o.subs) {
