@@ -13,47 +13,13 @@ import type WebSocket from 'ws';
 import { applyMessage } from '../../protocol/merge-patch.ts';
 import type { MessageKind, ServerFrame } from '../../protocol/index.ts';
 import { connectRaw, type RawClient } from '../support/raw-client.ts';
+import { Changes } from '../support/changes.ts';
 import { startNatsCluster, type NatsCluster, type NatsNode } from '../support/nats-server.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Events
+// Events (the change notifier lives in ../support/changes.ts)
 
-/** A change notifier: anything that changes test-visible state calls `bump()`. */
-export class Changes {
-  private readonly waiters = new Set<() => void>();
-
-  bump(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Resolves once `check()` returns true (checked now and on every change), else fails after `timeoutMs`. */
-  until(check: () => boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        let ok: boolean;
-        try {
-          ok = check();
-        } catch (e) {
-          cleanup();
-          return reject(e);
-        }
-        if (!ok) return;
-        cleanup();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-      };
-      this.waiters.add(waiter);
-      waiter();
-    });
-  }
-}
+export { Changes };
 
 /** A retry pause (backoff between attempts); never used to wait for something to happen. */
 function backoff(attempt: number, capMs = 500): Promise<void> {

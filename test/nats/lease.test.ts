@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type ConnectionOptions, type JetStreamOptions, type KV, type KvEntry, type NatsConnection } from 'nats';
 import { Lease, type LeaseEvents } from '../../gateway/bus/nats/lease.ts';
 import { bucketAnswers } from '../../gateway/bus/nats/snapshots.ts';
+import { Changes } from '../support/changes.ts';
 import { startNatsCluster, startNatsServer, type NatsCluster, type NatsServer } from '../support/nats-server.ts';
 import { Buses, eventually, type Opened } from './support.ts';
 
@@ -149,7 +150,7 @@ class FaultyKv {
 /** Lease events, counted, with a way to wait for one. */
 class Seen implements LeaseEvents {
   readonly at = { acquired: [] as number[], lost: [] as number[], renewed: [] as number[] };
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new Changes();
 
   acquired(): void { this.push('acquired'); }
   lost(): void { this.push('lost'); }
@@ -157,28 +158,12 @@ class Seen implements LeaseEvents {
 
   private push(k: keyof Seen['at']): void {
     this.at[k].push(Date.now());
-    for (const w of [...this.waiters]) w();
+    this.changes.bump();
   }
 
   /** Resolves once `check()` holds (now or after a later event), else fails after `timeoutMs`. */
   until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        if (!check()) return;
-        done();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (events: ${JSON.stringify(this.at)})`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-      };
-      this.waiters.add(waiter);
-      waiter();
-    });
+    return this.changes.until(check, timeoutMs, () => `${what} (events: ${JSON.stringify(this.at)})`);
   }
 }
 
