@@ -36,12 +36,42 @@ describe('AgePurger samples', () => {
       expect(purger.seqBefore(1_099)).toBe(10);
       expect(purger.seqBefore(1_200)).toBe(20);
       expect(purger.seqBefore(5_000)).toBe(30);
-      // Samples older than the longest age (plus a margin) are dropped.
+      // Samples older than the longest age (plus a margin) are dropped, all but the newest of them.
       purger.observe(40, 10_000);
-      expect(purger.seqBefore(1_300)).toBe(0);
+      expect(purger.seqBefore(1_200)).toBe(0);
+      expect(purger.seqBefore(1_300)).toBe(30);
       expect(purger.seqBefore(10_000)).toBe(40);
     } finally {
       void purger.stop();
+    }
+  });
+});
+
+describe('AgePurger passes', () => {
+  it('purges each rule below the newest sample old enough, never below the keeper\'s floor, and not twice', async () => {
+    const log = { debug() {}, info() {}, warn() {}, error() {} };
+    const calls: Array<{ filter?: string; seq?: number }> = [];
+    const jsm = { streams: { purge: async (_stream: string, o: { filter?: string; seq?: number }) => (calls.push(o), { purged: 1, success: true }) } };
+    let floor = 25; // a change of the namespace at 25 is not in a written snapshot yet
+    const rules = [{ namespace: 'cur', ageMs: 1_000, topics: ['cur', 'cur.>'] }];
+    const purger = new AgePurger(jsm as never, 's', 'p.in.', rules, log, () => floor);
+    purger.start();
+    try {
+      const now = Date.now();
+      purger.observe(10, now - 5_000);
+      purger.observe(20, now - 3_000);
+      purger.observe(35, now - 1_500);
+      purger.observe(40, now - 10); // too recent
+      await purger.purgeOnce();
+      expect(calls).toEqual([{ filter: 'p.in.cur', seq: 25 }, { filter: 'p.in.cur.>', seq: 25 }]);
+      floor = Infinity; // written
+      await purger.purgeOnce();
+      expect(calls.slice(2)).toEqual([{ filter: 'p.in.cur', seq: 35 }, { filter: 'p.in.cur.>', seq: 35 }]);
+      await purger.purgeOnce(); // nothing new
+      expect(calls).toHaveLength(4);
+      expect(purger.stats).toMatchObject({ purges: 2, purged: 4, failures: 0 });
+    } finally {
+      await purger.stop();
     }
   });
 });

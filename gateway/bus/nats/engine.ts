@@ -389,7 +389,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         w.sub = undefined;
       }
       if (o.purgeRules.length > 0) {
-        purger = new AgePurger(jsm, o.streamName, o.inPrefix, o.purgeRules, log);
+        purger = new AgePurger(jsm, o.streamName, o.inPrefix, o.purgeRules, log, (ns) => k.purgeFloor(ns));
         purger.start();
       }
       log.info('nats bus: this gateway is the state keeper', { stream: o.streamName });

@@ -92,6 +92,21 @@ export class StateKeeper {
     return k && !k.loading ? { seq: k.seq, state: k.state } : undefined;
   }
 
+  /**
+   * The lowest stream sequence of a namespace's topics (`ns`, `ns.…`) that the age purge may not
+   * remove yet (Infinity: none): for each topic with changes not in a written snapshot, its last
+   * snapshot's message (kept, so a cold reader can prove the chain from it) and all after it.
+   */
+  purgeFloor(namespace: string): number {
+    let floor = Infinity;
+    const nested = `${namespace}.`;
+    for (const [topic, k] of this.topics) {
+      if (!k.loading && !k.writing && k.seq <= k.savedSeq) continue;
+      if (topic === namespace || topic.startsWith(nested)) floor = Math.min(floor, k.savedSeq);
+    }
+    return floor;
+  }
+
   /** A live message (RePublish copy, with `prev`), in stream order per topic. */
   receive(m: BusMessage): void {
     if (!this.running) return;

@@ -10,7 +10,8 @@
  * Not purged, and left to the stream's own max age: a namespace with a namespace nested under it
  * that keeps messages longer (a filter cannot leave the nested one out), and the default
  * namespace (its filter would be every topic). Snapshots stay ahead of the purge: the keeper
- * writes a topic's snapshot once its oldest unwritten change is half the topic's age old.
+ * writes a topic's snapshot once its oldest unwritten change is half the topic's age old, and the
+ * purge never goes below a change that no written snapshot holds yet (`floor`).
  */
 import type { JetStreamManager } from 'nats';
 import type { Logger } from '../../log.ts';
@@ -60,6 +61,8 @@ export class AgePurger {
     private readonly inPrefix: string,
     private readonly rules: readonly PurgeRule[],
     private readonly log: Logger,
+    /** The lowest sequence of a namespace that must stay (the keeper's unsnapshotted changes). */
+    private readonly floor: (namespace: string) => number = () => Infinity,
   ) {
     this.keepMs = Math.max(0, ...rules.map((r) => r.ageMs)) + 10 * SAMPLE_MS;
   }
@@ -72,7 +75,7 @@ export class AgePurger {
     if (!this.enabled || this.timer) return;
     const every = Math.min(30_000, Math.max(500, Math.floor(Math.min(...this.rules.map((r) => r.ageMs)) / 4)));
     this.timer = setInterval(() => {
-      this.running ??= this.purge().finally(() => {
+      this.running ??= this.purgeOnce().finally(() => {
         this.running = undefined;
       });
     }, every);
@@ -92,7 +95,8 @@ export class AgePurger {
     if (n > this.head && now - this.at[n - 1]! < SAMPLE_MS) return;
     this.at.push(now);
     this.seq.push(seq);
-    while (this.head < this.at.length && now - this.at[this.head]! > this.keepMs) this.head++;
+    // Drop old samples but the newest of them: with sparse traffic it is the one a purge needs.
+    while (this.head + 1 < this.at.length && now - this.at[this.head + 1]! > this.keepMs) this.head++;
     if (this.head > 1024 && this.head * 2 > this.at.length) {
       this.at.splice(0, this.head);
       this.seq.splice(0, this.head);
@@ -107,10 +111,11 @@ export class AgePurger {
     return found;
   }
 
-  private async purge(): Promise<void> {
+  /** One pass over the rules (the timer runs it; a pass never overlaps the previous one). */
+  async purgeOnce(): Promise<void> {
     const now = Date.now();
     for (const rule of this.rules) {
-      const below = this.seqBefore(now - rule.ageMs);
+      const below = Math.min(this.seqBefore(now - rule.ageMs), this.floor(rule.namespace));
       if (below <= (this.purged.get(rule.namespace) ?? 0)) continue;
       try {
         for (const t of rule.topics) {
