@@ -30,12 +30,23 @@ export type Position = z.infer<typeof Position>;
 
 // ---- client -> server -------------------------------------------------------------------------
 
+/** Positions a `hello.restore` may carry (the frame size limit applies as well). */
+export const MAX_RESTORE_TOPICS = 1024;
+
 export const HelloFrame = z.object({
   t: z.literal('hello'),
   v: z.number().int(),
   token: z.string().max(8192).optional(),
   /** Present when resuming: the session id and resume key from the last `welcome`. */
   session: z.object({ id: z.string().max(64), key: z.string().max(128) }).strict().optional(),
+  /**
+   * With `session`: when it is resumed, the server re-subscribes every topic of the session itself
+   * (no `sub` frames), each from the position in `since` (replaying what was missed) or, for a
+   * topic not listed, from a fresh snapshot. The replies are `subscribed` frames without `id`.
+   */
+  restore: z.object({
+    since: z.record(Topic, Position).refine((r) => Object.keys(r).length <= MAX_RESTORE_TOPICS, `at most ${MAX_RESTORE_TOPICS} positions`).optional(),
+  }).strict().optional(),
   client: z.string().max(64).optional(),
 }).strict();
 
@@ -132,7 +143,8 @@ export const WelcomeFrame = z.object({
 
 export const SubscribedFrame = z.object({
   t: z.literal('subscribed'),
-  id: RequestId,
+  /** The `sub`'s id; absent on a subscription the server restored (`hello.restore`). */
+  id: RequestId.optional(),
   topic: z.string(),
   epoch: z.string(),
   /** The topic's position this reply is consistent at: `state` is the state after `seq`. */

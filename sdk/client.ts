@@ -5,7 +5,7 @@
  * reconnect backoff, request/reply bookkeeping, and routes topic frames to Subscriptions.
  */
 import { CloseCode, ErrorCode, isTerminalClose } from '../protocol/codes.ts';
-import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, WelcomeFrame } from '../protocol/frames.ts';
+import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
 import { PROTOCOL_VERSION, type Encoding } from '../protocol/version.ts';
 import { backoffDelay, DEFAULT_BACKOFF, shutdownDelay, type BackoffOptions } from './backoff.ts';
@@ -54,6 +54,12 @@ export interface ClientOptions {
   name?: string;
   /** Listen to the browser's online/offline events when present; default true. */
   networkEvents?: boolean;
+  /**
+   * On resume, have the server re-subscribe the session's topics from the positions sent in
+   * `hello` (`hello.restore`): the subscriptions are back right after `welcome`, with no `sub`
+   * round trip. Default true; false sends a `sub` with `since` per topic instead.
+   */
+  restore?: boolean;
 }
 
 export interface ConnectedInfo {
@@ -100,6 +106,9 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   /** Bumped whenever the current socket is abandoned: events from older sockets are ignored. */
   private socketGen = 0;
   private welcomed = false;
+  /** The last `hello` asked the server to restore the session's subscriptions. */
+  private restoreAsked = false;
+
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -354,6 +363,14 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     const hello: Record<string, unknown> = { t: 'hello', v: PROTOCOL_VERSION };
     if (token !== undefined) hello.token = token;
     if (this._session) hello.session = { id: this._session.id, key: this._session.key };
+    // Positions always come from here: only the client knows what it received.
+    const active = [...this.subs.values()].filter((sub) => sub.status !== 'unsubscribed');
+    this.restoreAsked = this._session !== undefined && this.opts.restore !== false && active.length > 0;
+    if (this.restoreAsked) {
+      const since: Record<string, Position> = {};
+      for (const sub of active) if (sub.position) since[sub.topic] = sub.position;
+      hello.restore = { since };
+    }
     if (this.opts.name) hello.client = this.opts.name;
     this.sendFrame(hello);
     const limit = this.opts.handshakeTimeout ?? 10_000;
@@ -383,9 +400,13 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       case 'error': {
         const e = frame as ErrorFrame;
         if (e.code === ErrorCode.TokenExpired) this.tokenReason = 'expired';
+        if (e.id === undefined && e.topic !== undefined && this.subs.get(e.topic)?._restoreFailed(errorFromFrame(e))) return;
         if (e.id === undefined || !this.requests.fail(e.id, errorFromFrame(e))) this.emit('error', errorFromFrame(e));
         return;
       }
+      case 'subscribed':
+        if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
+        return this.onRestored(frame as SubscribedFrame);
       default:
         if (typeof frame.id === 'number') this.requests.reply(frame.id, frame as { t: string });
     }
@@ -404,8 +425,21 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.attempts = 0;
     this.dispatch({ type: 'welcome' }, 0, w.resumed ? 'session resumed' : 'new session');
     this.emit('connected', { url: this.url, session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
-    for (const sub of [...this.subs.values()]) sub._connected();
+    // Restored by the server: the session's topics (those this client subscribed to before).
+    const restored = this.restoreAsked && w.resumed ? new Set(w.topics ?? []) : new Set<string>();
+    for (const sub of [...this.subs.values()]) {
+      if (restored.has(sub.topic) && sub.status !== 'unsubscribed') sub._awaitRestore();
+      else sub._connected();
+    }
     this.requests.flush();
+  }
+
+  /** A `subscribed` without `id`: a subscription the server restored (`hello.restore`). */
+  private onRestored(f: SubscribedFrame): void {
+    const sub = this.subs.get(f.topic);
+    if (sub) return void sub._restored(f); // false: it has moved on (resubscribing itself)
+    // Unsubscribed while offline: the server holds it for this socket, so let it go.
+    this.requests.call({ t: 'unsub', topic: f.topic }, this.opts.timeout ?? 10_000, noop, noop);
   }
 
   private onSocketClosed(code: number, reason: string): void {

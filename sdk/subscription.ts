@@ -79,6 +79,8 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
   private retries = 0;
   private brokenStreak = 0;
   private lastFailure: SymphonicError | undefined;
+  /** The generation whose server-side restore (`hello.restore`) is awaited; 0: none. */
+  private restoring = 0;
 
   constructor(private readonly host: SubscriptionHost, topic: string, private readonly options: SubscribeOptions<S, E> = {}) {
     super();
@@ -156,9 +158,44 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
     if (this._status !== 'unsubscribed') this.sendSub();
   }
 
+  /**
+   * @internal The resumed session's server restores this topic (`hello.restore`): wait for its
+   * `subscribed` without `id`. If none comes within the request timeout, resubscribe.
+   */
+  _awaitRestore(): void {
+    if (this._status === 'unsubscribed') return;
+    this.clearRetry();
+    this.log.startBuffering();
+    const gen = (this.restoring = ++this.generation);
+    this.retryTimer = setTimeout(() => {
+      if (this.restoring !== gen || gen !== this.generation) return;
+      this.restoring = 0;
+      this.resync();
+    }, this.host.requestTimeout);
+  }
+
+  /** @internal The server's `subscribed` (no `id`) for a restored subscription; false if none was awaited. */
+  _restored(frame: SubscribedFrame): boolean {
+    if (this.restoring === 0 || this.restoring !== this.generation) return false;
+    this.restoring = 0;
+    this.clearRetry();
+    this.onSubscribed(frame);
+    return true;
+  }
+
+  /** @internal The server refused a restored subscription (an error naming the topic, no `id`). */
+  _restoreFailed(err: SymphonicError): boolean {
+    if (this.restoring === 0 || this.restoring !== this.generation) return false;
+    this.restoring = 0;
+    this.clearRetry();
+    this.onSubError(err, false);
+    return true;
+  }
+
   /** @internal The connection dropped or closed. */
   _disconnected(code: number, reason: string): void {
     this.generation++;
+    this.restoring = 0;
     this.clearRetry();
     this.log.reset();
     this.transition({ type: 'lost' }, code, reason);

@@ -6,7 +6,7 @@
  */
 import {
   CloseCode, ErrorCode, PROTOCOL_VERSION,
-  type ClientFrame, type HelloFrame, type HistoryFrame, type PubFrame, type Publication, type RefreshFrame, type SessionFrame, type SubFrame, type UnsubFrame,
+  type ClientFrame, type HelloFrame, type HistoryFrame, type Position, type PubFrame, type Publication, type RefreshFrame, type SessionFrame, type UnsubFrame,
 } from '../../protocol/index.ts';
 import type { BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
@@ -27,7 +27,7 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
   }
   switch (frame.t) {
     case 'hello': return hello(ctx, conn, frame);
-    case 'sub': return void subscribe(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'sub': return void subscribe(ctx, conn, frame.id, frame.topic, frame.since, frame.token).catch(internalError(ctx, conn, frame));
     case 'unsub': return unsubscribe(ctx, conn, frame);
     case 'pub': return publish(ctx, conn, frame, bytes);
     case 'history': return void history(ctx, conn, frame).catch(internalError(ctx, conn, frame));
@@ -108,6 +108,7 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
       ...(resumed ? { topics: [...session.topics] } : {}),
       ...(resumed && session.state !== undefined ? { state: session.state } : {}),
     });
+    if (resumed && frame.restore) restoreSubscriptions(ctx, conn, frame.restore.since ?? {});
     const queued = conn.pending;
     conn.pending = [];
     for (const q of queued) handleFrame(ctx, conn, q.frame, q.bytes);
@@ -115,6 +116,20 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
     ctx.log.error('session attach failed', { error: e.message });
     conn.close(CloseCode.InternalError, 'internal error');
   });
+}
+
+/**
+ * `hello.restore` on a resumed session: every topic of the session is subscribed again as if the
+ * client had sent `sub` (same checks), from its position in `since` when given, else fresh. The
+ * topics are reserved before this returns, so a `sub` the client sent anyway is "already subscribed".
+ */
+function restoreSubscriptions(ctx: GatewayContext, conn: Connection, since: Record<string, Position>): void {
+  for (const topic of [...conn.session!.topics]) {
+    void subscribe(ctx, conn, undefined, topic, Object.hasOwn(since, topic) ? since[topic] : undefined, undefined).catch((e: unknown) => {
+      ctx.log.error('restoring a subscription failed', { topic, error: (e as Error)?.message ?? String(e) });
+      conn.sendError(ErrorCode.Internal, 'internal error', undefined, topic);
+    });
+  }
 }
 
 /** Replaces the session's app-defined state (bounded), persisted with the session for resume. */
@@ -194,7 +209,8 @@ function topicTooLong(ns: Namespace, topic: string): Denial | null {
     : null;
 }
 
-async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, since, token }: SubFrame): Promise<void> {
+/** A `sub` (or a restored subscription: no `id`). */
+async function subscribe(ctx: GatewayContext, conn: Connection, id: number | undefined, topic: string, since: Position | undefined, token: string | undefined): Promise<void> {
   if (conn.subs.has(topic)) return conn.sendError(ErrorCode.AlreadySubscribed, 'already subscribed', id, topic);
   if (conn.subs.size >= ctx.config.ws.maxSubscriptions) {
     return conn.sendError(ErrorCode.TooManySubscriptions, `at most ${ctx.config.ws.maxSubscriptions} subscriptions per connection`, id, topic);
@@ -226,7 +242,7 @@ async function subscribe(ctx: GatewayContext, conn: Connection, { id, topic, sin
     rememberTopic(ctx, conn, topic, true);
     const recovered = since !== undefined && r.recovered;
     conn.send({
-      t: 'subscribed', id, topic, epoch: r.epoch, seq: r.seq, wasRecovering: since !== undefined, recovered,
+      t: 'subscribed', ...(id === undefined ? {} : { id }), topic, epoch: r.epoch, seq: r.seq, wasRecovering: since !== undefined, recovered,
       ...(recovered ? { replay: r.replay.map(toPublication) } : r.state === undefined ? {} : { state: r.state }),
     });
   } catch (e) {

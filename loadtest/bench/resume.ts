@@ -5,7 +5,10 @@
  * `recovered: true`, per-client resume latency, and checks that every client ends with exactly
  * the published sequence (no loss, no duplicates).
  *
- *   npx tsx loadtest/bench/resume.ts [--clients 1000] [--rate 200] [--out file.json]
+ *   npx tsx loadtest/bench/resume.ts [--clients 1000] [--rate 200] [--restore] [--out file.json]
+ *
+ * --restore: resume with `hello.restore` (the gateway re-subscribes the session's topic from the
+ * position in the hello) instead of `hello` then `sub` with `since`.
  */
 import { writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -20,6 +23,7 @@ const arg = (name: string, fallback: string) => {
 const CLIENTS = Number(arg('clients', '1000'));
 const RATE = Number(arg('rate', '200'));
 const OUT = arg('out', '');
+const RESTORE = process.argv.includes('--restore');
 const TOPIC = 'bench.resume';
 const KEY = 'bench-key-0123456789';
 const DEADLINE_MS = 120_000;
@@ -57,14 +61,18 @@ function open(c: Client, url: string, since: { seq: number; epoch: string } | un
     c.last = seq;
     c.seen.push(data as number);
   };
-  ws.on('open', () => ws.send(msgpackCodec.encode({ t: 'hello', v: 1, ...(c.session.id ? { session: c.session } : {}) })));
+  const restore = RESTORE && c.session.id !== '' && since !== undefined;
+  ws.on('open', () => ws.send(msgpackCodec.encode({
+    t: 'hello', v: 1, ...(c.session.id ? { session: c.session } : {}), ...(restore ? { restore: { since: { [TOPIC]: since } } } : {}),
+  })));
   ws.on('message', (buf: Buffer) => {
     const f = msgpackCodec.decode(buf) as ServerFrame;
     if (f.t === 'welcome') {
       c.session = { id: f.session, key: f.key };
       c.sessionResumed = f.resumed;
       c.helloAt = Date.now();
-      ws.send(msgpackCodec.encode({ t: 'sub', id: 1, topic: TOPIC, ...(since ? { since } : {}) }));
+      // Restored by the gateway when the session resumed; otherwise (or without --restore) subscribe.
+      if (!restore || !f.resumed) ws.send(msgpackCodec.encode({ t: 'sub', id: 1, topic: TOPIC, ...(since ? { since } : {}) }));
     } else if (f.t === 'subscribed') {
       c.epoch = f.epoch;
       if (since) c.recovered = f.recovered;
@@ -156,6 +164,7 @@ async function main(): Promise<void> {
     const result = {
       clients: CLIENTS,
       publishRatePerSec: RATE,
+      mode: RESTORE ? 'hello.restore' : 'hello, then sub with since',
       published,
       resumeAllMs,
       perClientResumeMs: { p50: percentile(perClient, 50), p99: percentile(perClient, 99), max: perClient[perClient.length - 1] },

@@ -357,8 +357,8 @@ export class ClusterClient {
       if (v) v.onMsg(f);
       else this.stray.push(f);
     } else if (f.t === 'subscribed') {
-      const topic = this.pendingSubs.get(f.id);
-      this.pendingSubs.delete(f.id);
+      const topic = f.id === undefined ? undefined : this.pendingSubs.get(f.id);
+      if (f.id !== undefined) this.pendingSubs.delete(f.id);
       if (topic === f.topic) this.view(topic).onSubscribed(f);
       else this.stray.push(f);
     } else if (f.t === 'error') {
