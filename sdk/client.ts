@@ -400,7 +400,11 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       case 'error': {
         const e = frame as ErrorFrame;
         if (e.code === ErrorCode.TokenExpired) this.tokenReason = 'expired';
-        if (e.id === undefined && e.topic !== undefined && this.subs.get(e.topic)?._restoreFailed(errorFromFrame(e))) return;
+        if (e.id === undefined && e.topic !== undefined) {
+          if (this.subs.get(e.topic)?._restoreFailed(errorFromFrame(e))) return;
+          // A restore overtaken by the app's own unsubscribe: nothing the app needs to hear.
+          if (e.code === ErrorCode.NotSubscribed && !this.subs.has(e.topic)) return;
+        }
         if (e.id === undefined || !this.requests.fail(e.id, errorFromFrame(e))) this.emit('error', errorFromFrame(e));
         return;
       }
