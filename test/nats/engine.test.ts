@@ -387,6 +387,38 @@ describe('retention per namespace', () => {
   });
 });
 
+describe('retention per namespace: size', () => {
+  it('trims a topic of a smaller-size namespace on disk, keeps the others, and its state survives', async () => {
+    const p = prefix();
+    const options = {
+      servers: server.url, prefix: p, history: { size: 100 }, snapshot: { everyMessages: 4 },
+      historyFor: (t: string) => (t.startsWith('latest.') ? { size: 2, ageMs: 3_600_000 } : undefined),
+    };
+    const keeperBus = await buses.start(options);
+    const ops: Op[] = [['set', { n: 0 }], ...Array.from({ length: 69 }, (_, i): Op => ['patch', { n: i + 1, [`k${i % 7}`]: i }])];
+    let last = 0;
+    for (const topic of ['latest.one', 'wide.one']) for (const op of ops) last = (await keeperBus.bus.publish(topic, ...op)).seq;
+    await snapshotAt(`${p}_state`, 'wide.one', last);
+    const jsm = await admin.jetstreamManager();
+    const count = async (t: string) => (await jsm.streams.info(`${p}_topics`, { subjects_filter: '>' })).state.subjects?.[`${p}.in.${t}`] ?? 0;
+    // Trimmed once per 32 (TRIM_BATCH) of its messages, right after a snapshot write.
+    // (The keeper counts a trim once the server has answered it.)
+    const kept = await eventually('latest.one trimmed', async () => {
+      const n = await count('latest.one');
+      return n <= 2 + 32 && keeperBus.bus.stats().sizeTrimmed === ops.length - n ? n : undefined;
+    });
+    expect(kept).toBeGreaterThanOrEqual(2);
+    expect(await count('wide.one')).toBe(ops.length);
+
+    const cold = await buses.start({ ...options, keeper: { enabled: false } });
+    const r = await cold.bus.recover('latest.one', undefined);
+    expect(r.state).toEqual(fold(ops));
+    const h = await cold.bus.history('latest.one', 0, 100);
+    expect(h.messages).toHaveLength(2);
+    expect(h.complete).toBe(false);
+  });
+});
+
 describe('keeper lease', () => {
   it('replaces a keeper that stopped renewing (crashed) after the lease time', async () => {
     const p = prefix();

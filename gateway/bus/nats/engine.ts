@@ -57,6 +57,8 @@ export interface NatsBusStats {
   readonly keeperGaps: number;
   /** Messages the keeper purged from namespaces with a shorter age than the stream's. */
   readonly agePurged: number;
+  /** Messages the keeper trimmed from topics of namespaces with a smaller size than the stream's. */
+  readonly sizeTrimmed: number;
   readonly snapshotWrites: number;
   readonly epochChanges: number;
 }
@@ -144,7 +146,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let purger: AgePurger | undefined;
   let keeperStarting: Promise<void> | undefined;
   /** Keeper writes of keepers already stopped (takeovers, epoch changes). */
-  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0, terms: 0 };
+  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0, sizeTrimmed: 0, terms: 0 };
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -373,7 +375,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
 
   async function startKeeper(): Promise<void> {
     if (keeper || status === 'closed' || !lease?.holder) return;
-    const k = new StateKeeper(reader, store, o, () => epoch, log, { maxTopics: o.keeperMaxTopics });
+    const k = new StateKeeper(reader, store, o, () => epoch, log, {
+      maxTopics: o.keeperMaxTopics,
+      trim: async (topic, keep) => (await jsm.streams.purge(o.streamName, { filter: o.inPrefix + topic, keep })).purged,
+    });
     keeper = k;
     keeperHistory.terms++;
     k.start();
@@ -415,7 +420,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     if (sub && status !== 'closed' && !nc.isClosed()) await withTimeout(nc.flush(), KEEPER_START_TIMEOUT_MS, 'flush').catch(() => {});
     sub?.unsubscribe();
     await k.stop();
-    keeperHistory = { ...keeperHistory, applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes, gaps: keeperHistory.gaps + k.stats.gaps };
+    keeperHistory = {
+      ...keeperHistory, applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes,
+      gaps: keeperHistory.gaps + k.stats.gaps, sizeTrimmed: keeperHistory.sizeTrimmed + k.stats.trimmed,
+    };
   }
 
   const bus: NatsBus = {
@@ -645,6 +653,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         counter('nats_keeper_gaps_total', 'Messages the keeper missed on the wire and read back.', s.keeperGaps),
         counter('nats_snapshot_writes_total', 'Topic snapshots written to KV by the keeper on this gateway.', s.snapshotWrites),
         counter('nats_age_purged_total', 'Messages purged from the stream by namespace age limits (keeper).', s.agePurged),
+        counter('nats_size_trimmed_total', 'Messages trimmed from the stream by namespace size limits (keeper).', s.sizeTrimmed),
       ];
     },
 
@@ -657,6 +666,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         keeperTerms: keeperHistory.terms,
         keeperGaps: keeperHistory.gaps + (keeper?.stats.gaps ?? 0),
         agePurged: keeperHistory.agePurged + (purger?.stats.purged ?? 0),
+        sizeTrimmed: keeperHistory.sizeTrimmed + (keeper?.stats.trimmed ?? 0),
         snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0),
       };
       return {

@@ -36,23 +36,31 @@ interface Kept {
   dirty: number;
   /** When the oldest change not yet in a written snapshot was applied (0: none). */
   dirtySince: number;
+  /** Messages applied since the topic was last trimmed on disk. */
+  sinceTrim: number;
   lastAt: number;
   /** Catching up from KV + stream: messages received meanwhile wait in `queue`. */
   loading: boolean;
   queue: BusMessage[];
   writing: Promise<void> | undefined;
   again: boolean;
+  trimming: boolean;
 }
 
 export interface KeeperOptions {
   readonly maxTopics: number;
+  /** Removes all but the newest `keep` messages of a topic from the stream (see `trimAfterWrite`). */
+  readonly trim?: (topic: string, keep: number) => Promise<number>;
 }
+
+/** A topic with a smaller size window is trimmed on disk at most once per this many of its messages (or its size, if larger). */
+const TRIM_BATCH = 32;
 
 export class StateKeeper {
   private readonly topics = new Map<string, Kept>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
-  readonly stats = { applied: 0, writes: 0, catchUps: 0, gaps: 0, conflicts: 0, inexact: 0 };
+  readonly stats = { applied: 0, writes: 0, catchUps: 0, gaps: 0, conflicts: 0, inexact: 0, trimmed: 0 };
 
   constructor(
     private readonly reader: StreamReader,
@@ -120,7 +128,7 @@ export class StateKeeper {
       else this.accept(topic, k, m);
       return;
     }
-    k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, dirtySince: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false };
+    k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, dirtySince: 0, sinceTrim: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false, trimming: false };
     this.topics.set(topic, k);
     void this.catchUp(topic, k, m.seq);
     this.evict();
@@ -197,6 +205,7 @@ export class StateKeeper {
     k.state = applyMessage(k.state, m.kind, m.data);
     k.seq = m.seq;
     k.dirty++;
+    k.sinceTrim++;
     k.lastAt = Date.now();
     if (k.dirtySince === 0) k.dirtySince = k.lastAt;
     this.stats.applied++;
@@ -231,6 +240,30 @@ export class StateKeeper {
     }
   }
 
+  /**
+   * A topic whose namespace keeps fewer messages than the stream is trimmed on disk to its size,
+   * right after a snapshot write and only while fewer than `size` of its messages are unwritten:
+   * what the trim removes is then older than the snapshot (which still stays provable). At most
+   * once per max(size, TRIM_BATCH) messages of the topic: one request, not one per message.
+   */
+  private trimAfterWrite(topic: string, k: Kept): void {
+    const trim = this.options.trim;
+    if (!trim || k.trimming) return;
+    const { size } = this.o.windowOf(topic);
+    if (size >= this.o.historySize || k.sinceTrim < Math.max(size, TRIM_BATCH) || k.dirty >= size) return;
+    k.trimming = true;
+    const counted = k.sinceTrim;
+    trim(topic, size).then(
+      (n) => {
+        this.stats.trimmed += n;
+        k.sinceTrim = Math.max(0, k.sinceTrim - counted);
+      },
+      (e: Error) => this.log.warn('nats bus: trimming a topic to its namespace size failed (retried later)', { topic, error: e.message }),
+    ).finally(() => {
+      k.trimming = false;
+    });
+  }
+
   private write(topic: string, k: Kept): Promise<void> {
     if (k.writing) {
       k.again = true;
@@ -258,6 +291,7 @@ export class StateKeeper {
           k.revision = r.revision;
           k.savedSeq = seq;
           this.stats.writes++;
+          this.trimAfterWrite(topic, k);
         } else {
           // Someone else wrote (a second keeper during a takeover): never go back, retry if ours is newer.
           this.stats.conflicts++;
