@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { dataError } from './data.ts';
 import { MAX_TOPIC_LENGTH, topicError } from './topic.ts';
+import { MAX_RESTORE_TOPICS } from './version.ts';
 
 const RequestId = z.number().int().min(0).max(2 ** 31 - 1);
 export const Topic = z.string().max(MAX_TOPIC_LENGTH).superRefine((t, ctx) => {
@@ -29,9 +30,6 @@ export const Position = z.object({ seq: Seq, epoch: z.string().max(64) }).strict
 export type Position = z.infer<typeof Position>;
 
 // ---- client -> server -------------------------------------------------------------------------
-
-/** Positions a `hello.restore` may carry (the frame size limit applies as well). */
-export const MAX_RESTORE_TOPICS = 1024;
 
 export const HelloFrame = z.object({
   t: z.literal('hello'),

@@ -1,6 +1,9 @@
 /** Wire protocol version carried in `hello` and `welcome`. Bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;
 
+/** Positions a `hello.restore` may carry (the frame size limit applies as well). */
+export const MAX_RESTORE_TOPICS = 1024;
+
 /** WebSocket subprotocols: the client offers one; the server echoes the one it picked. */
 export const SUBPROTOCOL_MSGPACK = 'symphonic.v1.msgpack';
 export const SUBPROTOCOL_JSON = 'symphonic.v1.json';

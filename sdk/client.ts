@@ -7,7 +7,7 @@
 import { CloseCode, ErrorCode, isTerminalClose } from '../protocol/codes.ts';
 import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
-import { PROTOCOL_VERSION, type Encoding } from '../protocol/version.ts';
+import { MAX_RESTORE_TOPICS, PROTOCOL_VERSION, type Encoding } from '../protocol/version.ts';
 import { backoffDelay, DEFAULT_BACKOFF, shutdownDelay, type BackoffOptions } from './backoff.ts';
 import { clientCodecFor, type ClientCodec } from './codec.ts';
 import { nextConnectionState, type ConnectionEvent, type ConnectionState, type StateChange } from './connection-state.ts';
@@ -21,6 +21,9 @@ import type { HistoryResult, Message, PublishAck, SessionInfo } from './types.ts
 import { Watchdog } from './watchdog.ts';
 
 export type TokenReason = 'connect' | 'expired' | 'refresh';
+
+/** Largest `hello.restore` the client sends (about; the gateway's default frame limit is 64 KiB). */
+const MAX_RESTORE_BYTES = 16_384;
 
 export interface ClientOptions {
   /** WebSocket class; defaults to `globalThis.WebSocket`. In Node 20 pass `ws`'s: `{ WebSocket: (await import('ws')).WebSocket }`. */
@@ -368,8 +371,15 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.restoreAsked = this._session !== undefined && this.opts.restore !== false && active.length > 0;
     if (this.restoreAsked) {
       const since: Record<string, Position> = {};
-      for (const sub of active) if (sub.position) since[sub.topic] = sub.position;
-      hello.restore = { since };
+      let bytes = 0;
+      for (const sub of active) {
+        if (!sub.position) continue;
+        since[sub.topic] = sub.position;
+        bytes += sub.topic.length + sub.position.epoch.length + 32;
+      }
+      // A hello must stay small (the server's frame limit): past this, subscribe one by one.
+      if (bytes > MAX_RESTORE_BYTES || Object.keys(since).length > MAX_RESTORE_TOPICS) this.restoreAsked = false;
+      else hello.restore = { since };
     }
     if (this.opts.name) hello.client = this.opts.name;
     this.sendFrame(hello);
