@@ -37,11 +37,14 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
   }
 }
 
-/** Last resort for a bug in an async handler: answer 5000 and log, never an unhandled rejection. */
-function internalError(ctx: GatewayContext, conn: Connection, frame: ClientFrame) {
+/**
+ * Last resort for a bug in an async handler: answer 5000 and log, never an unhandled rejection.
+ * `request` is the client frame, or what stands for one (a subscription restored by `hello`).
+ */
+function internalError(ctx: GatewayContext, conn: Connection, request: { t: string; id?: number | undefined; topic?: string }) {
   return (e: unknown) => {
-    ctx.log.error('request failed', { t: frame.t, error: (e as Error)?.message ?? String(e) });
-    conn.sendError(ErrorCode.Internal, 'internal error', 'id' in frame ? frame.id : undefined);
+    ctx.log.error('request failed', { t: request.t, topic: request.topic, error: (e as Error)?.message ?? String(e) });
+    conn.sendError(ErrorCode.Internal, 'internal error', request.id, request.topic);
   };
 }
 
@@ -125,10 +128,8 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
  */
 function restoreSubscriptions(ctx: GatewayContext, conn: Connection, since: Record<string, Position>): void {
   for (const topic of [...conn.session!.topics]) {
-    void subscribe(ctx, conn, undefined, topic, Object.hasOwn(since, topic) ? since[topic] : undefined, undefined).catch((e: unknown) => {
-      ctx.log.error('restoring a subscription failed', { topic, error: (e as Error)?.message ?? String(e) });
-      conn.sendError(ErrorCode.Internal, 'internal error', undefined, topic);
-    });
+    const position = Object.hasOwn(since, topic) ? since[topic] : undefined;
+    void subscribe(ctx, conn, undefined, topic, position, undefined).catch(internalError(ctx, conn, { t: 'sub', topic }));
   }
 }
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
 import { buildSdk, buildTypes, CORE_BUDGET, type BuiltFile } from '../../scripts/build-sdk.mjs';
 import { FakeNats } from './helpers/fake-nats.ts';
+import { withoutGlobalWebSocket } from './helpers/no-websocket.ts';
 
 let dir: string;
 let files: BuiltFile[];
@@ -43,14 +44,7 @@ describe('SDK bundles', () => {
     const c = new mod.SymphonicClient('ws://127.0.0.1:1/ws', { networkEvents: false });
     const errors: { code: number }[] = [];
     c.on('error', (e: { code: number }) => errors.push(e));
-    const g = globalThis as { WebSocket?: unknown };
-    const saved = g.WebSocket;
-    delete g.WebSocket;
-    try {
-      c.connect();
-    } finally {
-      if (saved) g.WebSocket = saved;
-    }
+    withoutGlobalWebSocket(() => c.connect());
     expect(errors[0]?.code).toBe(mod.ClientErrorCode.NoTransport);
   });
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode } from '../../protocol/codes.ts';
 import { ConnectionClosedError, SymphonicClient, SymphonicError, TimeoutError, ValidationError, type ClientOptions, type StateChange } from '../../sdk/index.ts';
 import { FakeServer, msg, type FakeSocket } from './helpers/fake-socket.ts';
+import { withoutGlobalWebSocket } from './helpers/no-websocket.ts';
 
 let server: FakeServer;
 let client: SymphonicClient | undefined;
@@ -190,14 +191,7 @@ describe('connection', () => {
     client = c;
     const errors: SymphonicError[] = [];
     c.on('error', (e) => errors.push(e));
-    const g = globalThis as { WebSocket?: unknown };
-    const saved = g.WebSocket;
-    delete g.WebSocket;
-    try {
-      c.connect();
-    } finally {
-      if (saved) g.WebSocket = saved;
-    }
+    withoutGlobalWebSocket(() => c.connect());
     expect(errors[0]?.message).toMatch(/"ws"/);
     expect(c.state).toBe('closed');
   });

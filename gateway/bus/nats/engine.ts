@@ -18,11 +18,11 @@ import { NatsBusError, isRetryable, isStoreFailure } from './errors.ts';
 import { TopicFeed } from './feed.ts';
 import { resolveOptions, type NatsBusOptions, type ResolvedNatsOptions } from './options.ts';
 import { isNotFound, StreamReader } from './reader.ts';
-import { StateKeeper } from './keeper.ts';
+import { newKeeperStats, StateKeeper } from './keeper.ts';
 import { Lease } from './lease.ts';
 import { AgePurger } from './purge.ts';
 import { pause, whenAnswering, withTimeout } from './requests.ts';
-import { SnapshotStore } from './snapshots.ts';
+import { bucketAnswers, SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
 import { clipToWindow, insideWindow } from './window.ts';
@@ -91,13 +91,13 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 const ATTEMPT_TIMEOUT_MS = 2_000;
 
 /**
- * Stream setup attempts at start: the first waits this long, doubling up to 2 s. During a new
- * stream's first leader election nats-server 2.9 may leave a concurrent create, and every read,
- * unanswered (requests.ts); the client would wait its whole 5 s JetStream timeout for each.
+ * Setup attempts at start (stream, snapshot bucket): the first waits 1 s, doubling up to 2 s.
+ * During a new stream's first leader election nats-server 2.9 may leave a concurrent create, and
+ * every read, unanswered (requests.ts); the client would wait its whole 5 s timeout for each.
  */
-const SETUP_ATTEMPT_MS = 1_000;
-/** start() waits at most this long for the stream's leader to answer a read. */
-const STREAM_READY_WAIT_MS = 5_000;
+const setupAttemptMs = (attempt: number) => Math.min(2_000, 1_000 * 2 ** Math.min(attempt, 4));
+/** start() waits at most this long for the stream's and the bucket's leaders to answer a read. */
+const READY_WAIT_MS = 5_000;
 
 /** Delay of the one extra tail check after a watch starts, in a cluster (see startWatch). */
 const SETTLE_CHECK_MS = 250;
@@ -145,8 +145,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   /** Purges namespaces by age while this gateway is the keeper (it sees every message's sequence). */
   let purger: AgePurger | undefined;
   let keeperStarting: Promise<void> | undefined;
-  /** Keeper writes of keepers already stopped (takeovers, epoch changes). */
-  let keeperHistory = { applied: 0, writes: 0, gaps: 0, agePurged: 0, sizeTrimmed: 0, terms: 0 };
+  /** The keepers' and purgers' counters, cumulative over every term this gateway kept state. */
+  const keeperStats = newKeeperStats();
+  const purgeStats = { purges: 0, purged: 0, failures: 0 };
+  let keeperTerms = 0;
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -377,10 +379,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     if (keeper || status === 'closed' || !lease?.holder) return;
     const k = new StateKeeper(reader, store, o, () => epoch, log, {
       maxTopics: o.keeperMaxTopics,
+      stats: keeperStats,
       trim: async (topic, keep) => (await jsm.streams.purge(o.streamName, { filter: o.inPrefix + topic, keep })).purged,
     });
     keeper = k;
-    keeperHistory.terms++;
+    keeperTerms++;
     k.start();
     const sub = subscribeAll(k);
     keeperSub = sub;
@@ -394,7 +397,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         w.sub = undefined;
       }
       if (o.purgeRules.length > 0) {
-        purger = new AgePurger(jsm, o.streamName, o.inPrefix, o.purgeRules, log, (ns) => k.purgeFloor(ns));
+        purger = new AgePurger(jsm, o.streamName, o.inPrefix, o.purgeRules, log, (ns) => k.purgeFloor(ns), purgeStats);
         purger.start();
       }
       log.info('nats bus: this gateway is the state keeper', { stream: o.streamName });
@@ -413,17 +416,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     const p = purger;
     purger = undefined;
     await p?.stop();
-    keeperHistory.agePurged += p?.stats.purged ?? 0;
     // Topics get their own subscriptions back before the wildcard goes: no instant without one.
     for (const [topic, w] of watches) w.sub ??= subscribeTopic(topic, w.feed);
     // Bounded: while NATS is away a flush waits for the reconnect, and there is nothing to miss then.
     if (sub && status !== 'closed' && !nc.isClosed()) await withTimeout(nc.flush(), KEEPER_START_TIMEOUT_MS, 'flush').catch(() => {});
     sub?.unsubscribe();
     await k.stop();
-    keeperHistory = {
-      ...keeperHistory, applied: keeperHistory.applied + k.stats.applied, writes: keeperHistory.writes + k.stats.writes,
-      gaps: keeperHistory.gaps + k.stats.gaps, sizeTrimmed: keeperHistory.sizeTrimmed + k.stats.trimmed,
-    };
   }
 
   const bus: NatsBus = {
@@ -456,14 +454,15 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       try {
         jsm = await nc.jetstreamManager({ checkAPI: false });
         js = nc.jetstream();
-        let setupAttempt = 0;
-        const info = await untilDeadline('stream setup', deadline, () =>
-          withTimeout(ensureStream(jsm, o), Math.min(2_000, SETUP_ATTEMPT_MS * 2 ** Math.min(setupAttempt++, 4)), 'stream setup'));
+        let streamAttempt = 0;
+        const info = await untilDeadline('stream setup', deadline, () => withTimeout(ensureStream(jsm, o), setupAttemptMs(streamAttempt++), 'stream setup'));
         await adoptStream(info.created);
-        store = await untilDeadline('snapshot bucket setup', deadline, () => SnapshotStore.open(js, o));
+        let bucketAttempt = 0;
+        store = await untilDeadline('snapshot bucket setup', deadline, () => SnapshotStore.open(js, o, setupAttemptMs(bucketAttempt++)));
         reader = new StreamReader(jsm, js, o.streamName, o.inPrefix);
-        // Best effort: the first watch, recover or history must not wait on the stream's election.
-        await whenAnswering(() => reader.last('=probe'), Math.min(STREAM_READY_WAIT_MS, Math.max(0, deadline - Date.now())), 'stream read');
+        // Best effort: the first watch, recover, history or lease check must not wait on an election.
+        const readyMs = Math.min(READY_WAIT_MS, Math.max(0, deadline - Date.now()));
+        await Promise.all([whenAnswering(() => reader.last('=probe'), readyMs, 'stream read'), bucketAnswers(store.kv, readyMs)]);
         // Someone deleting or recreating the stream changes the epoch; hear about it at once.
         advisorySub = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${o.streamName}`, {
           callback(err, msg) {
@@ -662,12 +661,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       for (const w of watches.values()) add(s, w);
       const k = {
         keeper: keeper?.active ?? false,
-        keeperApplied: keeperHistory.applied + (keeper?.stats.applied ?? 0),
-        keeperTerms: keeperHistory.terms,
-        keeperGaps: keeperHistory.gaps + (keeper?.stats.gaps ?? 0),
-        agePurged: keeperHistory.agePurged + (purger?.stats.purged ?? 0),
-        sizeTrimmed: keeperHistory.sizeTrimmed + (keeper?.stats.trimmed ?? 0),
-        snapshotWrites: keeperHistory.writes + (keeper?.stats.writes ?? 0),
+        keeperApplied: keeperStats.applied,
+        keeperTerms,
+        keeperGaps: keeperStats.gaps,
+        agePurged: purgeStats.purged,
+        sizeTrimmed: keeperStats.trimmed,
+        snapshotWrites: keeperStats.writes,
       };
       return {
         epoch,

@@ -47,8 +47,22 @@ interface Kept {
   trimming: boolean;
 }
 
+export interface KeeperStats {
+  applied: number;
+  writes: number;
+  catchUps: number;
+  gaps: number;
+  conflicts: number;
+  inexact: number;
+  trimmed: number;
+}
+
+export const newKeeperStats = (): KeeperStats => ({ applied: 0, writes: 0, catchUps: 0, gaps: 0, conflicts: 0, inexact: 0, trimmed: 0 });
+
 export interface KeeperOptions {
   readonly maxTopics: number;
+  /** Counters to add to: the engine passes one object for all its keepers (cumulative across terms). */
+  readonly stats?: KeeperStats;
   /** Removes all but the newest `keep` messages of a topic from the stream (see `trimAfterWrite`). */
   readonly trim?: (topic: string, keep: number) => Promise<number>;
 }
@@ -60,7 +74,7 @@ export class StateKeeper {
   private readonly topics = new Map<string, Kept>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
-  readonly stats = { applied: 0, writes: 0, catchUps: 0, gaps: 0, conflicts: 0, inexact: 0, trimmed: 0 };
+  readonly stats: KeeperStats;
 
   constructor(
     private readonly reader: StreamReader,
@@ -69,7 +83,9 @@ export class StateKeeper {
     private readonly epoch: () => string,
     private readonly log: Logger,
     private readonly options: KeeperOptions,
-  ) {}
+  ) {
+    this.stats = options.stats ?? newKeeperStats();
+  }
 
   get active(): boolean {
     return this.running;

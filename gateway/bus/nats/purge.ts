@@ -52,7 +52,6 @@ export class AgePurger {
   private readonly purged = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  readonly stats = { purges: 0, purged: 0, failures: 0 };
   private readonly keepMs: number;
 
   constructor(
@@ -63,6 +62,8 @@ export class AgePurger {
     private readonly log: Logger,
     /** The lowest sequence of a namespace that must stay (the keeper's unsnapshotted changes). */
     private readonly floor: (namespace: string) => number = () => Infinity,
+    /** Counters to add to (the engine keeps one object across keeper terms). */
+    readonly stats = { purges: 0, purged: 0, failures: 0 },
   ) {
     this.keepMs = Math.max(0, ...rules.map((r) => r.ageMs)) + 10 * SAMPLE_MS;
   }

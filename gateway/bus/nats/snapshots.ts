@@ -9,12 +9,13 @@
  * after that election; gateways starting at the same time may be answered at once from the
  * stream's metadata, or not at all (their STREAM.INFO or duplicate create is dropped too). A
  * request sent then (the keeper lease's first read) waits for the client's whole JetStream
- * timeout (5 s), though the leader is usually elected within a second. So open() binds and then
- * reads with short, growing timeouts until the bucket answers.
+ * timeout (5 s), though the leader is usually elected within a second. So open() binds with a
+ * short attempt (the engine retries with growing ones) and the engine then waits, bounded, until
+ * `bucketAnswers`.
  */
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from './codec.ts';
-import { isTimeout, whenAnswering, withTimeout } from './requests.ts';
+import { whenAnswering, withTimeout } from './requests.ts';
 import { isNotFound } from './reader.ts';
 import type { ResolvedNatsOptions } from './options.ts';
 
@@ -32,14 +33,6 @@ export type SaveResult =
 
 const WRONG_LAST_SEQUENCE = 10071;
 
-/** open() waits at most this long (and at most connectTimeoutMs) for a new bucket to answer. */
-const READY_WAIT_MS = 5_000;
-/**
- * Timeouts of the requests asking whether the bucket answers: short first, growing under load.
- * Binding starts longer: the gateway creating the bucket is answered after the first election.
- */
-const BIND_FIRST_MS = 1_000;
-const BIND_MAX_MS = 2_000;
 /** A key no topic can be (`=` is not valid in a topic): reading it only asks the stream leader. */
 const PROBE_KEY = '=probe';
 
@@ -51,29 +44,20 @@ export function bucketAnswers(kv: KV, maxWaitMs: number): Promise<boolean> {
 export class SnapshotStore {
   private constructor(readonly kv: KV) {}
 
-  static async open(js: JetStreamClient, o: ResolvedNatsOptions): Promise<SnapshotStore> {
-    const deadline = Date.now() + o.connectTimeoutMs;
-    let kv: KV | undefined;
-    // Binding reads the stream's info (creating the stream when it is missing): during the new
-    // stream's first election that read can go unanswered as well.
-    for (let attempt = 0; !kv; attempt++) {
-      try {
-        kv = await withTimeout(js.views.kv(o.bucket, {
-          history: 1,
-          replicas: o.replicas,
-          storage: StorageType.File,
-          ttl: o.snapshotTtlMs,
-          // Leader reads: a follower may not have the newest snapshot yet.
-          allow_direct: false,
-          description: `Symphonic topic state snapshots of deployment ${o.prefix}`,
-        }), Math.max(100, Math.min(deadline - Date.now(), BIND_FIRST_MS * 2 ** Math.min(attempt, 10), BIND_MAX_MS)), 'snapshot bucket setup');
-      } catch (e) {
-        // Left to the caller (which retries until its own deadline) unless only the answer was missing.
-        if (!isTimeout(e) || Date.now() >= deadline) throw e;
-      }
-    }
-    // Best effort: a bucket that still does not answer is left to the callers' own retries.
-    await bucketAnswers(kv, Math.min(READY_WAIT_MS, Math.max(0, deadline - Date.now())));
+  /**
+   * Binds (or creates) the bucket; one attempt of `attemptMs` (the caller retries): binding reads
+   * the stream's info, which can go unanswered during a new stream's first election as well.
+   */
+  static async open(js: JetStreamClient, o: ResolvedNatsOptions, attemptMs: number): Promise<SnapshotStore> {
+    const kv = await withTimeout(js.views.kv(o.bucket, {
+      history: 1,
+      replicas: o.replicas,
+      storage: StorageType.File,
+      ttl: o.snapshotTtlMs,
+      // Leader reads: a follower may not have the newest snapshot yet.
+      allow_direct: false,
+      description: `Symphonic topic state snapshots of deployment ${o.prefix}`,
+    }), attemptMs, 'snapshot bucket setup');
     return new SnapshotStore(kv);
   }
 

@@ -7,15 +7,6 @@
 import type { BusMessage } from '../bus.ts';
 import type { HistoryWindow } from './options.ts';
 
-/** Whether `after` (every message after a position, oldest first) lies wholly inside the window. */
-export function insideWindow(after: readonly BusMessage[], w: HistoryWindow, now = Date.now()): boolean {
-  if (!w.narrower) return true;
-  if (after.length > w.size) return false;
-  const oldest = now - w.ageMs;
-  for (const m of after) if (m.ts < oldest) return false;
-  return true;
-}
-
 /**
  * The part of `after` still inside the window: its last `size` messages, none older than `ageMs`.
  * `trimmed` says whether anything right after the position fell out.
@@ -32,4 +23,9 @@ export function clipToWindow(after: readonly BusMessage[], w: HistoryWindow, now
     }
   }
   return { messages: start === 0 ? after : after.slice(start), trimmed: start > 0 };
+}
+
+/** Whether `after` (every message after a position, oldest first) lies wholly inside the window. */
+export function insideWindow(after: readonly BusMessage[], w: HistoryWindow, now = Date.now()): boolean {
+  return !clipToWindow(after, w, now).trimmed;
 }
