@@ -76,6 +76,13 @@ export const GatewayConfig = z.object({
        * gateways when a dedicated gateway (or a few) should carry that load.
        */
       keeper: Bool.default(true),
+      /**
+       * A read of the stream or a bucket (resume, history, session resume, a topic's first load)
+       * is retried through NATS leader elections and reconnects until this, then answered 5001.
+       */
+      readTimeoutMs: Ms.default(15_000),
+      /** A publish is retried through leader elections and reconnects until this, then answered 5001. */
+      publishTimeoutMs: Ms.default(15_000),
     }).prefault({}),
   }).prefault({}),
   ws: z.object({

@@ -22,6 +22,7 @@ export const ErrorCode = {
   BadRequest: 2004,
   NotFound: 2005,
   InvalidPayload: 2006, // published data rejected: namespace schema, nesting depth, or a value type the protocol does not carry
+  IdempotencyKeyReused: 2007, // HTTP publish: the Idempotency-Key already named a different publish (topic, kind or data)
 
   Unauthorized: 3000,
   Forbidden: 3001,

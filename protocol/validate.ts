@@ -1,7 +1,8 @@
 /** Turns received bytes into a checked client frame, or a coded error saying what is wrong. */
-import { codecFor } from './codec.ts';
+import { jsonCodec, msgpackCodec, utf8Text } from './codec.ts';
 import { ErrorCode } from './codes.ts';
 import { CLIENT_FRAME_TYPES, ClientFrame } from './frames.ts';
+import { unsafeIntegerLiteral } from './json-integers.ts';
 import type { Encoding } from './version.ts';
 
 export type DecodeResult =
@@ -10,8 +11,15 @@ export type DecodeResult =
 
 export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8Array | string): DecodeResult {
   let raw: unknown;
+  // JSON: the text is kept for the integer check below (JSON.parse rounds big integers silently).
+  let text: string | undefined;
   try {
-    raw = codecFor(encoding).decode(data);
+    if (encoding === 'json') {
+      text = utf8Text(data);
+      raw = jsonCodec.decode(text);
+    } else {
+      raw = msgpackCodec.decode(data);
+    }
   } catch (e) {
     return { ok: false, code: ErrorCode.BadFrame, message: `not a valid ${encoding} frame: ${(e as Error).message}` };
   }
@@ -19,7 +27,14 @@ export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8A
     return { ok: false, code: ErrorCode.InvalidFrame, message: 'a frame must be a map (object) with a string field "t"' };
   }
   const parsed = ClientFrame.safeParse(raw);
-  if (parsed.success) return { ok: true, frame: parsed.data };
+  if (parsed.success) {
+    // What msgpack refuses as a 64-bit integer (a BigInt fails the schema), JSON must refuse too.
+    const unsafe = text === undefined ? null : unsafeIntegerLiteral(text);
+    if (unsafe === null) return { ok: true, frame: parsed.data };
+    const message = `invalid ${parsed.data.t} frame: integer ${unsafe.slice(0, 40)} is outside ±(2^53−1) (JSON would round it; send such numbers as strings)`;
+    const valid = requestIdOf(raw);
+    return { ok: false, code: ErrorCode.InvalidFrame, message, ...(valid === undefined ? {} : { id: valid }) };
+  }
   const id = requestIdOf(raw);
   const t = (raw as { t?: unknown }).t;
   if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {

@@ -22,8 +22,10 @@ export interface BusMessage {
 }
 
 export interface PublishOptions {
-  /** At most 128 characters; unique per deployment for the publish it names. */
+  /** At most 128 characters; unique per scope for the publish it names. */
   readonly idempotencyKey?: string;
+  /** Who sent the key (e.g. the API key's identity): the same key in two scopes names two publishes. */
+  readonly idempotencyScope?: string;
 }
 
 export interface PublishResult {
@@ -73,8 +75,9 @@ export interface Bus {
   unwatch(topic: string): void;
   /**
    * Appends a message; resolves once it is stored and ordered. With `idempotencyKey`, a retry of
-   * the same publish within the engine's duplicate window is stored once and answers the first
-   * publish's result.
+   * the same publish (same topic, kind and data) within the engine's duplicate window is stored
+   * once and answers the first publish's result; the key reused in its scope for a different
+   * publish rejects with an error whose `code` is 'conflict' (idempotency.ts).
    */
   publish(topic: string, kind: MessageKind, data: unknown, options?: PublishOptions): Promise<PublishResult>;
   /**

@@ -28,7 +28,7 @@ function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {
     servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas,
     // One stream for every namespace: it keeps the widest window, reads apply each topic's own.
     history: widestHistory(config), historyFor: (topic) => historyFor(topic, config), namespaces: namespaceAges(config),
-    name: config.nodeId, logger: log, keeper: { enabled: nats.keeper },
+    name: config.nodeId, logger: log, keeper: { enabled: nats.keeper }, readTimeoutMs: nats.readTimeoutMs, publishTimeoutMs: nats.publishTimeoutMs,
   };
 }
 

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
 import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from './bus.ts';
+import { IdempotencyConflictError, idempotencyId, publishDigest } from './idempotency.ts';
 
 export interface MemoryBusOptions {
   history?: { size?: number; ageMs?: number };
@@ -46,7 +47,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const epoch = randomBytes(6).toString('hex');
   const topics = new Map<string, TopicLog>();
   const watched = new Set<string>();
-  const dedupe = new Map<string, { at: number; result: Promise<PublishResult> }>();
+  /** Idempotency id -> when, what (digest of topic, kind, data) and the first publish's result. */
+  const dedupe = new Map<string, { at: number; digest: string; result: Promise<PublishResult> }>();
   let queue: Pending[] = [];
   let scheduled = false;
   let status: BusStatus = 'starting';
@@ -123,9 +125,14 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     publish(topic, kind, data, options) {
       if (status === 'closed') return Promise.reject(new Error('bus closed'));
       const key = options?.idempotencyKey;
-      if (key !== undefined) {
-        const seen = dedupe.get(key);
-        if (seen && Date.now() - seen.at < DEDUPE_MS) return seen.result;
+      const idem = key === undefined ? undefined : { id: idempotencyId(key, options?.idempotencyScope), digest: publishDigest(topic, kind, data) };
+      if (idem) {
+        const seen = dedupe.get(idem.id);
+        if (seen && Date.now() - seen.at < DEDUPE_MS) {
+          // A true retry answers the first result; the key reused for another publish is refused, never dropped silently.
+          if (seen.digest === idem.digest) return seen.result;
+          return Promise.reject(new IdempotencyConflictError(`idempotency key ${JSON.stringify(key)} was already used for a different publish`));
+        }
       }
       const result = new Promise<PublishResult>((resolve) => {
         queue.push({ topic, kind, data, resolve });
@@ -134,9 +141,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
           setImmediate(flush);
         }
       });
-      if (key !== undefined) {
-        dedupe.delete(key);
-        dedupe.set(key, { at: Date.now(), result });
+      if (idem) {
+        dedupe.delete(idem.id);
+        dedupe.set(idem.id, { at: Date.now(), digest: idem.digest, result });
         if (dedupe.size > DEDUPE_KEYS) dedupe.delete(dedupe.keys().next().value!);
       }
       return result;

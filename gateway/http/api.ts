@@ -7,6 +7,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
+import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
+import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import { renderMetrics } from '../metrics.ts';
 import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
@@ -36,7 +38,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   });
 
   /** Checks the key for `scope`, reads and parses the JSON body, then calls `handle`. */
-  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: string, idempotencyKey: string) => void) {
+  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: { name: string; id: string }, idempotencyKey: string) => void) {
     return (res: HttpResponse, req: HttpRequest) => {
       const auth = req.getHeader('authorization');
       const idempotencyKey = req.getHeader('idempotency-key'); // headers must be read before any await
@@ -50,13 +52,19 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
       readBody(p, ctx.config.api.maxBodyBytes, (body) => {
         if (!body) return replyError(p, '413 Payload Too Large', ErrorCode.PayloadTooLarge, `body larger than ${ctx.config.api.maxBodyBytes} bytes`);
         let json: unknown;
+        const text = body.toString('utf8');
         try {
-          json = JSON.parse(body.toString('utf8'));
+          json = JSON.parse(text);
         } catch {
           return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
         }
+        // JSON.parse would round it silently; the protocol carries integers within ±(2^53−1) only.
+        const unsafe = unsafeIntegerLiteral(text);
+        if (unsafe !== null) {
+          return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `integer ${unsafe.slice(0, 40)} is outside ±(2^53−1) (JSON would round it; send such numbers as strings)`);
+        }
         try {
-          handle(p, json, body.byteLength, key.name, idempotencyKey);
+          handle(p, json, body.byteLength, key, idempotencyKey);
         } catch (e) {
           ctx.log.error('http request failed', { route: scope, error: (e as Error).message });
           replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
@@ -65,7 +73,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     };
   }
 
-  app.post('/api/publish', route('publish', (p, json, bodyBytes, _key, idempotencyKey) => {
+  app.post('/api/publish', route('publish', (p, json, bodyBytes, key, idempotencyKey) => {
     if (idempotencyKey && !IDEMPOTENCY_KEY_RE.test(idempotencyKey)) {
       return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'Idempotency-Key must be 1-128 characters of [A-Za-z0-9_.:-]');
     }
@@ -84,9 +92,14 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
       return replyError(p, bad.code === ErrorCode.PayloadTooLarge ? '413 Payload Too Large' : '422 Unprocessable Entity', bad.code, bad.message);
     }
     // A retry with the same Idempotency-Key (e.g. after a 503 or a lost answer) is stored once.
-    ctx.bus.publish(topic, kind, data, idempotencyKey ? { idempotencyKey } : undefined).then(
+    // Keys are the sending API key's own (scope: its identity): two backends never collide.
+    ctx.bus.publish(topic, kind, data, idempotencyKey ? { idempotencyKey, idempotencyScope: key.id } : undefined).then(
       (r) => replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch }),
       (e: Error) => {
+        if (isIdempotencyConflict(e)) {
+          return replyError(p, '422 Unprocessable Entity', ErrorCode.IdempotencyKeyReused,
+            'this Idempotency-Key was already used for a different publish (topic, kind or data): use a new key for a new publish');
+        }
         ctx.log.warn('http publish failed', { topic, error: e.message });
         replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'publish failed, retry later');
       },
@@ -102,7 +115,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     }
     const conns = ctx.policy.limits.connectionsOf(parsed.data.user);
     for (const c of conns) c.close(CloseCode.Kicked, parsed.data.reason ?? 'disconnected by the server');
-    ctx.log.info('admin disconnect', { user: parsed.data.user, connections: conns.length, key });
+    ctx.log.info('admin disconnect', { user: parsed.data.user, connections: conns.length, key: key.name });
     replyJson(p, '200 OK', { disconnected: conns.length });
   }));
 }

@@ -14,10 +14,12 @@ interface Entry {
   readonly digest: Buffer;
   readonly scopes: ReadonlySet<Scope>;
   readonly name: string;
+  readonly id: string;
 }
 
 export type KeyCheck =
-  | { ok: true; name: string }
+  /** `id`: the key's stable identity (a hash, not the key; the same on every gateway), e.g. to scope idempotency keys. */
+  | { ok: true; name: string; id: string }
   | { ok: false; reason: 'disabled' | 'unauthorized' | 'forbidden' };
 
 export interface ApiKeys {
@@ -30,9 +32,12 @@ export interface ApiKeys {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export function createApiKeys(keys: readonly ApiKeyConfig[]): ApiKeys {
-  const entries: Entry[] = keys.map((k, i) => typeof k === 'string'
-    ? { digest: digest(k), scopes: new Set<Scope>(['publish']), name: `key-${i}` }
-    : { digest: digest(k.key), scopes: new Set(k.scopes ?? ['publish']), name: k.name ?? `key-${i}` });
+  const entries: Entry[] = keys.map((k, i) => {
+    const c = typeof k === 'string' ? { key: k, scopes: undefined, name: undefined } : k;
+    const d = digest(c.key);
+    // The id comes from the key itself: a name or position (`key-<i>`) may differ between gateways.
+    return { digest: d, id: d.toString('hex'), scopes: new Set<Scope>(c.scopes ?? ['publish']), name: c.name ?? `key-${i}` };
+  });
   return {
     size: entries.length,
     check(authorization, scope) {
@@ -45,7 +50,7 @@ export function createApiKeys(keys: readonly ApiKeyConfig[]): ApiKeys {
       }
       if (!found) return { ok: false, reason: 'unauthorized' };
       if (!found.scopes.has(scope)) return { ok: false, reason: 'forbidden' };
-      return { ok: true, name: found.name };
+      return { ok: true, name: found.name, id: found.id };
     },
   };
 }

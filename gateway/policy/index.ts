@@ -45,12 +45,21 @@ export async function createPolicy<C>(config: GatewayConfig): Promise<Policy<C>>
   return {
     auth: authenticator,
     namespaces: createNamespaces(config),
-    origins: createOriginPolicy(config.ws.allowedOrigins, config.ws.requireOrigin),
+    origins: originPolicyOf(config),
     apiKeys: createApiKeys(config.api.keys),
     limits: new ConnectionLimits<C>(limits),
     connectionBucket: () => bucket(limits.connRatePerSec, limits.connBurst),
     violationBudget: () => bucket(1, limits.maxRateViolations),
   };
+}
+
+/** The Origin allow-list; an entry that is not an origin stops the start, naming it. */
+function originPolicyOf(config: GatewayConfig): OriginPolicy {
+  try {
+    return createOriginPolicy(config.ws.allowedOrigins, config.ws.requireOrigin);
+  } catch (e) {
+    throw new ConfigError(`invalid config:\n  ws.allowedOrigins: ${(e as Error).message}`);
+  }
 }
 
 export { historyFor, widestHistory } from './namespaces.ts';

@@ -17,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import { openConnection, type BusConnection } from '../bus/nats/connection.ts';
 import { resolveOptions, type NatsBusOptions } from '../bus/nats/options.ts';
-import { withTimeout } from '../bus/nats/requests.ts';
+import { askUntil } from '../bus/nats/requests.ts';
 import type { Logger } from '../log.ts';
 import { keysEqual, newSession, takeSession, type Session, type SessionStore } from './sessions.ts';
 
@@ -36,7 +36,11 @@ export interface RegistryOptions {
   ttlMs: number;
   nodeId: string;
   log: Logger;
-  /** Each registry call gives up after this (the session then lives on this gateway only). */
+  /**
+   * Each registry call is retried through NATS leader elections and reconnects until this, then
+   * given up (default: the bus's read timeout, 15 s). A resume that could not read the record by
+   * then starts a new session (`resumed: false`, logged with the cause).
+   */
   opTimeoutMs?: number;
 }
 
@@ -52,20 +56,25 @@ const nodeToken = (node: string) => createHash('sha256').update(node).digest('he
 
 export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
   const resolved = resolveOptions({ ...o.nats, name: `${o.nodeId}-sessions` });
-  const opTimeout = o.opTimeoutMs ?? 2000;
+  const opTimeout = o.opTimeoutMs ?? resolved.readTimeoutMs;
   const conn: BusConnection = await openConnection(resolved, {
     onDisconnect: () => o.log.warn('session registry disconnected'),
     onReconnect: () => o.log.info('session registry reconnected'),
     onError: (e) => o.log.warn('session registry error', { error: e.message }),
-  });
+  }, o.nats.connect);
   const nc: NatsConnection = conn.nc;
-  const kv: KV = await nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
+  // Binding reads the bucket's stream info, unanswered while its leader is being elected: asked
+  // again with short attempts until the start deadline, like the bus's own setup.
+  const kv: KV = await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () => nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
     history: 1,
     replicas: resolved.replicas,
     storage: StorageType.File,
     ttl: o.ttlMs,
     allow_direct: false,
     description: `Symphonic sessions of deployment ${resolved.prefix}`,
+  })).catch(async (e: unknown) => {
+    await conn.close();
+    throw e;
   });
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${nodeToken(node)}`;
   const local = new Map<string, Session>();
@@ -93,8 +102,12 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   });
   const encode = (r: SessionRecord) => new TextEncoder().encode(JSON.stringify(r));
 
-  /** Each registry request gives up after `opTimeout` (the session then lives on this gateway only). */
-  const bounded = <T>(p: Promise<T>, what: string): Promise<T> => withTimeout(p, opTimeout, what);
+  /**
+   * Each registry request is asked again until answered, for at most `opTimeout`: during a KV
+   * leader election requests go unanswered for seconds. Repeating a write is safe: every write is
+   * compare-and-set, and a repeat of one that landed is recognised by `resync` / `claimed`.
+   */
+  const bounded = <T>(request: () => Promise<T>, what: string): Promise<T> => askUntil(what, Date.now() + opTimeout, request, () => nc.isClosed());
 
   /** Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
    *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
@@ -141,7 +154,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
         const rev = revisions.get(s);
         try {
-          const next = await bounded(rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev), 'session write');
+          const next = await bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write');
           revisions.set(s, next);
           sentKeys.set(s, new Set([r.keyHash]));
           return;
@@ -160,7 +173,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
    *  and a key we wrote). False: someone else holds the session, whose record we must not touch. */
   async function resync(s: Session): Promise<boolean> {
-    const entry = await bounded(kv.get(s.id), 'session read');
+    const entry = await bounded(() => kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
       revisions.delete(s); // aged out while we still hold the socket: create it again (a claim needs a record)
       return true;
@@ -178,8 +191,23 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     sentKeys.delete(s);
   }
 
+  /**
+   * Writes our claim on the record at `revision`. A lost compare-and-set after an unanswered
+   * attempt may be our own claim that landed: the record then names this gateway with our bytes.
+   */
+  async function claimed(id: string, value: Uint8Array, revision: number): Promise<number> {
+    try {
+      return await bounded(() => kv.update(id, value, revision), 'session claim');
+    } catch (e) {
+      if (!isWrongRevision(e)) throw e;
+      const now = await bounded(() => kv.get(id), 'session read');
+      if (now?.operation === 'PUT' && Buffer.from(now.value).equals(value)) return now.revision;
+      throw e;
+    }
+  }
+
   async function resumeFromRegistry(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
-    const entry = await bounded(kv.get(offer.id), 'session read');
+    const entry = await bounded(() => kv.get(offer.id), 'session read');
     if (!entry || entry.operation !== 'PUT') return null;
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
     const given = hashKey(offer.key);
@@ -191,7 +219,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const claim = record(session);
-    revisions.set(session, await bounded(kv.update(offer.id, encode(claim), entry.revision), 'session claim'));
+    revisions.set(session, await claimed(offer.id, encode(claim), entry.revision));
     sentKeys.set(session, new Set([claim.keyHash]));
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;

@@ -223,6 +223,12 @@ export interface ClusterClientOptions {
   readonly urls: readonly string[];
   /** Reconnect and resume by itself when its socket drops (default true). */
   readonly autoReconnect?: boolean;
+  /**
+   * Resume with `hello.restore` (the server re-subscribes the session's topics from the positions
+   * given; a topic it answers with an error is then subscribed with the client's own `sub`)
+   * instead of `hello` followed by `sub` with `since` per topic. Default false.
+   */
+  readonly restore?: boolean;
   readonly changes: Changes;
 }
 
@@ -245,6 +251,11 @@ export class ClusterClient {
   url = '';
   private urlIndex = 0;
   private readonly pendingSubs = new Map<number, string>();
+  /** Topics the server is restoring (`hello.restore`): their `subscribed` / `error` come without `id`. */
+  private readonly restoring = new Set<string>();
+  /** Subscriptions restored by the server (`subscribed` without id), and restores it refused. */
+  restored = 0;
+  restoreErrors = 0;
   private intentional = false;
   private closedForGood = false;
   private session: { id: string; key: string } | undefined;
@@ -286,10 +297,45 @@ export class ClusterClient {
     };
     raw.ws.on('message', onFrame);
     raw.ws.once('close', (code: number) => this.onClose(raw.ws, code));
-    raw.send({ t: 'hello', v: 1, client: `cluster-test/${this.name}`, ...(this.session ? { session: this.session } : {}) });
+    const restore = this.opts.restore && this.session ? this.restorePositions() : undefined;
+    for (const topic of Object.keys(restore ?? {})) {
+      this.restoring.add(topic);
+      this.view(topic).startSubscribe();
+    }
+    raw.send({ t: 'hello', v: 1, client: `cluster-test/${this.name}`, ...(this.session ? { session: this.session } : {}), ...(restore ? { restore: { since: restore } } : {}) });
     const welcome = await raw.next<Welcome>((f) => f.t === 'welcome', 15_000);
     this.welcomes.push(welcome);
     this.session = { id: welcome.session, key: welcome.key };
+  }
+
+  /**
+   * After a `hello.restore`, the topics the server names (the session's, when it is resumed) come
+   * back as `subscribed` without id; for any other topic nothing comes: subscribe as usual. Runs in
+   * frame order, before the restored `subscribed` frames that follow the welcome.
+   */
+  private onWelcome(welcome: Welcome): void {
+    const named = new Set(welcome.resumed ? welcome.topics ?? [] : []);
+    for (const topic of [...this.restoring]) {
+      if (named.has(topic)) continue;
+      this.restoring.delete(topic);
+      this.view(topic).disconnected();
+    }
+  }
+
+  /** Positions of every positioned topic, for `hello.restore`. */
+  private restorePositions(): Record<string, { seq: number; epoch: string }> | undefined {
+    const since: Record<string, { seq: number; epoch: string }> = {};
+    for (const v of this.views.values()) {
+      const p = v.since();
+      if (p) since[v.topic] = p;
+    }
+    return Object.keys(since).length > 0 ? since : undefined;
+  }
+
+  /** Resolves once no restored subscription is outstanding (or the socket ended). */
+  private async restored_(timeoutMs: number): Promise<void> {
+    const raw = this.raw;
+    await this.opts.changes.until(() => this.restoring.size === 0 || !raw || raw.ws.readyState > 1, timeoutMs, () => `${this.name}: restored ${[...this.restoring].join(', ')} on ${this.url}`);
   }
 
   /**
@@ -352,6 +398,18 @@ export class ClusterClient {
   }
 
   private onFrame(f: ServerFrame): void {
+    if ((f.t === 'subscribed' || f.t === 'error') && f.id === undefined && f.topic !== undefined && this.restoring.delete(f.topic)) {
+      if (f.t === 'subscribed') {
+        this.restored++;
+        this.view(f.topic).onSubscribed(f);
+      } else {
+        // Documented: a restore the server could not do is the client's to `sub` (reconnectLoop does).
+        this.restoreErrors++;
+        this.view(f.topic).onError(f);
+      }
+      return;
+    }
+    if (f.t === 'welcome') return this.onWelcome(f);
     if (f.t === 'msg') {
       const v = this.views.get(f.topic);
       if (v) v.onMsg(f);
@@ -375,6 +433,7 @@ export class ClusterClient {
     if (this.raw?.ws !== ws) return;
     for (const v of this.views.values()) v.disconnected();
     this.pendingSubs.clear();
+    this.restoring.clear();
     this.opts.changes.bump();
     if (this.intentional || this.closedForGood || this.opts.autoReconnect === false) return;
     this.reconnects.push({ closedAt: Date.now(), closeCode: code, from: this.url });
@@ -406,6 +465,7 @@ export class ClusterClient {
         record.to = this.url;
         record.connectedAt = Date.now();
         record.resumed = this.welcomes.at(-1)?.resumed;
+        await this.restored_(30_000);
       }
       const pending = [...this.views.values()].filter((v) => v.phase !== 'live').map((v) => v.topic);
       const failed = await this.trySubscribe(pending);
@@ -508,9 +568,13 @@ export class HttpPublisher {
   /** Failed attempts, for the report: [time, gateway, what]. */
   readonly failures: [number, string, string][] = [];
 
-  constructor(private readonly key: string, private readonly httpUrls: readonly string[]) {}
+  constructor(private readonly key: string, readonly httpUrls: string[]) {}
 
-  async publish(topic: string, kind: MessageKind, data: unknown, via = 0, deadlineMs = 60_000, cancelled: () => boolean = () => false): Promise<Omit<PublishRecord, 'n' | 'topic'>> {
+  /**
+   * With `idempotencyKey` every attempt carries it (`Idempotency-Key`): a retry of a publish that
+   * was stored after all is stored once, so no attempt is ambiguous.
+   */
+  async publish(topic: string, kind: MessageKind, data: unknown, via = 0, deadlineMs = 60_000, cancelled: () => boolean = () => false, idempotencyKey?: string): Promise<Omit<PublishRecord, 'n' | 'topic'>> {
     const startedAt = Date.now();
     let index = via % this.httpUrls.length;
     let ambiguous = false;
@@ -520,13 +584,13 @@ export class HttpPublisher {
       try {
         const res = await fetch(`${url}/api/publish`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
           body: JSON.stringify({ topic, kind, data }),
         });
         const text = await res.text();
         if (res.status === 200) {
           const body = JSON.parse(text) as { seq: number; epoch: string };
-          return { seq: body.seq, epoch: body.epoch, startedAt, endedAt: Date.now(), retries: attempt, ambiguous, via: url };
+          return { seq: body.seq, epoch: body.epoch, startedAt, endedAt: Date.now(), retries: attempt, ambiguous: ambiguous && !idempotencyKey, via: url };
         }
         if (res.status !== 503) throw new Error(`publish to ${topic} via ${url}: HTTP ${res.status} ${text}`);
         ambiguous = true;
@@ -558,6 +622,10 @@ export interface StreamOptions {
   readonly message?: (topic: string, n: number) => { kind: MessageKind; data: unknown };
   /** Streams are added here, so a test's cleanup can stop whatever a failed test left running. */
   readonly registry?: PublishStream[];
+  /** Publish with an Idempotency-Key of this prefix + topic + n (retries stored once). */
+  readonly idempotencyPrefix?: string;
+  /** At most this many publishes per second per topic (default: as fast as acks come back). */
+  readonly ratePerTopic?: number;
 }
 
 /**
@@ -578,9 +646,14 @@ export class PublishStream {
 
   private async run(topic: string, index: number): Promise<void> {
     const list = this.records.get(topic)!;
+    const started = Date.now();
     for (let n = 1; n <= this.o.maxPerTopic && !this.stopped; n++) {
       const { kind, data } = this.o.message?.(topic, n) ?? { kind: 'patch' as const, data: { n } };
-      const r = await this.publisher.publish(topic, kind, data, this.o.via(index), 60_000, () => this.stopped);
+      const key = this.o.idempotencyPrefix === undefined ? undefined : `${this.o.idempotencyPrefix}.${topic}.${n}`;
+      // Pacing, not synchronisation: message n is not sent before n / rate seconds into the run.
+      const due = this.o.ratePerTopic ? started + (n * 1000) / this.o.ratePerTopic - Date.now() : 0;
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
+      const r = await this.publisher.publish(topic, kind, data, this.o.via(index), 60_000, () => this.stopped, key);
       list.push({ ...r, topic, n });
       this.o.changes.bump();
     }

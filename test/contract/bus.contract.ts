@@ -101,6 +101,31 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       expect(h.messages.map((m) => m.data)).toEqual([{ n: 1 }, { n: 2 }]);
     });
 
+    it('refuses an idempotency key reused for a different publish; each scope has keys of its own', async () => {
+      const { bus, got } = await open();
+      const topic = freshTopic('idem-reuse');
+      const elsewhere = freshTopic('idem-reuse-other');
+      await bus.watch(topic);
+      const key = `${topic}-order-1`;
+      const a = { idempotencyKey: key, idempotencyScope: 'backend-a' };
+      const first = await bus.publish(topic, 'set', { n: 1, list: [1, { x: 1, y: 2 }] }, a);
+      // A true retry, whatever its key order, answers the first publish's result.
+      expect(await bus.publish(topic, 'set', { list: [1, { y: 2, x: 1 }], n: 1 }, a)).toEqual(first);
+      // The key for other data, another kind or another topic: refused, never a silent success.
+      await expect(bus.publish(topic, 'set', { n: 2, list: [1, { x: 1, y: 2 }] }, a)).rejects.toMatchObject({ code: 'conflict' });
+      await expect(bus.publish(topic, 'patch', { n: 1, list: [1, { x: 1, y: 2 }] }, a)).rejects.toMatchObject({ code: 'conflict' });
+      await expect(bus.publish(elsewhere, 'set', { n: 1, list: [1, { x: 1, y: 2 }] }, a)).rejects.toMatchObject({ code: 'conflict' });
+      // The same key in another scope (another API key) names another publish.
+      const b = await bus.publish(topic, 'event', 'from b', { idempotencyKey: key, idempotencyScope: 'backend-b' });
+      expect(b.seq).toBeGreaterThan(first.seq);
+      expect(await bus.publish(topic, 'event', 'from b', { idempotencyKey: key, idempotencyScope: 'backend-b' })).toEqual(b);
+      // The first publish still answers its retries after the refusals.
+      expect(await bus.publish(topic, 'set', { n: 1, list: [1, { x: 1, y: 2 }] }, a)).toEqual(first);
+      await got.count(topic, 2);
+      expect(got.of(topic).map((m) => m.data)).toEqual([{ n: 1, list: [1, { x: 1, y: 2 }] }, 'from b']);
+      expect((await bus.history(elsewhere, 0, 10)).messages).toEqual([]);
+    });
+
     it('publish returns increasing sequences per topic and the bus epoch', async () => {
       const { bus } = await open();
       const a = freshTopic('seq-a');

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { CloseCode } from '../../protocol/index.ts';
+import { connectHello } from '../support/raw-client.ts';
 
 /** Runs `gateway/main.ts` as `npm start` does and waits for a line matching `until` or for exit. */
 function run(env: Record<string, string>, until: RegExp) {
@@ -18,14 +20,22 @@ function run(env: Record<string, string>, until: RegExp) {
 }
 
 describe('gateway command', () => {
-  it('starts on PORT with the embedded bus, serves health, and stops cleanly on SIGTERM', async () => {
+  it('starts on PORT with the embedded bus, serves health, and on SIGTERM closes clients with 4000 and exits 0', async () => {
     const { out, child } = await run({ PORT: '0', HOST: '127.0.0.1' }, /"msg":"listening"[^\n]*\n/);
     const port = Number(/"port":(\d+)/.exec(out)![1]);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(await res.json()).toMatchObject({ status: 'ok', engine: 'memory' });
+    const { c } = await connectHello(`ws://127.0.0.1:${port}/ws`);
     const exited = new Promise<number | null>((r) => child.on('exit', r));
     child.kill('SIGTERM');
+    expect(await c.closed).toMatchObject({ code: CloseCode.ServerShutdown });
     expect(await exited).toBe(0);
+  });
+
+  it('refuses to start with an allowed-origin entry that is not an origin, naming it', async () => {
+    const { out, code } = await run({ PORT: '0', HOST: '127.0.0.1', SYMPHONIC_ws__allowedOrigins: 'https://ok.example,https://bad.example/path' }, /$^/);
+    expect(code).toBe(1);
+    expect(out).toMatch(/ws\.allowedOrigins: "https:\/\/bad\.example\/path"/);
   });
 
   it('exits non-zero naming the invalid field', async () => {

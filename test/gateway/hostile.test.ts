@@ -31,6 +31,29 @@ describe('hostile input', () => {
     c.close();
   });
 
+  it('refuses on a JSON connection an integer JSON would round (1001, like msgpack), and publishes nothing', async () => {
+    const { c } = await connectHello(gw.url, 'json');
+    c.send({ t: 'sub', id: 1, topic: 'bigint' });
+    await c.next(isReply(1));
+    c.sendRaw('{"t":"pub","id":2,"topic":"bigint","data":{"id":9007199254740993}}');
+    expect(await c.next(isReply(2))).toMatchObject({ t: 'error', code: ErrorCode.InvalidFrame, message: expect.stringMatching(/9007199254740993/) });
+    c.sendRaw('{"t":"pub","id":3,"topic":"bigint","data":{"id":"9007199254740993","n":9007199254740991}}');
+    expect(await c.next(isMsg('bigint'))).toMatchObject({ seq: 1, data: { id: '9007199254740993', n: 9007199254740991 } });
+    c.close();
+  });
+
+  it('refuses msgpack holding the never-used byte 0xc1 (1000) and relays nothing', async () => {
+    const { c } = await connectHello(gw.url);
+    c.send({ t: 'sub', id: 1, topic: 'c1' });
+    await c.next(isReply(1));
+    const head = msgpackCodec.encode({ t: 'pub', id: 2, topic: 'c1', kind: 'event' }) as Uint8Array;
+    c.sendRaw(Buffer.from([0x85, ...head.subarray(1), 0xa4, 0x64, 0x61, 0x74, 0x61, 0x91, 0xc1]));
+    expect(await c.next((f) => f.t === 'error')).toMatchObject({ code: ErrorCode.BadFrame });
+    c.send({ t: 'pub', id: 3, topic: 'c1', data: 'after' });
+    expect(await c.next(isMsg('c1'))).toMatchObject({ seq: 1, data: 'after' });
+    c.close();
+  });
+
   it('closes a connection that keeps sending invalid frames with 4503, others unaffected', async () => {
     const { c: good } = await connectHello(gw.url);
     good.send({ t: 'sub', id: 1, topic: 'calm' });

@@ -4,7 +4,8 @@ import { useGateway } from '../support/gateway.ts';
 import { connectHello, isMsg, isReply } from '../support/raw-client.ts';
 
 const KEY = 'test-key-0123456789';
-const gw = await useGateway({ api: { keys: [KEY], maxBodyBytes: 1024 } });
+const KEY2 = 'other-backend-key-0123456789';
+const gw = await useGateway({ api: { keys: [KEY, KEY2], maxBodyBytes: 1024 } });
 const noKeys = await useGateway();
 
 function publish(body: unknown, key: string | null = KEY, base = gw.httpUrl) {
@@ -65,6 +66,53 @@ describe('HTTP publish API', () => {
     });
     expect(bad.status).toBe(400);
     c.close();
+  });
+
+  it('refuses an Idempotency-Key reused for a different publish (422, 2007); a true retry still answers the first seq', async () => {
+    const send = (body: unknown, idem: string, key = KEY) => fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': idem },
+      body: JSON.stringify(body),
+    });
+    const first = await send({ topic: 'idem.reuse', kind: 'set', data: { a: 1, b: 2 } }, 'order-77');
+    expect(first.status).toBe(200);
+    const { seq } = (await first.json()) as { seq: number };
+    for (const other of [
+      { topic: 'idem.reuse', kind: 'set', data: { a: 1, b: 3 } }, // other data
+      { topic: 'idem.reuse', kind: 'patch', data: { a: 1, b: 2 } }, // other kind
+      { topic: 'idem.reuse2', kind: 'set', data: { a: 1, b: 2 } }, // other topic
+    ]) {
+      const res = await send(other, 'order-77');
+      expect(res.status, JSON.stringify(other)).toBe(422);
+      const body = (await res.json()) as { error: { code: number; message: string } };
+      expect(body.error.code).toBe(ErrorCode.IdempotencyKeyReused);
+      expect(body.error.message).toMatch(/Idempotency-Key/);
+    }
+    // Same publish (keys in another order): the first result.
+    const retry = await send({ topic: 'idem.reuse', data: { b: 2, a: 1 }, kind: 'set' }, 'order-77');
+    expect(retry.status).toBe(200);
+    expect(((await retry.json()) as { seq: number }).seq).toBe(seq);
+    // Another API key has Idempotency-Keys of its own: the same key is a new publish there.
+    const theirs = await send({ topic: 'idem.reuse', kind: 'event', data: 'other backend' }, 'order-77', KEY2);
+    expect(theirs.status).toBe(200);
+    expect(((await theirs.json()) as { seq: number }).seq).toBe(seq + 1);
+  });
+
+  it.each([
+    ['2^53 + 1', '{"topic":"big.t","data":9007199254740993}'],
+    ['a nested 20-digit integer', '{"topic":"big.t","data":{"ids":[1,12345678901234567890]}}'],
+    ['−2^53', '{"topic":"big.t","data":-9007199254740992}'],
+  ])('refuses an integer JSON would round (%s) with 400 and 2004', async (_name, body) => {
+    const res = await publish(body);
+    expect(res.status).toBe(400);
+    const json = (await res.json()) as { error: { code: number; message: string } };
+    expect(json.error.code).toBe(ErrorCode.BadRequest);
+    expect(json.error.message).toMatch(/outside/);
+  });
+
+  it('accepts the largest safe integers, floats, and long digit runs in strings', async () => {
+    const res = await publish('{"topic":"big.ok","data":{"n":[9007199254740991,-9007199254740991,1e300,0.1],"s":"90071992547409930000"}}');
+    expect(res.status).toBe(200);
   });
 
   it('answers 503 with a hint when no API key is configured', async () => {

@@ -8,6 +8,7 @@ import type { MsgFrame, ServerFrame, SubscribedFrame } from '../../protocol/inde
 import { useGateway } from '../support/gateway.ts';
 import { startNatsServer } from '../support/nats-server.ts';
 import { connectHello, connectRaw, isMsg, isReply } from '../support/raw-client.ts';
+import { hs256, SECRET } from '../security/support/tokens.ts';
 
 const natsServer = await startNatsServer();
 afterAll(() => natsServer.cleanup());
@@ -17,7 +18,11 @@ let n = 0;
 
 for (const engine of ['memory', 'nats'] as const) {
   describe(`hello.restore (${engine} bus)`, async () => {
-    const config = { bus: { engine, nats: { servers: [natsServer.url], prefix: `restore_${process.pid}_${engine}` } } };
+    // `priv` needs a subscription token, which a restore cannot present (the client sends its own `sub`).
+    const config = {
+      bus: { engine, nats: { servers: [natsServer.url], prefix: `restore_${process.pid}_${engine}` } },
+      auth: { secret: SECRET }, namespaces: { priv: { subscribe: 'token' as const } },
+    };
     const a = await useGateway(config);
     // A second gateway of the same deployment (the memory engine is one node: the same one).
     const b = engine === 'nats' ? await useGateway(config) : a;
@@ -68,6 +73,41 @@ for (const engine of ['memory', 'nats'] as const) {
       expect(await c.next(isReply(7))).toMatchObject({ t: 'error', code: 2002 });
       c.send({ t: 'unsub', id: 8, topic: doc });
       expect(await c.next(isReply(8))).toMatchObject({ t: 'unsubscribed', topic: doc });
+      pub.close();
+      c.close();
+    });
+
+    it('a restore that fails is an error with the topic and no id; the topic is then not subscribed, and a sub for it is accepted', async () => {
+      const priv = `priv.room-${++n}`;
+      const open = `rs.open-${n}`;
+      const token = await hs256({ topic: priv });
+      const first = await connectHello(a.url);
+      first.c.send({ t: 'sub', id: 1, topic: priv, token });
+      first.c.send({ t: 'sub', id: 2, topic: open });
+      await first.c.next(isReply(1));
+      await first.c.next(isReply(2));
+      first.c.send({ t: 'pub', id: 3, topic: priv, data: 'seen' });
+      const seen = (await first.c.next(isReply(3))) as Ack;
+      first.c.ws.terminate();
+      await first.c.closed;
+      const { c: pub } = await connectHello(a.url);
+      pub.send({ t: 'pub', id: 1, topic: priv, data: 'missed' });
+      const missed = (await pub.next(isReply(1))) as Ack;
+
+      const c = await connectRaw(b.url);
+      const since = { seq: seen.seq, epoch: seen.epoch };
+      c.send({ t: 'hello', v: 1, session: { id: first.welcome.session, key: first.welcome.key }, restore: { since: { [priv]: since } } });
+      expect(await c.next((f) => f.t === 'welcome')).toMatchObject({ resumed: true });
+      // The restore has no subscription token to present: refused, naming the topic, without an id.
+      const refused = await c.next((f) => f.t === 'error' && f.topic === priv);
+      expect(refused).toMatchObject({ code: 3001, topic: priv });
+      expect(refused).not.toHaveProperty('id');
+      expect(await c.next((f) => f.t === 'subscribed' && f.topic === open)).toMatchObject({ recovered: false });
+      // The client subscribes itself, from its position: accepted (not 2002), nothing lost.
+      c.send({ t: 'sub', id: 9, topic: priv, since, token });
+      const re = (await c.next(isReply(9))) as SubscribedFrame;
+      expect(re).toMatchObject({ t: 'subscribed', topic: priv, recovered: true });
+      expect(re.replay!.map((m) => [m.seq, m.data])).toEqual([[missed.seq, 'missed']]);
       pub.close();
       c.close();
     });

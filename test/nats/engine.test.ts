@@ -147,6 +147,22 @@ describe('deployments and publishers', () => {
     expect((await bus.recover(topic, undefined)).state).toEqual({ v: 1, w: 2 });
   });
 
+  it('an idempotency key holds across gateways: a retry on another gateway answers the first seq, other content is refused', async () => {
+    const p = prefix();
+    const a = await buses.start({ servers: server.url, prefix: p, name: 'a' });
+    const b = await buses.start({ servers: server.url, prefix: p, name: 'b' });
+    const topic = 'idem.cross';
+    const scope = { idempotencyKey: 'order-7', idempotencyScope: 'backend' };
+    const first = await a.bus.publish(topic, 'event', { total: 10 }, scope);
+    expect(await b.bus.publish(topic, 'event', { total: 10 }, scope)).toEqual(first);
+    await expect(b.bus.publish(topic, 'event', { total: 11 }, scope)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(a.bus.publish('idem.other', 'event', { total: 10 }, scope)).rejects.toBeInstanceOf(NatsBusError);
+    // The stored message carries the digest every gateway compares against.
+    const stored = await (await admin.jetstreamManager()).streams.getMessage(`${p}_topics`, { seq: first.seq });
+    expect(stored.header.get('Symphonic-Digest')).toMatch(/^[0-9a-f]{64}$/);
+    expect((await a.bus.history(topic, 0, 10)).messages.map((m) => m.data)).toEqual([{ total: 10 }]);
+  });
+
   it('rejects bad input with coded errors', async () => {
     const { bus } = await buses.start({ servers: server.url, prefix: prefix() });
     for (const t of ['', 'a.>', 'a.*', 'has space', 'a..b']) {

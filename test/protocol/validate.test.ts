@@ -248,11 +248,46 @@ describe('msgpack-only hostile values', () => {
     expectRejected(decodeClientFrame('msgpack', raw), UnknownFrameType);
   });
 
-  // BUG (reported): msgpackr decodes the never-used byte 0xc1 to an internal C1Type object instead of
-  // failing, so a pub whose data holds it passes validation and the gateway would re-encode 0xc1 to
-  // every subscriber (invalid msgpack for any other library). Flip to `it` once it is rejected.
-  it.fails('rejects the never-used byte 0xc1 as undecodable', () => {
+  // msgpackr decodes the never-used byte 0xc1 to an internal marker object instead of failing:
+  // the codec refuses it wherever it occurs, as any other msgpack library would.
+  it('rejects the never-used byte 0xc1 as undecodable', () => {
     expectRejected(decodeClientFrame('msgpack', bytes(0xc1)), BadFrame);
+  });
+
+  it('rejects 0xc1 nested in pub data (a map value, an array item) as undecodable', () => {
+    const head = msgpackCodec.encode({ t: 'pub', id: 1, topic: 'a', kind: 'event' }) as Uint8Array;
+    const pub = (...data: number[]) => new Uint8Array([0x85, ...head.subarray(1), 0xa4, 0x64, 0x61, 0x74, 0x61, ...data]);
+    expectRejected(decodeClientFrame('msgpack', pub(0xc1)), BadFrame);
+    expectRejected(decodeClientFrame('msgpack', pub(0x81, 0xa1, 0x78, 0x92, 0x01, 0xc1)), BadFrame);
+    // The byte inside a string, a binary or a number is data, not the marker.
+    expect(decodeClientFrame('msgpack', pub(0xc4, 0x01, 0xc1)).ok).toBe(true);
+    expect(decodeClientFrame('msgpack', pub(0xcd, 0x00, 0xc1)).ok).toBe(true);
+  });
+});
+
+// JSON.parse rounds integer literals beyond 2^53 silently; msgpack refuses them (a BigInt): JSON must too.
+describe('json: integer literals outside ±(2^53−1) -> 1001 InvalidFrame', () => {
+  it.each([
+    ['2^53 + 1 in data', '{"t":"pub","id":5,"topic":"a","data":9007199254740993}', 5],
+    ['2^53 in a nested array', '{"t":"pub","id":5,"topic":"a","data":{"x":[1,9007199254740992]}}', 5],
+    ['−(2^53 + 1)', '{"t":"pub","id":5,"topic":"a","data":{"n":-9007199254740993}}', 5],
+    ['a 30-digit integer', '{"t":"pub","id":5,"topic":"a","data":123456789012345678901234567890}', 5],
+    ['in session state', '{"t":"session","id":7,"state":{"big":18446744073709551615}}', 7],
+    ['in a fire-and-forget pub (no id to echo)', '{"t":"pub","topic":"a","data":9007199254740993}', undefined],
+  ])('%s', (_name, text, id) => {
+    const r = decodeClientFrame('json', text);
+    expectRejected(r, InvalidFrame, id);
+    expect(!r.ok && r.message).toMatch(/outside/);
+    // Arriving as bytes (uWS hands text frames over as an ArrayBuffer) changes nothing.
+    expectRejected(decodeClientFrame('json', new TextEncoder().encode(text)), InvalidFrame, id);
+  });
+
+  it.each([
+    ['the largest safe integer', '{"t":"pub","topic":"a","data":[9007199254740991,-9007199254740991]}'],
+    ['floats with a fraction or an exponent (rounded as JSON floats, like msgpack floats)', '{"t":"pub","topic":"a","data":[1e300,9007199254740993.5,1.5E+20,-2e-7]}'],
+    ['long digit runs inside strings, escaped quotes included', '{"t":"pub","topic":"a","data":{"id":"9007199254740993","q":"\\\"12345678901234567890\\\"","12345678901234567890":1}}'],
+  ])('accepts %s', (_name, text) => {
+    expect(decodeClientFrame('json', text)).toMatchObject({ ok: true });
   });
 });
 

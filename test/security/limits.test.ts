@@ -98,6 +98,17 @@ describe('upgrade checks', () => {
     const strict = await useGateway({ ws: { allowedOrigins: ['https://app.example.com'], requireOrigin: true } });
     expect(await openNetWs(strict.port)).toMatchObject({ ok: false, status: 403 });
   });
+
+  it('a wildcard Origin entry is matched by host labels, not as a string suffix', async () => {
+    const gw = await useGateway({ ws: { allowedOrigins: ['https://*.example.org'] } });
+    for (const origin of ['https://evil.com#.example.org', 'https://evil.com?.example.org', 'https://evil.com\\.example.org',
+      'https://evil.com .example.org', 'https://evil.com@a.example.org', 'https://example.org', 'null']) {
+      expect(await openNetWs(gw.port, { origin, protocol: SUBPROTOCOL_JSON }), origin).toMatchObject({ ok: false, status: 403 });
+    }
+    const ok = await openNetWs(gw.port, { origin: 'HTTPS://Eu.Example.ORG:443', protocol: SUBPROTOCOL_JSON });
+    expect(ok.ok).toBe(true);
+    if (ok.ok) ok.destroy();
+  });
 });
 
 const KEY = 'limits-key-0123456789';

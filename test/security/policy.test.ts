@@ -295,6 +295,43 @@ describe('origins', () => {
     expect(p.allowed('')).toBe(true); // non-browser clients send no Origin
     expect(createOriginPolicy(['https://a.test'], true).allowed('')).toBe(false);
   });
+
+  // Each once passed `https://*.example.org` (matched as a string suffix).
+  it.each([
+    'https://evil.com#.example.org',
+    'https://evil.com?.example.org',
+    'https://evil.com\\.example.org',
+    'https://evil.com .example.org',
+    'https://evil.com@a.example.org',
+    'https://user@a.example.org',
+    'https://evil.com/.example.org',
+    'https://a.example.org/path',
+    'https://a.example.org:8443', // another port
+    'https://.example.org',
+    'null',
+  ])('a wildcard does not match %j', (origin) => {
+    expect(createOriginPolicy(['https://*.example.org']).allowed(origin)).toBe(false);
+  });
+
+  it('compares parsed origins: case, default ports and one trailing slash do not matter; the port does', () => {
+    const p = createOriginPolicy(['https://App.Example.com:443/', 'http://*.example.org', 'https://*.example.net:8443', 'http://localhost:3000', 'null']);
+    for (const ok of ['https://app.example.com', 'https://app.example.com:443', 'HTTPS://APP.EXAMPLE.COM/', 'http://a.example.org:80', 'HTTP://A.B.EXAMPLE.ORG',
+      'https://x.example.net:8443', 'http://localhost:3000', 'null']) {
+      expect(p.allowed(ok), ok).toBe(true);
+    }
+    for (const no of ['https://app.example.com:444', 'http://app.example.com', 'https://app.example.com//', 'https://app.example.com/x', 'http://example.org',
+      'https://a.example.org', 'https://x.example.net', 'http://localhost', 'http://localhost:3000?', 'https://app.example.com.', 'nul']) {
+      expect(p.allowed(no), no).toBe(false);
+    }
+  });
+
+  it.each([
+    'https://a.test/path', 'https://a.test?x', 'https://*.a.test#f', 'a.test', '*.a.test', 'https://user@a.test', 'https://a.test:99999', 'https://*', 'https://*.[::1]',
+  ])('an invalid entry %j stops the start with a config error naming it', async (entry) => {
+    expect(() => createOriginPolicy([entry])).toThrow(JSON.stringify(entry));
+    await expect(createPolicy(config({ ws: { allowedOrigins: ['https://ok.test', entry] } }))).rejects.toThrow(ConfigError);
+    await expect(createPolicy(config({ ws: { allowedOrigins: [entry] } }))).rejects.toThrow(/ws\.allowedOrigins/);
+  });
 });
 
 describe('token bucket', () => {
@@ -316,11 +353,21 @@ describe('token bucket', () => {
 describe('API keys', () => {
   const keys = createApiKeys(['plain-key-0123456789', { key: 'admin-key-0123456789', scopes: ['admin'], name: 'ops' }, { key: 'both-key-01234567890', scopes: ['publish', 'admin'] }]);
   it('plain strings are publish-scoped; objects carry scopes and a name', () => {
-    expect(keys.check('Bearer plain-key-0123456789', 'publish')).toEqual({ ok: true, name: 'key-0' });
+    expect(keys.check('Bearer plain-key-0123456789', 'publish')).toEqual({ ok: true, name: 'key-0', id: expect.any(String) });
     expect(keys.check('Bearer plain-key-0123456789', 'admin')).toEqual({ ok: false, reason: 'forbidden' });
-    expect(keys.check('Bearer admin-key-0123456789', 'admin')).toEqual({ ok: true, name: 'ops' });
+    expect(keys.check('Bearer admin-key-0123456789', 'admin')).toEqual({ ok: true, name: 'ops', id: expect.any(String) });
     expect(keys.check('Bearer admin-key-0123456789', 'publish')).toEqual({ ok: false, reason: 'forbidden' });
-    expect(keys.check('Bearer both-key-01234567890', 'admin')).toEqual({ ok: true, name: 'key-2' });
+    expect(keys.check('Bearer both-key-01234567890', 'admin')).toEqual({ ok: true, name: 'key-2', id: expect.any(String) });
+  });
+
+  it('each key has its own stable id (scopes Idempotency-Keys), which is not the key and does not depend on its position', () => {
+    const id = (k: ReturnType<typeof keys.check>) => (k.ok ? k.id : '');
+    const plain = id(keys.check('Bearer plain-key-0123456789', 'publish'));
+    const both = id(keys.check('Bearer both-key-01234567890', 'publish'));
+    expect(plain).not.toBe(both);
+    expect(plain).not.toContain('plain-key');
+    const reordered = createApiKeys([{ key: 'both-key-01234567890', scopes: ['publish'] }, 'plain-key-0123456789']);
+    expect(id(reordered.check('Bearer plain-key-0123456789', 'publish'))).toBe(plain);
   });
 
   it.each(['', 'Bearer', 'Bearer ', 'bearer plain-key-0123456789', 'Bearer plain-key-012345678', 'Bearer plain-key-0123456789x', 'Basic cGxhaW4='])(

@@ -240,3 +240,37 @@ describe('session registry after a lost compare-and-set', () => {
     expect(await stored(session.id, rkv)).toEqual({ revision: claimed, r: theirs });
   });
 });
+
+describe('session registry while its bucket does not answer', () => {
+  it('a resume whose record read goes unanswered (a KV leader election) asks again and resumes the session', async () => {
+    const prefix = `${PREFIX}e`;
+    const owner = await createSessionRegistry({ nats: { servers: [nats.url], prefix }, ttlMs: TTL_MS, nodeId: 'elect-a', log: createLogger('silent') });
+    // The second gateway's connection leaves its first reads of the sessions bucket unanswered, as
+    // a bucket whose leader is being elected does (the request is sent; no reply ever comes).
+    let dropped = 0;
+    const flaky = (opts: Parameters<typeof connect>[0]) => connect(opts).then((conn) => new Proxy(conn, {
+      get(target, prop, receiver) {
+        if (prop !== 'request') return Reflect.get(target, prop, receiver);
+        return (subject: string, ...rest: unknown[]) => {
+          if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && dropped < 2) {
+            dropped++;
+            return new Promise(() => {});
+          }
+          return (target.request as (...a: unknown[]) => unknown).call(target, subject, ...rest);
+        };
+      },
+    }));
+    const resumer = await createSessionRegistry({ nats: { servers: [nats.url], prefix, connect: flaky }, ttlMs: TTL_MS, nodeId: 'elect-b', log: createLogger('silent') });
+    try {
+      const h = { takeOver() {} };
+      const { session } = await owner.attach(undefined, h, null);
+      owner.detach(session, h);
+      const resumed = await resumer.attach({ id: session.id, key: session.key }, { takeOver() {} }, null);
+      expect(dropped).toBe(2);
+      expect({ resumed: resumed.resumed, id: resumed.session.id }).toEqual({ resumed: true, id: session.id });
+    } finally {
+      await resumer.close();
+      await owner.close();
+    }
+  });
+});

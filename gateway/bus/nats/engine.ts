@@ -11,17 +11,20 @@ import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManag
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Bus, BusFigure, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
+import { idempotencyId, publishDigest } from '../idempotency.ts';
 import { rebuildChain } from './chain.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
+import { checkDuplicate, digestHeaders } from './duplicates.ts';
 import { backoffDelay, openConnection, type BusConnection } from './connection.ts';
 import { NatsBusError, isRetryable, isStoreFailure } from './errors.ts';
 import { TopicFeed } from './feed.ts';
 import { resolveOptions, type NatsBusOptions, type ResolvedNatsOptions } from './options.ts';
 import { isNotFound, StreamReader } from './reader.ts';
+import { ReplayReader } from './replays.ts';
 import { newKeeperStats, StateKeeper } from './keeper.ts';
 import { Lease } from './lease.ts';
 import { AgePurger } from './purge.ts';
-import { pause, whenAnswering, withTimeout } from './requests.ts';
+import { askUntil, pause, whenAnswering, withTimeout } from './requests.ts';
 import { bucketAnswers, SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
@@ -129,6 +132,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let reader: StreamReader;
+  let replays: ReplayReader;
   let store: SnapshotStore;
   let epoch = '';
   let msgCounter = 0;
@@ -206,7 +210,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       reconciling = (async () => {
         let info;
         try {
-          info = await jsm.streams.info(o.streamName);
+          info = await askUntil('stream check', Date.now() + o.readTimeoutMs, () => jsm.streams.info(o.streamName), () => status === 'closed');
         } catch (e) {
           if (!isNotFound(e)) throw e;
           info = await ensureStream(jsm, o);
@@ -335,7 +339,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     w.ready = (async () => {
       // Once the server has the subscription, everything stored later reaches it; what was stored
       // before is read below. The feed holds live messages until then and drops the overlap.
-      await nc.flush();
+      await withTimeout(nc.flush(), o.readTimeoutMs, 'subscription');
       const view = await loadTopicView(reader, store, topic, epoch, o.historySize + 1, keeper?.peek(topic));
       if (watches.get(topic) !== w) return;
       if (!view.exact && view.snapshotSeq > 0) {
@@ -355,19 +359,6 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       }
     })();
     return w;
-  }
-
-  /** recover() from the stream: the messages after `since` if all are provably retained. */
-  async function replayFromStream(topic: string, since: number): Promise<{ seq: number; replay: BusMessage[] } | undefined> {
-    if (since <= 0) return undefined; // what the topic held before its oldest retained message is unknowable
-    const last = await reader.last(topic);
-    if (last === since) return { seq: last, replay: [] };
-    if (last < since) return undefined;
-    // `since` itself plus at most the window's size after it: more would not be recovered anyway.
-    const read = await reader.read(topic, since, { until: last, limit: o.windowOf(topic).size + 1 });
-    const chain = rebuildChain(topic, since, read);
-    if (!chain.proven || chain.messages.at(-1)?.seq !== last) return undefined;
-    return { seq: last, replay: [...chain.messages] };
   }
 
   async function snapshotOf(topic: string): Promise<{ seq: number; state: unknown }> {
@@ -459,10 +450,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         await adoptStream(info.created);
         let bucketAttempt = 0;
         store = await untilDeadline('snapshot bucket setup', deadline, () => SnapshotStore.open(js, o, setupAttemptMs(bucketAttempt++)));
-        reader = new StreamReader(jsm, js, o.streamName, o.inPrefix);
+        reader = new StreamReader(jsm, o.streamName, o.inPrefix, o.readTimeoutMs, () => status === 'closed');
+        replays = new ReplayReader(reader);
         // Best effort: the first watch, recover, history or lease check must not wait on an election.
         const readyMs = Math.min(READY_WAIT_MS, Math.max(0, deadline - Date.now()));
-        await Promise.all([whenAnswering(() => reader.last('=probe'), readyMs, 'stream read'), bucketAnswers(store.kv, readyMs)]);
+        await Promise.all([whenAnswering(() => jsm.streams.getMessage(o.streamName, { last_by_subj: `${o.inPrefix}=probe` }), readyMs, 'stream read'), bucketAnswers(store.kv, readyMs)]);
         // Someone deleting or recreating the stream changes the epoch; hear about it at once.
         advisorySub = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${o.streamName}`, {
           callback(err, msg) {
@@ -530,13 +522,17 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       assertOpen('publish');
       assertTopic(topic);
       const payload = encodeEnvelope(kind, data, Date.now());
-      // The stream's duplicate window stores a message id once: ours for retries, or the caller's.
-      const msgID = options?.idempotencyKey !== undefined ? `k-${options.idempotencyKey}` : `${idPrefix}-${++msgCounter}`;
+      // The stream's duplicate window stores a message id once: ours for retries, or the caller's
+      // (scoped to its sender). The caller's carries the digest of what it names, for checkDuplicate.
+      const key = options?.idempotencyKey;
+      const digest = key === undefined ? undefined : publishDigest(topic, kind, data);
+      const msgID = key !== undefined ? `k-${idempotencyId(key, options?.idempotencyScope)}` : `${idPrefix}-${++msgCounter}`;
+      const hdrs = digest === undefined ? undefined : digestHeaders(digest);
       const floor = seqFloor;
       const deadline = Date.now() + o.publishTimeoutMs;
       for (let attempt = 0; ; attempt++) {
         try {
-          const attemptAck = js.publish(o.inPrefix + topic, payload, { msgID, timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
+          const attemptAck = js.publish(o.inPrefix + topic, payload, { msgID, ...(hdrs ? { headers: hdrs } : {}), timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
           attemptAck.catch(() => {});
           // A reconnect ends the wait: the request may have been lost with the old connection,
           // and the retry is safe (same message id: stored once).
@@ -547,6 +543,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
             continue;
           }
           if (ack.stream !== o.streamName) throw new NatsBusError('misconfigured', `subject ${o.inPrefix}${topic} is stored by stream ${ack.stream}, not ${o.streamName}`);
+          if (ack.duplicate && digest !== undefined) {
+            await checkDuplicate(jsm, o.streamName, ack.seq, digest, key!, Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())));
+          }
           // Sequences only go back when the stream was recreated: learn the new epoch before answering.
           if (!ack.duplicate && ack.seq <= floor) await reconcile().catch(() => {});
           if (ack.seq > seqFloor) seqFloor = ack.seq;
@@ -580,7 +579,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         if (cached && feed) {
           if (insideWindow(cached, window)) return { epoch: current, seq: feed.cursor, recovered: true, replay: cached, state: undefined };
         } else {
-          const fromStream = await replayFromStream(topic, since.seq);
+          const fromStream = await replays.after(topic, since.seq, window.size);
           if (fromStream && insideWindow(fromStream.replay, window)) {
             return { epoch: current, seq: fromStream.seq, recovered: true, replay: fromStream.replay, state: undefined };
           }

@@ -2,9 +2,10 @@
  * Errors the NATS engine throws, with a code the gateway can map to protocol codes:
  * `unavailable` (NATS or the stream cannot answer now: retry later, ErrorCode.Unavailable),
  * `bad_topic`, `rejected` (NATS refused the message, e.g. over max_payload), `closed`,
- * `not_started`, `bad_state`, `misconfigured`.
+ * `not_started`, `bad_state`, `misconfigured`, `conflict` (an idempotency key already named a
+ * different publish: ErrorCode.IdempotencyKeyReused).
  */
-export type NatsBusErrorCode = 'unavailable' | 'bad_topic' | 'rejected' | 'closed' | 'not_started' | 'bad_state' | 'misconfigured';
+export type NatsBusErrorCode = 'unavailable' | 'bad_topic' | 'rejected' | 'closed' | 'not_started' | 'bad_state' | 'misconfigured' | 'conflict';
 
 export class NatsBusError extends Error {
   override readonly name = 'NatsBusError';

@@ -65,6 +65,11 @@ export interface NatsBusOptions {
   readonly maxPending?: number;
   /** A publish (with its retries through leader elections and reconnects) fails after this. Default 15 s. */
   readonly publishTimeoutMs?: number;
+  /**
+   * A read (resume, history, a topic's first load, a gap repair, a snapshot) retries through
+   * stream leader elections and reconnects until this, then fails (the client gets 5001). Default 15 s.
+   */
+  readonly readTimeoutMs?: number;
   /** start() fails if NATS cannot be reached and the stream set up within this. Default 15 s. */
   readonly connectTimeoutMs?: number;
   /** Called on every status change (ready, degraded, closed). */
@@ -103,6 +108,7 @@ export interface ResolvedNatsOptions {
   readonly cacheSize: number;
   readonly maxPending: number;
   readonly publishTimeoutMs: number;
+  readonly readTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly streamName: string;
   readonly bucket: string;
@@ -160,6 +166,7 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     cacheSize: positiveInt('cacheSize', o.cacheSize, Math.min(historySize, 100)),
     maxPending: Math.max(1, positiveInt('maxPending', o.maxPending, 10_000)),
     publishTimeoutMs: Math.max(100, positiveInt('publishTimeoutMs', o.publishTimeoutMs, 15_000)),
+    readTimeoutMs: Math.max(100, positiveInt('readTimeoutMs', o.readTimeoutMs, 15_000)),
     connectTimeoutMs: Math.max(100, positiveInt('connectTimeoutMs', o.connectTimeoutMs, 15_000)),
     streamName: busStreamName(prefix),
     bucket: `${prefix}_state`,

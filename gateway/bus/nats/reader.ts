@@ -1,14 +1,27 @@
 /**
- * Reads one topic's messages back from the stream, always from the stream leader (consistent
- * with what was acknowledged). Small reads (the usual gap) are point reads by subject
- * (`next_by_subj`, nats-server >= 2.9); longer ones continue with an ephemeral, memory-backed,
- * single-subject consumer that hands over the rest in a few batches.
- * Stored messages do not carry the per-subject previous sequence (only RePublish copies do), so
- * callers rebuild `prev` from the order of what they read.
+ * Reads one topic's messages back from the stream with STREAM.MSG.GET only: point reads by
+ * subject (`next_by_subj`, nats-server >= 2.9), always answered by the stream leader (consistent
+ * with what was acknowledged).
+ *
+ * Why no consumer: nats-server 2.9 places an ephemeral R1 consumer on a random peer of the
+ * stream, dead peers included, and a consumer placed on a dead peer is never created: its create
+ * request goes unanswered. With one of three nodes down, a third of the consumer reads stalled for
+ * the client's whole timeout, and retries drew again (resumes failed for up to a minute on a
+ * cluster that still had quorum). A point read needs only the stream leader, which exists
+ * whenever the stream can be written at all.
+ *
+ * Long reads run in lanes: the sequence range is split into up to MAX_LANES parts read at once,
+ * each walked with `next_by_subj` up to the next part's start, so N messages cost about N + lanes
+ * requests and N / lanes round trips.
+ *
+ * Every request is retried through elections and reconnects until the read's deadline
+ * (requests.ts `askUntil`). Stored messages do not carry the per-subject previous sequence (only
+ * RePublish copies do), so callers rebuild `prev` from the order of what they read.
  */
-import { AckPolicy, DeliverPolicy, nanos, nuid, type JetStreamClient, type JetStreamManager } from 'nats';
+import type { JetStreamManager } from 'nats';
 import type { MessageKind } from '../../../protocol/index.ts';
 import { decodeEnvelope } from './codec.ts';
+import { askUntil } from './requests.ts';
 
 export interface StoredMessage {
   readonly seq: number;
@@ -18,15 +31,17 @@ export interface StoredMessage {
 }
 
 export interface ReadOptions {
-  /** Highest sequence to return (inclusive). */
+  /** Highest sequence to return (inclusive); default the topic's newest. */
   readonly until?: number;
   /** Most messages to return. */
   readonly limit: number;
 }
 
-/** Point reads before switching to a consumer: most live gaps are a message or two. */
+/** Sequential point reads before splitting into lanes: most live gaps are a message or two. */
 const POINT_READS = 4;
-const BATCH = 1000;
+const MAX_LANES = 16;
+/** Messages a lane is expected to carry at least (fewer wanted: fewer lanes, less overshoot). */
+const PER_LANE = 32;
 
 export function isNotFound(e: unknown): boolean {
   const err = e as { code?: unknown; api_error?: { code?: number; err_code?: number } };
@@ -34,11 +49,16 @@ export function isNotFound(e: unknown): boolean {
 }
 
 export class StreamReader {
+  /**
+   * `timeoutMs`: one read (all its requests) gives up after this; requests unanswered during a
+   * leader election are asked again until then.
+   */
   constructor(
     private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
     private readonly stream: string,
     private readonly inPrefix: string,
+    private readonly timeoutMs: number,
+    private readonly closed: () => boolean = () => false,
   ) {}
 
   subject(topic: string): string {
@@ -46,86 +66,75 @@ export class StreamReader {
   }
 
   /** The topic's newest retained sequence, 0 when it has none. */
-  async last(topic: string): Promise<number> {
-    try {
-      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(topic) });
-      return m.seq;
-    } catch (e) {
-      if (isNotFound(e)) return 0;
-      throw e;
-    }
+  last(topic: string, deadline = Date.now() + this.timeoutMs): Promise<number> {
+    return askUntil('stream read', deadline, async () => {
+      try {
+        return (await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(topic) })).seq;
+      } catch (e) {
+        if (isNotFound(e)) return 0;
+        throw e;
+      }
+    }, this.closed);
   }
 
   /** The topic's retained messages with seq >= from (and <= until), oldest first, at most `limit`. */
   async read(topic: string, from: number, opts: ReadOptions): Promise<StoredMessage[]> {
-    const out: StoredMessage[] = [];
+    const deadline = Date.now() + this.timeoutMs;
     const subject = this.subject(topic);
+    const until = opts.until ?? (await this.last(topic, deadline));
+    const out: StoredMessage[] = [];
     let next = Math.max(1, from);
-    const done = () => out.length >= opts.limit || (opts.until !== undefined && next > opts.until);
-    while (!done() && out.length < POINT_READS) {
-      const m = await this.pointRead(subject, next);
-      if (!m || (opts.until !== undefined && m.seq > opts.until)) return out;
+    while (out.length < opts.limit && next <= until && out.length < POINT_READS) {
+      const m = await this.pointRead(subject, next, deadline);
+      if (!m || m.seq > until) return out;
       out.push(m);
       next = m.seq + 1;
     }
-    if (!done()) await this.bulkRead(subject, next, opts, out);
+    if (out.length >= opts.limit || next > until) return out;
+    const rest = await this.readLanes(subject, next, until, opts.limit - out.length, deadline);
+    for (const m of rest) out.push(m);
     return out;
   }
 
-  private async pointRead(subject: string, seq: number): Promise<StoredMessage | undefined> {
-    try {
-      // `next_by_subj` is accepted by STREAM.MSG.GET since 2.9; the client's type only lists the direct API.
-      const query = { seq, next_by_subj: subject } as unknown as { seq: number };
-      const sm = await this.jsm.streams.getMessage(this.stream, query);
-      const env = decodeEnvelope(sm.data, sm.time.getTime());
-      return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
+  /**
+   * [from, until] split into lanes read at once. A lane stops at the next lane's start, at
+   * `until`, or once the lanes before it hold `limit` messages (what it would add comes after them).
+   */
+  private async readLanes(subject: string, from: number, until: number, limit: number, deadline: number): Promise<StoredMessage[]> {
+    const span = until - from + 1;
+    const lanes = Math.max(1, Math.min(MAX_LANES, span, Math.ceil(limit / PER_LANE)));
+    const starts = Array.from({ length: lanes + 1 }, (_, i) => from + Math.floor((span * i) / lanes));
+    const found: StoredMessage[][] = starts.slice(0, lanes).map(() => []);
+    const before = (lane: number) => {
+      let n = 0;
+      for (let i = 0; i < lane; i++) n += found[i]!.length;
+      return n;
+    };
+    await Promise.all(found.map(async (mine, lane) => {
+      const end = starts[lane + 1]!; // exclusive
+      for (let next = starts[lane]!; next < end && mine.length < limit && before(lane) < limit;) {
+        const m = await this.pointRead(subject, next, deadline);
+        if (!m || m.seq >= end) return;
+        mine.push(m);
+        next = m.seq + 1;
+      }
+    }));
+    return found.flat().slice(0, limit);
   }
 
-  private async bulkRead(subject: string, from: number, opts: ReadOptions, out: StoredMessage[]): Promise<void> {
-    const name = `symr_${nuid.next()}`;
-    const info = await this.jsm.consumers.add(this.stream, {
-      name,
-      filter_subject: subject,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      // Cleaned up below; this only matters if this process dies mid-read.
-      inactive_threshold: nanos(30_000),
-    });
-    try {
-      let pending = info.num_pending;
-      const consumer = this.js.consumers.getPullConsumerFor(info);
-      while (pending > 0 && out.length < opts.limit) {
-        const batch = Math.min(pending, opts.limit - out.length, BATCH);
-        const iter = await consumer.fetch({ max_messages: batch, expires: 5_000 });
-        let got = 0;
-        let stop = false;
-        for await (const m of iter) {
-          got++;
-          pending = m.info.pending;
-          if (opts.until !== undefined && m.seq > opts.until) {
-            stop = true;
-            break;
-          }
-          const env = decodeEnvelope(m.data, Math.floor(m.info.timestampNanos / 1e6));
-          out.push({ seq: m.seq, kind: env.kind, data: env.data, ts: env.ts });
-          if (out.length >= opts.limit || pending === 0) {
-            stop = true;
-            break;
-          }
-        }
-        iter.stop();
-        // Nothing came (retention removed what was pending): what is left is gone.
-        if (stop || got === 0) break;
+  /** The topic's first retained message with seq >= `seq`, if any. */
+  private pointRead(subject: string, seq: number, deadline: number): Promise<StoredMessage | undefined> {
+    return askUntil('stream read', deadline, async () => {
+      try {
+        // `next_by_subj` is accepted by STREAM.MSG.GET since 2.9; the client's type only lists the direct API.
+        const query = { seq, next_by_subj: subject } as unknown as { seq: number };
+        const sm = await this.jsm.streams.getMessage(this.stream, query);
+        const env = decodeEnvelope(sm.data, sm.time.getTime());
+        return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
       }
-    } finally {
-      this.jsm.consumers.delete(this.stream, name).catch(() => {});
-    }
+    }, this.closed);
   }
 }

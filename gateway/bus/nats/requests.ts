@@ -40,6 +40,31 @@ export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 }
 
+/** The attempt timeout of the n-th try of a request: short first, growing to PROBE_MAX_MS. */
+const attemptMs = (attempt: number, first = PROBE_FIRST_MS) => Math.min(first * 2 ** Math.min(attempt, 10), PROBE_MAX_MS);
+/** First attempt of a request that does work (not a probe): a busy server may take a while to answer. */
+const ASK_FIRST_MS = 500;
+
+/**
+ * `request()` until it is answered or `deadline` passes: each attempt gets a short, growing
+ * timeout (a request to a stream whose leader is being elected goes unanswered, and asking again
+ * after the election is answered at once), transient refusals (no responders, 503, disconnect)
+ * are retried with backoff, anything else is thrown at once. Only for requests that are safe to
+ * repeat (reads; writes whose repetition the caller detects, e.g. compare-and-set).
+ */
+export async function askUntil<T>(what: string, deadline: number, request: () => Promise<T>, closed: () => boolean = () => false): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - Date.now();
+    try {
+      return await withTimeout(request(), Math.max(1, Math.min(left, attemptMs(attempt, ASK_FIRST_MS))), what);
+    } catch (e) {
+      if (!isTimeout(e) && !isRetryable(e)) throw e;
+      if (closed() || Date.now() >= deadline) throw e;
+      if (!isTimeout(e)) await pause(Math.min(deadline - Date.now(), Math.max(20, backoffDelay(attempt, 50, 500))));
+    }
+  }
+}
+
 /**
  * Resolves true once `ask()` is answered (any answer but a refusal to retry), false when it has
  * not been within `maxWaitMs` or was refused for a reason waiting will not fix. Each try waits a
@@ -51,7 +76,7 @@ export async function whenAnswering(ask: () => Promise<unknown>, maxWaitMs: numb
     const left = deadline - Date.now();
     if (left <= 0) return false;
     try {
-      await withTimeout(ask(), Math.min(left, PROBE_FIRST_MS * 2 ** Math.min(attempt, 10), PROBE_MAX_MS), what);
+      await withTimeout(ask(), Math.min(left, attemptMs(attempt)), what);
       return true;
     } catch (e) {
       if (isTimeout(e)) continue; // nothing answered: ask again at once, a little more patiently

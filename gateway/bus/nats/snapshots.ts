@@ -15,7 +15,7 @@
  */
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from './codec.ts';
-import { whenAnswering, withTimeout } from './requests.ts';
+import { askUntil, whenAnswering, withTimeout } from './requests.ts';
 import { isNotFound } from './reader.ts';
 import type { ResolvedNatsOptions } from './options.ts';
 
@@ -42,7 +42,7 @@ export function bucketAnswers(kv: KV, maxWaitMs: number): Promise<boolean> {
 }
 
 export class SnapshotStore {
-  private constructor(readonly kv: KV) {}
+  private constructor(readonly kv: KV, private readonly readTimeoutMs: number) {}
 
   /**
    * Binds (or creates) the bucket; one attempt of `attemptMs` (the caller retries): binding reads
@@ -58,11 +58,12 @@ export class SnapshotStore {
       allow_direct: false,
       description: `Symphonic topic state snapshots of deployment ${o.prefix}`,
     }), attemptMs, 'snapshot bucket setup');
-    return new SnapshotStore(kv);
+    return new SnapshotStore(kv, o.readTimeoutMs);
   }
 
+  /** Retried through leader elections until the read timeout. */
   async load(topic: string): Promise<StoredSnapshot> {
-    const e = await this.kv.get(topic);
+    const e = await askUntil('snapshot read', Date.now() + this.readTimeoutMs, () => this.kv.get(topic));
     if (!e || e.operation !== 'PUT') return { record: undefined, revision: e?.revision ?? 0 };
     return { record: decodeSnapshot(e.value), revision: e.revision };
   }
