@@ -44,7 +44,11 @@ export interface Comparison {
   notes: string[];
 }
 
-const GEN_BUSY_PCT = 90;
+/**
+ * A generator busier than this (% of one core) measures itself, not the server: a step where it
+ * was is no peak, and a comparison whose peak came from one gets no verdict.
+ */
+export const GEN_BUSY_PCT = 70;
 
 /** Steps fit for comparison: the subscriber set was whole, and neighbours did not take much CPU. */
 function usable(steps: StepResult[]): StepResult[] {
@@ -86,8 +90,12 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number): 
     const b = byStep.get(step)!.serverNsPerDelivery;
     cpuPerDelivery = { step, target: t, baseline: b, ratio: t / b };
   }
+  let generatorBound = false;
   for (const [name, s] of [[base.target, pb], [run.target, pt]] as const) {
-    if (s && s.generatorCpuPct >= GEN_BUSY_PCT) notes.push(`${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% CPU: the generator may be what limits it`);
+    if (s && s.generatorCpuPct >= GEN_BUSY_PCT) {
+      generatorBound = true;
+      notes.push(`${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% of a core (limit ${GEN_BUSY_PCT}%): that is the generator's limit, not a peak of the server`);
+    }
   }
   // A peak from a sustained step is only a floor of the capacity (the server kept up with all it was asked).
   const baseFloor = pb?.sustained === true;
@@ -105,6 +113,8 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number): 
   if (Number.isFinite(peak.ratio) && cpuPerDelivery) verdict = peak.ratio >= 0.9 && (maxCpuRatio === undefined || cpuPerDelivery.ratio <= maxCpuRatio) ? 'pass' : 'fail';
   // Against an unmeasured baseline capacity a good ratio proves nothing (a bad one still fails).
   if (verdict === 'pass' && baseFloor) verdict = 'n/a';
+  // A peak set by the generator compares two generators: no verdict either way.
+  if (generatorBound) verdict = 'n/a';
   return {
     target: run.target,
     baseline: base.target,
