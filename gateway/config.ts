@@ -161,7 +161,13 @@ export const GatewayConfig = z.object({
   }).prefault({}),
   /** Serve the demo page at / and the SDK bundle at /sdk/. */
   demo: Bool.default(true),
-  log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+  log: z.object({
+    level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** One readable line per event instead of JSON; default: when stdout is a terminal. */
+    pretty: Bool.default(Boolean(process.stdout.isTTY)),
+    /** Let message payloads and session state into the logs (debugging only; off: "[redacted]"). */
+    payloads: Bool.default(false),
+  }).prefault({}),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 export type GatewayConfigInput = z.input<typeof GatewayConfig>;

@@ -38,7 +38,7 @@ export interface RunningGateway {
 export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus; sessions?: SessionStore } = {}): Promise<RunningGateway> {
   const config = parseConfig(input);
   const uws = loadUws();
-  const log = createLogger(config.log.level, { node: config.nodeId });
+  const log = createLogger(config.log.level, { node: config.nodeId }, { pretty: config.log.pretty, payloads: config.log.payloads });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
   const policy = await createPolicy<Connection>(config);
   const bus = deps.bus ?? (await createBus(config, log, (status) => log.info('bus status', { status })));

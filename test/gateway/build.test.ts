@@ -28,10 +28,10 @@ describe('production build', () => {
         const timer = setTimeout(() => reject(new Error(`not listening after 20 s:\n${out}`)), 20_000);
         const onData = (b: Buffer) => {
           out += b.toString();
-          const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
-          if (m) {
+          const line = out.split('\n').find((l) => l.includes('"msg":"listening"') && l.endsWith('}'));
+          if (line) {
             clearTimeout(timer);
-            resolve(Number(m[1]));
+            resolve((JSON.parse(line) as { port: number }).port);
           }
         };
         child.stdout.on('data', onData);
