@@ -161,6 +161,14 @@ export const GatewayConfig = z.object({
   }).prefault({}),
   /** Serve the demo page at / and the SDK bundle at /sdk/. */
   demo: Bool.default(true),
+  drain: z.object({
+    /**
+     * SIGTERM or POST /api/drain: clients are moved to other gateways over this window (closed
+     * with 4000 in batches over its first 80%), then the gateway exits. Keep Kubernetes'
+     * terminationGracePeriodSeconds above it.
+     */
+    windowMs: Ms.default(20_000),
+  }).prefault({}),
   log: z.object({
     level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** One readable line per event instead of JSON; default: when stdout is a terminal. */

@@ -2,6 +2,7 @@
 import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Connection } from './connection/connection.ts';
+import type { Drain } from './drain.ts';
 import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -17,4 +18,6 @@ export interface GatewayContext {
   readonly metrics: Metrics;
   /** Auth, namespaces, permissions, limits, API keys (gateway/policy/). */
   readonly policy: Policy<Connection>;
+  /** Taking this gateway out of service (readiness, upgrades refused, clients moved). */
+  readonly drain: Drain;
 }

@@ -34,7 +34,8 @@ const PAYLOAD_FIELDS = ['data', 'payload', 'state', 'body'];
 
 export function createLogger(level: LogLevel, base: Record<string, unknown> = {}, opts: LoggerOptions = {}): Logger {
   const fields = [...SECRET_FIELDS, ...(opts.payloads ? [] : PAYLOAD_FIELDS)];
-  const destination = opts.destination ?? (opts.pretty ? prettyStream(process.stdout) : pino.destination({ dest: 1, sync: true }));
+  // process.stdout writes synchronously on Linux (files, pipes, terminals): nothing is lost at a crash.
+  const destination = opts.destination ?? (opts.pretty ? prettyStream(process.stdout) : process.stdout);
   const p = pino({
     level,
     base,

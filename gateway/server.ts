@@ -8,6 +8,7 @@ import type { Bus } from './bus/bus.ts';
 import { createBus, createSessions } from './bus/create.ts';
 import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
+import { createDrain } from './drain.ts';
 import { createFanout } from './fanout.ts';
 import { createMetrics } from './metrics.ts';
 import { mountApi } from './http/api.ts';
@@ -31,6 +32,13 @@ export interface RunningGateway {
   connections(): number;
   /** Cuts every client socket without a close frame, as a network failure would (for tests). */
   dropAllSockets(): void;
+  /**
+   * Takes the gateway out of service (docs/deploy.md): readiness false, upgrades refused, clients
+   * closed with 4000 in batches over `windowMs` (default `drain.windowMs`); resolves when empty.
+   */
+  drain(windowMs?: number): Promise<void>;
+  /** Resolves when a drain (from drain(), SIGTERM in main.ts, or POST /api/drain) has finished. */
+  readonly drained: Promise<void>;
   /** Closes every socket with 4000 (reconnect elsewhere), stops listening, closes the bus. */
   close(): Promise<void>;
 }
@@ -45,13 +53,16 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const app = uws.App();
   const metrics = createMetrics();
   const fanout = createFanout(app, metrics, log);
+  let sockets: ReturnType<typeof mountWebSocket> | undefined;
+  const drain = createDrain(() => sockets?.open ?? new Set(), log);
   const ctx: GatewayContext = {
-    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: deps.sessions ?? (await createSessions(config, log)),
+    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: deps.sessions ?? (await createSessions(config, log)), drain,
   };
 
   await bus.start((m) => fanout.publish(m));
-  const sockets = mountWebSocket(uws, app, ctx);
-  mountApi(app, ctx, () => sockets.open.size);
+  const mounted = mountWebSocket(uws, app, ctx);
+  sockets = mounted;
+  mountApi(app, ctx, () => mounted.open.size);
   if (config.demo) mountStatic(app);
   app.any('/*', (res, req) => replyError(pending(res), '404 Not Found', ErrorCode.NotFound, `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
 
@@ -63,7 +74,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const heartbeat = setInterval(() => fanout.heartbeat(), config.ws.heartbeatMs);
   const maintenance = setInterval(() => {
     const deadline = Date.now() - config.ws.handshakeTimeoutMs;
-    for (const conn of sockets.open) {
+    for (const conn of mounted.open) {
       if (conn.state === 'handshaking' && conn.openedAt < deadline) conn.close(CloseCode.HandshakeTimeout, 'no hello in time');
     }
     ctx.sessions.sweep();
@@ -86,9 +97,11 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
     url: `ws://${host}:${port}${config.ws.path}`,
     httpUrl: `http://${host}:${port}`,
     bus,
-    connections: () => sockets.open.size,
+    connections: () => mounted.open.size,
+    drain: (windowMs = config.drain.windowMs) => drain.start(windowMs),
+    drained: drain.done,
     dropAllSockets() {
-      for (const conn of [...sockets.open]) conn.ws?.close();
+      for (const conn of [...mounted.open]) conn.ws?.close();
     },
     async close() {
       if (closed) return;
@@ -96,7 +109,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
       clearInterval(heartbeat);
       clearInterval(maintenance);
       uws.us_listen_socket_close(listenSocket);
-      for (const conn of [...sockets.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
+      for (const conn of [...mounted.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
       await ctx.sessions.close();
       await bus.close();
       app.close();

@@ -31,10 +31,21 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(text));
   });
 
+  // Readiness (load balancers, Kubernetes): ready only while the bus is connected and the gateway
+  // is not draining. Liveness stays /healthz.
+  app.get('/readyz', (res) => {
+    const bus = ctx.bus.status();
+    const reason = ctx.drain.draining ? 'draining' : bus !== 'ready' ? `bus ${bus}` : undefined;
+    const body = { ready: reason === undefined, ...(reason ? { reason } : {}), engine: ctx.bus.engine, node: ctx.config.nodeId, connections: connections() };
+    replyJson(pending(res), reason ? '503 Service Unavailable' : '200 OK', body);
+  });
+
+  // Liveness: 200 while the process serves HTTP at all, whatever the bus does (a NATS outage must
+  // not make an orchestrator restart every gateway); the body still says how the bus is.
   app.get('/healthz', (res) => {
     const status = ctx.bus.status();
-    const body = { status: status === 'ready' ? 'ok' : status, engine: ctx.bus.engine, node: ctx.config.nodeId, connections: connections() };
-    replyJson(pending(res), status === 'ready' ? '200 OK' : '503 Service Unavailable', body);
+    const body = { status: status === 'ready' ? 'ok' : status, engine: ctx.bus.engine, node: ctx.config.nodeId, connections: connections(), draining: ctx.drain.draining };
+    replyJson(pending(res), '200 OK', body);
   });
 
   /** Checks the key for `scope`, reads and parses the JSON body, then calls `handle`. */
@@ -54,7 +65,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
         let json: unknown;
         const text = body.toString('utf8');
         try {
-          json = JSON.parse(text);
+          // An empty body is no body (e.g. POST /api/drain without options).
+          json = text.trim() === '' ? undefined : JSON.parse(text);
         } catch {
           return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
         }
@@ -104,6 +116,22 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
         replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'publish failed, retry later');
       },
     );
+  }));
+
+  // Takes this gateway out of service (as SIGTERM does): readiness false, clients moved to other
+  // gateways over the window, then the process exits (main.ts). 202: the drain has started.
+  const DrainRequest = z.object({ windowMs: z.number().int().min(0).max(3_600_000).optional() }).strict();
+  app.post('/api/drain', route('admin', (p, json, _bytes, key) => {
+    const parsed = DrainRequest.safeParse(json ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+    }
+    const windowMs = parsed.data.windowMs ?? ctx.config.drain.windowMs;
+    const already = ctx.drain.draining;
+    void ctx.drain.start(windowMs);
+    ctx.log.info('admin drain', { windowMs, key: key.name, already });
+    replyJson(p, '202 Accepted', { draining: true, windowMs, connections: connections() });
   }));
 
   // Ends every connection of a user on this gateway (e.g. after revoking its tokens): close 4504 (Kicked).

@@ -52,6 +52,8 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
     sendPingsAutomatically: true,
 
     upgrade(res: HttpResponse, req: HttpRequest, context) {
+      // Draining: the load balancer should be sending clients elsewhere; tell any that still come.
+      if (ctx.drain.draining) return refuseUpgrade(res, '503 Service Unavailable', ErrorCode.Unavailable, 'this gateway is draining: connect to another one');
       const origin = req.getHeader('origin');
       if (!policy.origins.allowed(origin)) {
         return refuseUpgrade(res, '403 Forbidden', ErrorCode.Forbidden, `origin ${JSON.stringify(origin.slice(0, 100))} is not allowed`);

@@ -96,6 +96,8 @@ export function startGatewayProcess(opts: GatewayProcessOptions = {}): Promise<G
     HOST: '127.0.0.1',
     PORT: '0',
     SYMPHONIC_demo: 'false',
+    // SIGTERM drains (docs/deploy.md); a short window keeps stop() quick unless a test sets its own.
+    SYMPHONIC_drain__windowMs: '2000',
     SYMPHONIC_nodeId: JSON.stringify(name),
     ...configEnv(opts.config ?? {}),
     ...opts.env,
