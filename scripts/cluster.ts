@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderNginxConfig } from './nginx-config.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -150,34 +151,7 @@ async function main(): Promise<void> {
     // nginx: round robin over the gateways, WebSocket upgrade passed through.
     const port = o.port || (await freePort());
     const conf = join(dir, 'nginx.conf');
-    writeFileSync(conf, `
-worker_processes 1;
-error_log ${join(dir, 'nginx-error.log')} warn;
-pid ${join(dir, 'nginx.pid')};
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path ${join(dir, 'nginx-body')};
-  proxy_temp_path ${join(dir, 'nginx-proxy')};
-  fastcgi_temp_path ${join(dir, 'nginx-fastcgi')};
-  uwsgi_temp_path ${join(dir, 'nginx-uwsgi')};
-  scgi_temp_path ${join(dir, 'nginx-scgi')};
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream symphonic { ${gwPorts.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).join(' ')} }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://symphonic;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_read_timeout 1h;
-      proxy_next_upstream error timeout http_502 http_503;
-    }
-  }
-}
-`);
+    writeFileSync(conf, renderNginxConfig(dir, port, gwPorts));
     const nginx = start('nginx', 'nginx', ['-c', conf, '-p', dir, '-g', 'daemon off;']);
     await new Promise((r) => setTimeout(r, 0));
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 10_000, nginx);
