@@ -22,16 +22,26 @@ export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
   const hbText = jsonCodec.encode({ t: 'hb' });
   return {
     publish(m: BusMessage): void {
+      const t0 = performance.now();
       metrics.busMessages++;
       const frame = { t: 'msg', topic: m.topic, seq: m.seq, prev: m.prev, kind: m.kind, data: m.data, ts: m.ts };
       try {
         const bin = nativeTopic('msgpack', m.topic);
         const binSubs = app.numSubscribers(bin);
-        if (binSubs > 0) app.publish(bin, msgpackCodec.encode(frame), true);
+        if (binSubs > 0) {
+          const bytes = msgpackCodec.encode(frame) as Uint8Array;
+          metrics.bytesOut += bytes.byteLength * binSubs;
+          app.publish(bin, bytes, true);
+        }
         const text = nativeTopic('json', m.topic);
         const textSubs = app.numSubscribers(text);
-        if (textSubs > 0) app.publish(text, jsonCodec.encode(frame), false);
+        if (textSubs > 0) {
+          const json = jsonCodec.encode(frame) as string;
+          metrics.bytesOut += Buffer.byteLength(json) * textSubs;
+          app.publish(text, json, false);
+        }
         metrics.deliveries += binSubs + textSubs;
+        metrics.fanoutSeconds((performance.now() - t0) / 1000);
       } catch (e) {
         // Data that entered behind the gateway (a backend publishing to NATS directly) that an
         // encoding cannot carry: skip it rather than break delivery of everything after it.

@@ -51,7 +51,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   const policy = await createPolicy<Connection>(config);
   const bus = deps.bus ?? (await createBus(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
-  const metrics = createMetrics();
+  const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
   const fanout = createFanout(app, metrics, log);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
@@ -62,6 +62,11 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   await bus.start((m) => fanout.publish(m));
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
+  metrics.source(() => {
+    let subscriptions = 0;
+    for (const c of mounted.open) subscriptions += c.subs.size;
+    return { connections: mounted.open.size, sessions: ctx.sessions.size(), subscriptions, topics: ctx.interest.topics(), busStatus: bus.status(), draining: drain.draining };
+  }, () => bus.figures?.() ?? []);
   mountApi(app, ctx, () => mounted.open.size);
   if (config.demo) mountStatic(app);
   app.any('/*', (res, req) => replyError(pending(res), '404 Not Found', ErrorCode.NotFound, `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`));

@@ -37,6 +37,12 @@ export class Connection {
   closing = false;
   /** uWS dropped a message for this socket (buffer past maxBackpressure) and is closing it. */
   slow = false;
+  /** The `hello` offered a session to resume (for metrics: resumed or replaced). */
+  offeredSession = false;
+  /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */
+  readonly pubsInFlight = new Map<number, number>();
+  /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
+  observe: ((frame: ServerFrame) => void) | null = null;
 
   constructor(
     readonly codec: Codec,
@@ -57,6 +63,7 @@ export class Connection {
     if (!ws || this.state === 'closed' || this.closing) return;
     const bytes = this.codec.encode(frame);
     ws.cork(() => ws.send(bytes, this.codec.binary));
+    this.observe?.(frame);
   }
 
   sendError(code: ErrorCode, message: string, id?: number, topic?: string): void {

@@ -9,7 +9,6 @@ import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
-import { renderMetrics } from '../metrics.ts';
 import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
@@ -23,12 +22,15 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   const { apiKeys } = ctx.policy;
 
   app.get('/metrics', (res) => {
-    const text = renderMetrics(ctx.metrics, {
-      connections: connections(), sessions: ctx.sessions.size(), topics: ctx.interest.topics(), busReady: ctx.bus.status() === 'ready',
-    }, ctx.config.nodeId, ctx.bus.engine, ctx.bus.figures?.());
     const p = pending(res);
-    p.aborted = true;
-    res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', 'text/plain; version=0.0.4').end(text));
+    ctx.metrics.render().then((text) => {
+      if (p.aborted) return;
+      p.aborted = true;
+      res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', ctx.metrics.registry.contentType).end(text));
+    }, (e: Error) => {
+      ctx.log.error('metrics failed', { error: e.message });
+      replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'metrics failed');
+    });
   });
 
   // Readiness (load balancers, Kubernetes): ready only while the bus is connected and the gateway
@@ -105,9 +107,14 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     }
     // A retry with the same Idempotency-Key (e.g. after a 503 or a lost answer) is stored once.
     // Keys are the sending API key's own (scope: its identity): two backends never collide.
+    const t0 = performance.now();
     ctx.bus.publish(topic, kind, data, idempotencyKey ? { idempotencyKey, idempotencyScope: key.id } : undefined).then(
-      (r) => replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch }),
+      (r) => {
+        ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', true);
+        replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch });
+      },
       (e: Error) => {
+        ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', false);
         if (isIdempotencyConflict(e)) {
           return replyError(p, '422 Unprocessable Entity', ErrorCode.IdempotencyKeyReused,
             'this Idempotency-Key was already used for a different publish (topic, kind or data): use a new key for a new publish');

@@ -22,6 +22,7 @@ import { handleFrame, releaseConnection } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
 import { HEARTBEAT_TOPIC, nativeTopic } from '../fanout.ts';
 import type { UWS } from '../native.ts';
+import type { ServerFrame } from '../../protocol/index.ts';
 
 export interface SocketRegistry {
   /** Every open connection (for shutdown, handshake timeouts and tests). */
@@ -83,6 +84,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
     open(ws) {
       const conn = ws.getUserData().conn;
       conn.ws = ws;
+      conn.observe = (f) => observeFrame(ctx, conn, f);
       open.add(conn);
       policy.limits.addIp(conn.ip);
       ws.subscribe(nativeTopic(conn.codec.encoding, HEARTBEAT_TOPIC));
@@ -98,6 +100,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
         return rateLimited(conn, message);
       }
       ctx.metrics.clientFrames++;
+      ctx.metrics.bytesIn += message.byteLength;
       const result = message.byteLength > cfg.maxFrameBytes
         ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes`, id: requestId(conn, message) }
         : conn.codec.binary && !isBinary
@@ -109,8 +112,11 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
         if (++conn.errors > cfg.maxErrors) conn.close(CloseCode.TooManyErrors, 'too many invalid frames');
         return;
       }
+      const f = result.frame;
+      if (f.t === 'pub' && f.id !== undefined) conn.pubsInFlight.set(f.id, performance.now());
+      else if (f.t === 'hello' && f.session) conn.offeredSession = true;
       try {
-        handleFrame(ctx, conn, result.frame, message.byteLength);
+        handleFrame(ctx, conn, f, message.byteLength);
       } catch (e) {
         // A bug must cost one connection, never the process.
         ctx.log.error('frame handler failed', { t: result.frame.t, error: (e as Error).message });
@@ -120,7 +126,9 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
 
     dropped(ws) {
       // Only mark it: uWS is closing the socket (closeOnBackpressureLimit); see the header comment.
-      ws.getUserData().conn.slow = true;
+      const conn = ws.getUserData().conn;
+      if (!conn.slow) ctx.metrics.slowConsumers++;
+      conn.slow = true;
     },
 
     close(ws, code) {
@@ -163,4 +171,21 @@ function clientIp(res: HttpResponse, req: HttpRequest, header: string): string {
     if (last) return last.slice(0, 64);
   }
   return Buffer.from(res.getRemoteAddressAsText()).toString();
+}
+
+/** Metrics from what a connection answers: rejections by code, resumes by outcome, publish to ack. */
+function observeFrame(ctx: GatewayContext, conn: Connection, f: ServerFrame): void {
+  if (f.t === 'error') ctx.metrics.rejected(f.code);
+  else if (f.t === 'subscribed') {
+    if (f.wasRecovering) ctx.metrics.resumed(f.recovered);
+  } else if (f.t === 'welcome') {
+    if (conn.offeredSession) ctx.metrics.sessionResume(f.resumed);
+  }
+  if ((f.t === 'ack' || f.t === 'error') && f.id !== undefined) {
+    const t0 = conn.pubsInFlight.get(f.id);
+    if (t0 !== undefined) {
+      conn.pubsInFlight.delete(f.id);
+      ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'ws', f.t === 'ack');
+    }
+  }
 }

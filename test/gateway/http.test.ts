@@ -143,7 +143,7 @@ describe('HTTP publish API', () => {
     await c.next(isMsg('m.t'));
     const after = await read();
     expect(after.value('symphonic_bus_messages_received_total') - before.value('symphonic_bus_messages_received_total')).toBe(1);
-    expect(after.value('symphonic_deliveries_total') - before.value('symphonic_deliveries_total')).toBe(1);
+    expect(after.value('symphonic_messages_out_total') - before.value('symphonic_messages_out_total')).toBe(1);
     expect(after.value('symphonic_connections')).toBeGreaterThanOrEqual(1);
     expect(after.value('symphonic_topics_watched')).toBeGreaterThanOrEqual(1);
     c.close();
