@@ -1,14 +1,14 @@
 /**
- * `npm run test:unit`: the tests that need no service (no nats-server, no Chromium, no child
- * processes), so they run fast anywhere. Gateways started in-process are fine. `npm test` still
- * runs everything (vitest.config.ts); this config only leaves out the files listed below, and a
- * listed-out kind of test that creeps in here fails loudly (SYMPHONIC_TEST_UNIT, see
- * test/support/services.ts) instead of starting the service.
+ * `npm run test:unit`: the tests that need no service (no nats-server, no Chromium, no gateway or
+ * benchmark process), so they run fast anywhere; gateways started in-process are fine. `npm test`
+ * still runs everything (vitest.config.ts): this config only leaves out the files listed below,
+ * and a test that needs a service but is not listed fails loudly instead of starting it
+ * (SYMPHONIC_TEST_UNIT, see test/support/services.ts).
  */
 import { configDefaults, defineConfig, mergeConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
-/** Test files that start nats-server, Chromium or child processes (see test/README.md). */
+/** Test files that start nats-server, Chromium, or gateway or benchmark processes (see test/README.md). */
 export const SERVICE_TESTS = [
   'test/browser/**',
   'test/cluster/**',
