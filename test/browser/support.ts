@@ -7,11 +7,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { buildSdk } from '../../scripts/build-sdk.mjs';
+import { startingService } from '../support/services.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CHROMIUM = '/usr/bin/chromium';
 
 export async function launchChromium(): Promise<Browser> {
+  startingService('Chromium');
   if (!existsSync(CHROMIUM)) {
     throw new Error(`browser tests need Debian's Chromium at ${CHROMIUM}: run \`apt-get install chromium\` (the tests never download a browser)`);
   }

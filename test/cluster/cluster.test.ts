@@ -16,9 +16,13 @@ import type { MessageKind, ServerFrame } from '../../protocol/index.ts';
 import { rng } from '../security/support/prng.ts';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import type { NatsCluster } from '../support/nats-server.ts';
-import {
-  Changes, ClusterClient, HttpPublisher, NO_PROBLEMS, PublishStream, messagesSentTo, percentile, sequenceProblems, startMonitoredCluster, subscriptionsOf,
-} from './support.ts';
+import { Changes } from '../support/changes.ts';
+import { ClusterClient } from './support/cluster-client.ts';
+import { HttpPublisher } from './support/http-publisher.ts';
+import { messagesSentTo, startMonitoredCluster, subscriptionsOf } from './support/nats-monitor.ts';
+import { percentile } from './support/percentile.ts';
+import { PublishStream } from './support/publish-stream.ts';
+import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
 const KEY = 'cluster-test-api-key';
 const PREFIX = 'cl';

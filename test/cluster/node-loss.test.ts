@@ -20,9 +20,13 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { connect, type NatsConnection } from 'nats';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import type { NatsCluster } from '../support/nats-server.ts';
-import {
-  Changes, ClusterClient, HttpPublisher, NO_PROBLEMS, PublishStream, percentile, sequenceProblems, startMonitoredCluster,
-} from './support.ts';
+import { Changes } from '../support/changes.ts';
+import { ClusterClient } from './support/cluster-client.ts';
+import { HttpPublisher } from './support/http-publisher.ts';
+import { startMonitoredCluster } from './support/nats-monitor.ts';
+import { percentile } from './support/percentile.ts';
+import { PublishStream } from './support/publish-stream.ts';
+import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
 const KEY = 'node-loss-api-key';
 const PREFIX = 'nl';

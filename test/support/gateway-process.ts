@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { trackChild } from './children.ts';
+import { startingService } from './services.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../gateway/main.ts', import.meta.url));
@@ -90,6 +91,7 @@ function baseEnv(): Record<string, string> {
 }
 
 export function startGatewayProcess(opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
+  startingService('a gateway process');
   const name = opts.name ?? 'gateway';
   const env: Record<string, string> = {
     ...baseEnv(),

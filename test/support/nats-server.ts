@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackChild } from './children.ts';
+import { startingService } from './services.ts';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 const READY_LINE = 'Server is ready';
@@ -63,6 +64,7 @@ export interface StartOptions {
 
 /** Throws a clear, actionable error when nats-server is not installed (tests must fail, not skip). */
 export function assertNatsServerInstalled(): string {
+  startingService('nats-server');
   const r = spawnSync(BINARY, ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     throw new Error(

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
+import { startingService } from '../../support/services.ts';
 
 export interface ChildGateway {
   readonly port: number;
@@ -25,6 +26,7 @@ export interface ChildGateway {
 const SCRIPT = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
 
 export function spawnGateway(config: GatewayConfigInput, timeoutMs = 20_000): Promise<ChildGateway> {
+  startingService('a gateway process');
   const child = fork(SCRIPT, [], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
     env: { ...process.env, SYMPHONIC_TEST_CONFIG: JSON.stringify(config) },

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { encodeFrame } from '../../../loadtest/lib/raw-ws.ts';
+import { encodeFrame } from '../../../loadtest/lib/ws-frames.ts';
 
 export interface UpgradeRefused {
   ok: false;
@@ -223,4 +223,4 @@ function makeClient(socket: Socket, protocol: string, initial: Buffer): NetWs {
   return client;
 }
 
-export { encodeFrame } from '../../../loadtest/lib/raw-ws.ts';
+export { encodeFrame } from '../../../loadtest/lib/ws-frames.ts';
