@@ -20,7 +20,12 @@ import { renderNginxConfig } from '../../scripts/nginx-config.ts';
 import { trackChild } from '../support/children.ts';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import { freePorts, startNatsCluster, type NatsCluster } from '../support/nats-server.ts';
-import { Changes, ClusterClient, HttpPublisher, NO_PROBLEMS, PublishStream, percentile, sequenceProblems } from './support.ts';
+import { Changes } from '../support/changes.ts';
+import { ClusterClient } from './support/cluster-client.ts';
+import { HttpPublisher } from './support/http-publisher.ts';
+import { percentile } from './support/percentile.ts';
+import { PublishStream } from './support/publish-stream.ts';
+import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
 const KEY = 'rolling-api-key';
 const PREFIX = 'roll';
