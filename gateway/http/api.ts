@@ -10,9 +10,9 @@ import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import { renderMetrics } from '../metrics.ts';
-import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
+import { checkPayload, topicTooLong } from '../policy/payload.ts';
 import { pending, readBody, replyError, replyJson, type PendingResponse } from './respond.ts';
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
@@ -85,7 +85,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     }
     const { topic, kind, data } = parsed.data;
     const ns = ctx.policy.namespaces.of(topic);
-    if (topic.length > ns.maxTopicLength) return replyError(p, '400 Bad Request', ErrorCode.BadTopic, `topic longer than ${ns.maxTopicLength} characters`);
+    const long = topicTooLong(ns, topic);
+    if (long) return replyError(p, '400 Bad Request', long.code, long.message);
     // Backends are not bound by the namespace's client publish mode, but by its payload rules.
     const bad = checkPayload(ns, data, bodyBytes, (d) => jsonCodec.encode(d as object));
     if (bad) {

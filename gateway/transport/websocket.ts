@@ -18,7 +18,8 @@ import {
 } from '../../protocol/index.ts';
 import { decodeClientFrame } from '../../protocol/validate.ts';
 import { Connection, type SocketData } from '../connection/connection.ts';
-import { handleFrame, releaseConnection } from '../connection/handlers.ts';
+import { handleFrame } from '../connection/handlers.ts';
+import { releaseConnection } from '../connection/release.ts';
 import type { GatewayContext } from '../context.ts';
 import { HEARTBEAT_TOPIC, nativeTopic } from '../fanout.ts';
 import type { UWS } from '../native.ts';
