@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
+import { schemaError } from '../../protocol/validate.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import { renderMetrics } from '../metrics.ts';
 import type { GatewayContext } from '../context.ts';
@@ -79,9 +80,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     }
     const parsed = HttpPublishRequest.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const code = issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.BadRequest;
-      return replyError(p, '400 Bad Request', code, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+      const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
+      return replyError(p, '400 Bad Request', bad.code, bad.message);
     }
     const { topic, kind, data } = parsed.data;
     const ns = ctx.policy.namespaces.of(topic);
@@ -111,8 +111,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   app.post('/api/disconnect', route('admin', (p, json, _bytes, key) => {
     const parsed = DisconnectRequest.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+      const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
+      return replyError(p, '400 Bad Request', bad.code, bad.message);
     }
     const conns = ctx.policy.limits.connectionsOf(parsed.data.user);
     for (const c of conns) c.close(CloseCode.Kicked, parsed.data.reason ?? 'disconnected by the server');
