@@ -40,16 +40,36 @@ export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8A
   if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {
     return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : typeof t}`, ...(id === undefined ? {} : { id }) };
   }
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length ? issue.path.join('.') : t;
-  const message = `invalid ${t} frame: ${where}: ${issue?.message ?? 'does not match the schema'}`;
-  const code = issue && issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.InvalidFrame;
-  return { ok: false, code, message, ...(id === undefined ? {} : { id }) };
+  const mismatch = schemaError(parsed.error, ErrorCode.InvalidFrame, t);
+  return { ok: false, code: mismatch.code, message: `invalid ${t} frame: ${mismatch.message}`, ...(id === undefined ? {} : { id }) };
 }
 
-/** The request id of a frame that failed validation, so the error can answer the request. */
-function requestIdOf(raw: unknown): number | undefined {
+/**
+ * The request id of a decoded frame, if it has a valid one (0 to 2^31-1), so an error about the
+ * frame can answer the request. Also used on frames refused before validation (too large, over
+ * the rate limit).
+ */
+export function requestIdOf(raw: unknown): number | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const id = (raw as { id?: unknown }).id;
   return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < 2 ** 31 ? id : undefined;
+}
+
+/** A failed schema check: what `schemaError` reads of a zod error (typed by shape). */
+export interface SchemaIssues {
+  readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
+}
+
+/**
+ * What a schema mismatch tells the sender: the first issue, named by its field (`whole` when it
+ * is about the value itself). A bad `topic` is BadTopic (2000), anything else `code`. Shared by
+ * the WebSocket frames (InvalidFrame) and the HTTP API bodies (BadRequest).
+ */
+export function schemaError(error: SchemaIssues, code: ErrorCode, whole: string): { code: ErrorCode; message: string } {
+  const issue = error.issues[0];
+  const where = issue && issue.path.length ? issue.path.join('.') : whole;
+  return {
+    code: issue && issue.path[0] === 'topic' ? ErrorCode.BadTopic : code,
+    message: `${where}: ${issue?.message ?? 'does not match the schema'}`,
+  };
 }

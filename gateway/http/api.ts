@@ -8,10 +8,11 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
+import { schemaError } from '../../protocol/validate.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
-import { checkPayload } from '../connection/handlers.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
+import { checkPayload, topicTooLong } from '../policy/payload.ts';
 import { pending, readBody, replyError, replyJson, type PendingResponse } from './respond.ts';
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
@@ -93,13 +94,13 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     }
     const parsed = HttpPublishRequest.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const code = issue.path[0] === 'topic' ? ErrorCode.BadTopic : ErrorCode.BadRequest;
-      return replyError(p, '400 Bad Request', code, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+      const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
+      return replyError(p, '400 Bad Request', bad.code, bad.message);
     }
     const { topic, kind, data } = parsed.data;
     const ns = ctx.policy.namespaces.of(topic);
-    if (topic.length > ns.maxTopicLength) return replyError(p, '400 Bad Request', ErrorCode.BadTopic, `topic longer than ${ns.maxTopicLength} characters`);
+    const long = topicTooLong(ns, topic);
+    if (long) return replyError(p, '400 Bad Request', long.code, long.message);
     // Backends are not bound by the namespace's client publish mode, but by its payload rules.
     const bad = checkPayload(ns, data, bodyBytes, (d) => jsonCodec.encode(d as object));
     if (bad) {
@@ -145,8 +146,8 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   app.post('/api/disconnect', route('admin', (p, json, _bytes, key) => {
     const parsed = DisconnectRequest.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `${issue.path.join('.') || 'body'}: ${issue.message}`);
+      const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
+      return replyError(p, '400 Bad Request', bad.code, bad.message);
     }
     const conns = ctx.policy.limits.connectionsOf(parsed.data.user);
     for (const c of conns) c.close(CloseCode.Kicked, parsed.data.reason ?? 'disconnected by the server');

@@ -18,6 +18,7 @@ import type { Identity, SubscriptionGrant } from './auth.ts';
 import type { Namespace } from './namespaces.ts';
 
 export type Decision = { ok: true } | { ok: false; code: ErrorCode; message: string };
+export type Denial = Extract<Decision, { ok: false }>;
 
 const ALLOW: Decision = { ok: true };
 const deny = (code: ErrorCode, message: string): Decision => ({ ok: false, code, message });

@@ -16,9 +16,10 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 
 import {
   CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor,
 } from '../../protocol/index.ts';
-import { decodeClientFrame } from '../../protocol/validate.ts';
+import { decodeClientFrame, requestIdOf } from '../../protocol/validate.ts';
 import { Connection, type SocketData } from '../connection/connection.ts';
-import { handleFrame, releaseConnection } from '../connection/handlers.ts';
+import { handleFrame } from '../connection/handlers.ts';
+import { releaseConnection } from '../connection/release.ts';
 import type { GatewayContext } from '../context.ts';
 import { HEARTBEAT_TOPIC, nativeTopic } from '../fanout.ts';
 import type { UWS } from '../native.ts';
@@ -155,9 +156,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
 /** The request id of a raw frame, if it decodes and has a valid one (for errors that answer it). */
 function requestId(conn: Connection, message: ArrayBuffer): number | undefined {
   try {
-    const raw = conn.codec.decode(message) as { id?: unknown } | null;
-    const id = raw && typeof raw === 'object' ? raw.id : undefined;
-    return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < 2 ** 31 ? id : undefined;
+    return requestIdOf(conn.codec.decode(message));
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { codecFor, jsonCodec, msgpackCodec } from '../../protocol/codec.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { decodeClientFrame } from '../../protocol/validate.ts';
+import { decodeClientFrame, requestIdOf, schemaError } from '../../protocol/validate.ts';
 import type { Encoding } from '../../protocol/version.ts';
 
 const ENCODINGS: Encoding[] = ['msgpack', 'json'];
@@ -370,5 +370,21 @@ describe('never throws', () => {
     const deep = '{"t":"pub","topic":"a","data":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
     expect(() => decodeClientFrame('json', deep)).not.toThrow();
     expect(() => jsonCodec.decode(deep)).not.toThrow();
+  });
+});
+
+describe('the shared rules (also used by the gateway transport and the HTTP API)', () => {
+  it('requestIdOf: an integer id in [0, 2^31) of a map, else nothing', () => {
+    expect(requestIdOf({ t: 'sub', id: 0 })).toBe(0);
+    expect(requestIdOf({ id: 2 ** 31 - 1 })).toBe(2 ** 31 - 1);
+    for (const raw of [{ id: 2 ** 31 }, { id: -1 }, { id: 1.5 }, { id: '1' }, {}, null, 7, 'x', [1]]) expect(requestIdOf(raw), JSON.stringify(raw)).toBeUndefined();
+  });
+
+  it('schemaError: the first issue by its field; a bad topic is 2000 whatever the fallback code', () => {
+    const issue = (path: PropertyKey[], message = 'bad') => ({ issues: [{ path, message }] });
+    expect(schemaError(issue(['topic']), ErrorCode.BadRequest, 'body')).toEqual({ code: BadTopic, message: 'topic: bad' });
+    expect(schemaError(issue(['data', 'x', 0]), ErrorCode.BadRequest, 'body')).toEqual({ code: ErrorCode.BadRequest, message: 'data.x.0: bad' });
+    expect(schemaError(issue([]), InvalidFrame, 'sub')).toEqual({ code: InvalidFrame, message: 'sub: bad' });
+    expect(schemaError({ issues: [] }, InvalidFrame, 'pub')).toEqual({ code: InvalidFrame, message: 'pub: does not match the schema' });
   });
 });

@@ -15,6 +15,7 @@ import { namespaceAges } from '../../gateway/policy/namespaces.ts';
 import { createNamespaces } from '../../gateway/policy/namespaces.ts';
 import { createOriginPolicy } from '../../gateway/policy/origin.ts';
 import { compilePatterns, matchPattern, patternError } from '../../gateway/policy/patterns.ts';
+import { checkPayload, topicTooLong } from '../../gateway/policy/payload.ts';
 import { canPublish, canSubscribe } from '../../gateway/policy/permissions.ts';
 import { TokenBucket, bucket } from '../../gateway/policy/rate-limit.ts';
 import { compileSchema, JsonSchemaConfig } from '../../gateway/policy/schema.ts';
@@ -277,6 +278,28 @@ describe('payload schemas (JSON Schema subset)', () => {
     expect(() => config({ namespaces: { chat: { schema: { type: 'object', format: 'email' } as never } } })).toThrow(/namespaces\.chat\.schema/);
     expect(() => config({ namespaces: { chat: { schema: { type: 'string', pattern: '(' } } } })).toThrow(/pattern/);
     expect(() => config({ namespaces: { chat: { schema: { type: 'text' as never } } } })).toThrow(ConfigError);
+  });
+});
+
+describe('topic and payload rules (shared by pub and the HTTP API)', () => {
+  const ns = createNamespaces(config({ namespaces: { small: { maxPayloadBytes: 16, maxTopicLength: 12, schema: { type: 'object', required: ['a'] } } } })).of('small.x');
+  const encode = (d: unknown) => JSON.stringify(d);
+
+  it('a topic longer than its namespace allows is 2000 BadTopic', () => {
+    expect(topicTooLong(ns, 'small.x')).toBeNull();
+    expect(topicTooLong(ns, 'small.xxxxxxx')).toMatchObject({ ok: false, code: ErrorCode.BadTopic, message: 'topic longer than 12 characters' });
+  });
+
+  it('the size counts as encoded (the frame size only spares the encode), then the schema', () => {
+    let encoded = 0;
+    const counting = (d: unknown) => (encoded++, encode(d));
+    expect(checkPayload(ns, { a: 1 }, 10, counting)).toBeNull();
+    expect(encoded).toBe(0);
+    expect(checkPayload(ns, { a: 1 }, 100, counting)).toBeNull();
+    expect(encoded).toBe(1);
+    expect(checkPayload(ns, { a: 'x'.repeat(20) }, 100, encode)).toMatchObject({ code: ErrorCode.PayloadTooLarge, message: 'data larger than 16 bytes' });
+    expect(checkPayload(ns, { a: 'é'.repeat(7) }, 100, encode)?.code).toBe(ErrorCode.PayloadTooLarge); // bytes, not characters
+    expect(checkPayload(ns, { b: 1 }, 10, encode)).toMatchObject({ code: ErrorCode.InvalidPayload, message: expect.stringMatching(/namespace "small"/) });
   });
 });
 
