@@ -23,6 +23,7 @@ export const ErrorCode = {
   NotFound: 2005,
   InvalidPayload: 2006, // published data rejected: namespace schema, nesting depth, or a value type the protocol does not carry
   IdempotencyKeyReused: 2007, // HTTP publish: the Idempotency-Key already named a different publish (topic, kind or data)
+  SequenceConflict: 2008, // conditional publish: the topic is no longer at the expected sequence (the error carries `seq`, the current one); nothing was stored
 
   Unauthorized: 3000,
   Forbidden: 3001,

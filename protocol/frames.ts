@@ -67,6 +67,11 @@ export const PubFrame = z.object({
   topic: Topic,
   kind: MessageKind.default('event'),
   data: Data.default(null),
+  /**
+   * Conditional publish: stored only if the topic's last sequence is still this (0: the topic has
+   * no message yet); otherwise error 2008 with the current `seq`, and nothing is stored.
+   */
+  expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 }).strict();
 
 export const HistoryFrame = z.object({
@@ -187,6 +192,8 @@ export const ErrorFrame = z.object({
   code: z.number().int(),
   message: z.string(),
   topic: z.string().optional(),
+  /** 2008 (SequenceConflict): the topic's current last sequence. */
+  seq: z.number().int().optional(),
 });
 
 /** The `session` state was stored. */
@@ -212,8 +219,8 @@ export type RefreshedFrame = z.infer<typeof RefreshedFrame>;
 // ---- HTTP API ---------------------------------------------------------------------------------
 
 /** Body of `POST /api/publish`. */
-export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: Data.default(null) }).strict();
+export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: Data.default(null), expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
 export type HttpPublishRequest = z.infer<typeof HttpPublishRequest>;
 /** Every HTTP error answers with this body. */
-export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string() }) });
+export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string(), seq: z.number().int().optional() }) });
 export type HttpErrorBody = z.infer<typeof HttpErrorBody>;

@@ -26,6 +26,27 @@ export interface PublishOptions {
   readonly idempotencyKey?: string;
   /** Who sent the key (e.g. the API key's identity): the same key in two scopes names two publishes. */
   readonly idempotencyScope?: string;
+  /**
+   * Conditional publish: store only if the topic's last sequence is exactly this (0: no message
+   * yet), atomically with the append; else reject with SequenceConflictError (nothing stored).
+   */
+  readonly expectedSeq?: number;
+}
+
+/**
+ * A conditional publish found the topic elsewhere than expected (PublishOptions.expectedSeq):
+ * nothing was stored; `current` is the topic's last sequence now.
+ */
+export class SequenceConflictError extends Error {
+  override readonly name = 'SequenceConflictError';
+  readonly code = 'sequence_conflict';
+  constructor(readonly topic: string, readonly expected: number, readonly current: number) {
+    super(`topic ${topic} is at sequence ${current}, not ${expected}: nothing was stored`);
+  }
+}
+
+export function isSequenceConflict(e: unknown): e is { code: 'sequence_conflict'; current: number } {
+  return (e as { code?: unknown } | null)?.code === 'sequence_conflict';
 }
 
 export interface PublishResult {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
-import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from './bus.ts';
+import { SequenceConflictError, type Bus, type BusMessage, type BusStatus, type HistoryResult, type PublishResult, type RecoverResult } from './bus.ts';
 import { IdempotencyConflictError, idempotencyId, publishDigest } from './idempotency.ts';
 
 export interface MemoryBusOptions {
@@ -34,6 +34,8 @@ interface Pending {
   kind: MessageKind;
   data: unknown;
   resolve: (r: PublishResult) => void;
+  reject: (e: Error) => void;
+  expectedSeq: number | undefined;
 }
 
 /** Idempotency keys remembered (the duplicate window): this many, at most this long. */
@@ -94,6 +96,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     const now = Date.now();
     for (const p of batch) {
       const log = logOf(p.topic);
+      // Checked here, in the one place publishes are ordered: atomic with the append.
+      if (p.expectedSeq !== undefined && log.last !== p.expectedSeq) {
+        p.reject(new SequenceConflictError(p.topic, p.expectedSeq, log.last));
+        continue;
+      }
       const m: BusMessage = { topic: p.topic, seq: log.last + 1, prev: log.last, kind: p.kind, data: p.data, ts: now };
       log.last = m.seq;
       log.messages.push(m);
@@ -134,8 +141,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
           return Promise.reject(new IdempotencyConflictError(`idempotency key ${JSON.stringify(key)} was already used for a different publish`));
         }
       }
-      const result = new Promise<PublishResult>((resolve) => {
-        queue.push({ topic, kind, data, resolve });
+      const result = new Promise<PublishResult>((resolve, reject) => {
+        queue.push({ topic, kind, data, resolve, reject, expectedSeq: options?.expectedSeq });
         if (!scheduled) {
           scheduled = true;
           setImmediate(flush);

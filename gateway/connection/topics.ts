@@ -7,7 +7,7 @@ import {
   ErrorCode,
   type HistoryFrame, type Position, type PubFrame, type Publication, type UnsubFrame,
 } from '../../protocol/index.ts';
-import type { BusMessage } from '../bus/bus.ts';
+import { isSequenceConflict, type BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
 import { nativeTopic } from '../fanout.ts';
 import type { SubscriptionGrant } from '../policy/auth.ts';
@@ -112,15 +112,17 @@ function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string):
   if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic));
 }
 
-export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data }: PubFrame, bytes: number): void {
+export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data, expect }: PubFrame, bytes: number): void {
   const ns = ctx.policy.namespaces.of(topic);
   const denied = topicTooLong(ns, topic)
     ?? canPublishOrNull(canPublish(conn.identity, ns, topic, ctx.config.clientPublish))
     ?? checkPayload(ns, data, bytes, (d) => conn.codec.encode(d as object));
   if (denied) return refuse(ctx, conn, denied.code, denied.message, id, topic);
-  ctx.bus.publish(topic, kind, data).then(
+  ctx.bus.publish(topic, kind, data, expect === undefined ? undefined : { expectedSeq: expect }).then(
     (r) => id !== undefined && conn.send({ t: 'ack', id, topic, seq: r.seq, epoch: r.epoch }),
     (e: Error) => {
+      // A conditional publish that lost the race: the client re-reads and tries again (not a failure of ours).
+      if (isSequenceConflict(e)) return conn.send({ t: 'error', code: ErrorCode.SequenceConflict, message: e.message, ...(id === undefined ? {} : { id }), topic, seq: e.current });
       ctx.log.warn('publish failed', { topic, error: e.message });
       conn.sendError(ErrorCode.Unavailable, 'publish failed, retry later', id, topic);
     },

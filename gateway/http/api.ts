@@ -9,6 +9,7 @@ import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
 import { schemaError } from '../../protocol/validate.ts';
+import { isSequenceConflict } from '../bus/bus.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
@@ -97,7 +98,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
       const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
       return replyError(p, '400 Bad Request', bad.code, bad.message);
     }
-    const { topic, kind, data } = parsed.data;
+    const { topic, kind, data, expect } = parsed.data;
     const ns = ctx.policy.namespaces.of(topic);
     const long = topicTooLong(ns, topic);
     if (long) return replyError(p, '400 Bad Request', long.code, long.message);
@@ -109,13 +110,18 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     // A retry with the same Idempotency-Key (e.g. after a 503 or a lost answer) is stored once.
     // Keys are the sending API key's own (scope: its identity): two backends never collide.
     const t0 = performance.now();
-    ctx.bus.publish(topic, kind, data, idempotencyKey ? { idempotencyKey, idempotencyScope: key.id } : undefined).then(
+    const options = { ...(idempotencyKey ? { idempotencyKey, idempotencyScope: key.id } : {}), ...(expect === undefined ? {} : { expectedSeq: expect }) };
+    ctx.bus.publish(topic, kind, data, options).then(
       (r) => {
         ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', true);
         replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch });
       },
       (e: Error) => {
         ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', false);
+        if (isSequenceConflict(e)) {
+          // Conditional publish (`expect`): the topic moved on; nothing was stored.
+          return replyJson(p, '409 Conflict', { error: { code: ErrorCode.SequenceConflict, message: e.message, seq: e.current } });
+        }
         if (isIdempotencyConflict(e)) {
           return replyError(p, '422 Unprocessable Entity', ErrorCode.IdempotencyKeyReused,
             'this Idempotency-Key was already used for a different publish (topic, kind or data): use a new key for a new publish');

@@ -126,6 +126,46 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       expect((await bus.history(elsewhere, 0, 10)).messages).toEqual([]);
     });
 
+    it('conditional publish: stored only at the expected sequence (0: no message yet); a conflict stores nothing and names the current sequence', async () => {
+      const { bus } = await open();
+      const topic = freshTopic('cas');
+      const first = await bus.publish(topic, 'set', { v: 1 }, { expectedSeq: 0 });
+      await expect(bus.publish(topic, 'set', { v: 'stale' }, { expectedSeq: 0 })).rejects.toMatchObject({ code: 'sequence_conflict', current: first.seq });
+      const second = await bus.publish(topic, 'patch', { v: 2 }, { expectedSeq: first.seq });
+      await expect(bus.publish(topic, 'patch', { v: 'stale' }, { expectedSeq: first.seq })).rejects.toMatchObject({ code: 'sequence_conflict', current: second.seq });
+      const h = await bus.history(topic, 0, 10);
+      expect(h.messages.map((m) => m.data)).toEqual([{ v: 1 }, { v: 2 }]);
+      const r = await bus.recover(topic, undefined);
+      expect(r).toMatchObject({ seq: second.seq, state: { v: 2 } });
+    });
+
+    it('optimistic concurrency: 20 writers x 50 read-modify-write increments end at exactly 1000, with exactly 1000 updates stored', async () => {
+      const { bus } = await open({ history: { size: 2000 } });
+      const topic = freshTopic('counter');
+      let conflicts = 0;
+      const writer = async () => {
+        for (let done = 0; done < 50;) {
+          const { seq, state } = await bus.recover(topic, undefined);
+          const count = ((state as { count?: number } | undefined)?.count ?? 0) + 1;
+          try {
+            await bus.publish(topic, 'set', { count }, { expectedSeq: seq });
+            done++;
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'sequence_conflict') throw e;
+            conflicts++;
+            // Jittered backoff: twenty writers retrying in lockstep would mostly collide again.
+            await new Promise((r) => setTimeout(r, Math.random() * 5));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, writer));
+      const r = await bus.recover(topic, undefined);
+      expect(r.state).toEqual({ count: 1000 });
+      const h = await bus.history(topic, 0, 2000);
+      expect(h.messages.map((m) => (m.data as { count: number }).count)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+      expect(conflicts).toBeGreaterThan(0); // they really did race
+    }, 120_000);
+
     it('publish returns increasing sequences per topic and the bus epoch', async () => {
       const { bus } = await open();
       const a = freshTopic('seq-a');

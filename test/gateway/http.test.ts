@@ -149,6 +149,16 @@ describe('HTTP publish API', () => {
     c.close();
   });
 
+  it('conditional publish: `expect` is honoured; a stale one is 409 / 2008 with the current seq', async () => {
+    const ok = await publish({ topic: 'cas.http', kind: 'set', data: { v: 1 }, expect: 0 });
+    expect(ok.status).toBe(200);
+    const { seq } = (await ok.json()) as { seq: number };
+    const stale = await publish({ topic: 'cas.http', kind: 'set', data: { v: 'x' }, expect: 0 });
+    expect(stale.status).toBe(409);
+    expect(await stale.json()).toMatchObject({ error: { code: 2008, seq } });
+    expect((await publish({ topic: 'cas.http', kind: 'set', data: { v: 2 }, expect: seq })).status).toBe(200);
+  });
+
   it('reports health with engine and connection count', async () => {
     const res = await fetch(`${gw.httpUrl}/healthz`);
     expect(res.status).toBe(200);

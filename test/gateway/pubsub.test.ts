@@ -100,3 +100,19 @@ describe('client publish disabled', async () => {
     c.close();
   });
 });
+
+describe('conditional publish', () => {
+  it('`expect` stores only at the expected sequence; a stale one gets 2008 with the current seq and stores nothing', async () => {
+    const { c } = await connectHello(gw.url, 'json');
+    await subscribe(c, 1, 'cas.ws');
+    c.send({ t: 'pub', id: 2, topic: 'cas.ws', kind: 'set', data: { v: 1 }, expect: 0 });
+    expect(await c.next(isReply(2))).toMatchObject({ t: 'ack', seq: 1 });
+    c.send({ t: 'pub', id: 3, topic: 'cas.ws', kind: 'set', data: { v: 'stale' }, expect: 0 });
+    expect(await c.next(isReply(3))).toMatchObject({ t: 'error', code: ErrorCode.SequenceConflict, topic: 'cas.ws', seq: 1 });
+    c.send({ t: 'pub', id: 4, topic: 'cas.ws', kind: 'set', data: { v: 2 }, expect: 1 });
+    expect(await c.next(isReply(4))).toMatchObject({ t: 'ack', seq: 2 });
+    const msgs = (await c.collect(isMsg('cas.ws'), 2)) as MsgFrame[];
+    expect(msgs.map((m) => m.data)).toEqual([{ v: 1 }, { v: 2 }]);
+    c.close();
+  });
+});

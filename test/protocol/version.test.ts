@@ -76,7 +76,7 @@ describe('codes', () => {
     expect(new Set(values).size).toBe(values.length);
     const range: Record<string, number> = {
       BadFrame: 1, InvalidFrame: 1, UnknownFrameType: 1, FrameTooLarge: 1, HandshakeRequired: 1, AlreadyHandshaken: 1, UnsupportedVersion: 1,
-      BadTopic: 2, NotSubscribed: 2, AlreadySubscribed: 2, PublishNotAllowed: 2, BadRequest: 2, NotFound: 2, InvalidPayload: 2, IdempotencyKeyReused: 2,
+      BadTopic: 2, NotSubscribed: 2, AlreadySubscribed: 2, PublishNotAllowed: 2, BadRequest: 2, NotFound: 2, InvalidPayload: 2, IdempotencyKeyReused: 2, SequenceConflict: 2,
       Unauthorized: 3, Forbidden: 3, TokenExpired: 3,
       RateLimited: 4, TooManySubscriptions: 4, PayloadTooLarge: 4, LimitExceeded: 4, TooManyConnections: 4,
       Internal: 5, Unavailable: 5,

@@ -10,7 +10,7 @@
 import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
-import type { Bus, BusFigure, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
+import { SequenceConflictError, type Bus, type BusFigure, type BusMessage, type BusStatus, type HistoryResult, type PublishOptions, type PublishResult, type RecoverResult } from '../bus.ts';
 import { idempotencyId, publishDigest } from '../idempotency.ts';
 import { rebuildChain } from './chain.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
@@ -106,6 +106,14 @@ const READY_WAIT_MS = 5_000;
 const SETTLE_CHECK_MS = 250;
 
 const RECONNECTED: unique symbol = Symbol('reconnected');
+
+/** JetStream refused a publish whose Nats-Expected-Last-Subject-Sequence no longer held. */
+const isWrongLastSequence = (e: unknown) => (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+/** The current sequence JetStream names in that refusal ("wrong last sequence: 42"), if it does. */
+function currentFrom(e: unknown): number | undefined {
+  const m = /wrong last sequence: (\d+)/.exec(String((e as Error)?.message ?? ''));
+  return m ? Number(m[1]) : undefined;
+}
 
 export function createNatsBus(options: NatsBusOptions): NatsBus {
   const o: ResolvedNatsOptions = resolveOptions(options);
@@ -532,7 +540,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const deadline = Date.now() + o.publishTimeoutMs;
       for (let attempt = 0; ; attempt++) {
         try {
-          const attemptAck = js.publish(o.inPrefix + topic, payload, { msgID, ...(hdrs ? { headers: hdrs } : {}), timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
+          const attemptAck = js.publish(o.inPrefix + topic, payload, {
+            msgID, ...(hdrs ? { headers: hdrs } : {}), timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
+            // Conditional publish: JetStream's per-subject check, atomic with the append on the stream leader.
+            ...(options?.expectedSeq === undefined ? {} : { expect: { lastSubjectSequence: options.expectedSeq } }),
+          });
           attemptAck.catch(() => {});
           // A reconnect ends the wait: the request may have been lost with the old connection,
           // and the retry is safe (same message id: stored once).
@@ -553,6 +565,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
           return { seq: ack.seq, epoch };
         } catch (e) {
           if (e instanceof NatsBusError) throw e;
+          if (options?.expectedSeq !== undefined && isWrongLastSequence(e)) {
+            throw new SequenceConflictError(topic, options.expectedSeq, currentFrom(e) ?? (await reader.last(topic)));
+          }
           if (status === 'closed') throw new NatsBusError('closed', 'publish: bus closed');
           if (!isRetryable(e) || Date.now() >= deadline) {
             throw new NatsBusError(isRetryable(e) ? 'unavailable' : 'rejected', `publish to ${topic} failed: ${(e as Error).message}`, e);
