@@ -51,6 +51,17 @@ export class ConnectionClosedError extends SymphonicError {
   }
 }
 
+/**
+ * A conditional publish (`expect`) found the topic at another sequence: nothing was stored.
+ * `current` is the topic's last sequence now (code 2008, SequenceConflict).
+ */
+export class SequenceConflictError extends SymphonicError {
+  override name = 'SequenceConflictError';
+  constructor(message: string, topic: string | undefined, readonly current: number) {
+    super(ErrorCode.SequenceConflict, message, topic);
+  }
+}
+
 /** An incoming payload did not pass the subscription's schema. */
 export class ValidationError extends SymphonicError {
   override name = 'ValidationError';

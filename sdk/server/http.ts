@@ -1,6 +1,6 @@
 /** Publishing over the gateway's HTTP API: `POST /api/publish` with a bearer API key. */
 import { ErrorCode } from '../../protocol/codes.ts';
-import { SymphonicError, TimeoutError } from '../errors.ts';
+import { SequenceConflictError, SymphonicError, TimeoutError } from '../errors.ts';
 import type { PublishAck } from '../types.ts';
 import { TransportUnavailableError, type PublishRequest, type PublishTransport } from './transport.ts';
 
@@ -56,6 +56,8 @@ export class HttpPublishTransport implements PublishTransport {
       const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
       const code = typeof e?.code === 'number' ? e.code : res.status >= 500 ? ErrorCode.Unavailable : ErrorCode.BadRequest;
       const message = typeof e?.message === 'string' ? e.message : `HTTP ${res.status}: ${text.slice(0, 200)}`;
+      const seq = (e as { seq?: unknown } | undefined)?.seq;
+      if (code === ErrorCode.SequenceConflict && typeof seq === 'number') throw new SequenceConflictError(message, req.topic, seq);
       throw new SymphonicError(code, message, req.topic);
     }
     const ack = body as Partial<PublishAck> | undefined;

@@ -7,6 +7,6 @@ export { HttpPublishTransport } from './http.ts';
 export type { HttpTransportOptions } from './http.ts';
 export { NatsPublishTransport } from './nats.ts';
 export type { NatsPublisherCredentials, NatsTransportOptions } from './nats.ts';
-export { ConnectionClosedError, SymphonicError, TimeoutError } from '../errors.ts';
+export { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from '../errors.ts';
 export { ErrorCode } from '../../protocol/codes.ts';
 export type { MessageKind, PublishAck } from '../types.ts';

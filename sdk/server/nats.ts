@@ -29,7 +29,7 @@ import {
 } from 'nats';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { BUS_PREFIX_RE, busInSubject, busStreamName, DEFAULT_BUS_PREFIX, encodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
-import { ConnectionClosedError, SymphonicError, TimeoutError } from '../errors.ts';
+import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from '../errors.ts';
 import type { PublishAck } from '../types.ts';
 import { TransportUnavailableError, type PublishRequest, type PublishTransport } from './transport.ts';
 
@@ -133,9 +133,17 @@ export class NatsPublishTransport implements PublishTransport {
       }
       let ack: PubAck;
       try {
-        ack = await link.js.publish(subject, payload, { msgID, timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
+        ack = await link.js.publish(subject, payload, {
+          msgID, timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
+          ...(req.expect === undefined ? {} : { expect: { lastSubjectSequence: req.expect } }),
+        });
       } catch (e) {
         const code = errorCode(e);
+        // JetStream's per-subject expected-sequence check failed ("wrong last sequence: 42"): nothing stored.
+        if (req.expect !== undefined && apiErrCode(e) === 10071) {
+          const current = Number(/wrong last sequence: (\d+)/.exec(String((e as Error)?.message))?.[1] ?? NaN);
+          throw new SequenceConflictError(`publish to ${topic}: the topic is at sequence ${Number.isNaN(current) ? 'another' : current}, not ${req.expect}; nothing was stored`, topic, Number.isNaN(current) ? -1 : current);
+        }
         if (code === 'MAX_PAYLOAD_EXCEEDED') throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
         if (this.closed || code === 'CONNECTION_CLOSED') throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
         // "No responders" means nobody received this attempt; anything else may have been stored.

@@ -41,7 +41,12 @@ export class SymphonicPublisher {
     this.transport = transportOf(options);
   }
 
-  async publish(topic: string, data: unknown, options: { kind?: MessageKind } = {}): Promise<PublishAck> {
+  /**
+   * `expect`: a conditional publish, stored only if the topic's last sequence is still this (0: no
+   * message yet); otherwise it rejects with SequenceConflictError (`current`: the topic's sequence
+   * now) and nothing is stored.
+   */
+  async publish(topic: string, data: unknown, options: { kind?: MessageKind; expect?: number } = {}): Promise<PublishAck> {
     const kind = options.kind ?? 'event';
     const err = topicError(topic);
     if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
@@ -50,7 +55,10 @@ export class SymphonicPublisher {
     const value = data === undefined ? null : data;
     const bad = dataError(value);
     if (bad) throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${topic}: ${bad}`, topic);
-    return this.transport.publish({ topic, kind, data: value });
+    if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
+      throw new SymphonicError(ErrorCode.BadRequest, `expect must be a sequence (a non-negative integer), got ${String(options.expect)}`, topic);
+    }
+    return this.transport.publish({ topic, kind, data: value, ...(options.expect === undefined ? {} : { expect: options.expect }) });
   }
 
   /** Replaces the topic's state document. */

@@ -12,6 +12,8 @@ export interface PublishRequest {
   topic: string;
   kind: MessageKind;
   data: unknown;
+  /** Conditional publish: stored only if the topic's last sequence is still this (0: none yet). */
+  expect?: number;
 }
 
 /** How a publish reaches the bus. Implement this to publish another way. */

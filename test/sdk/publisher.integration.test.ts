@@ -18,6 +18,7 @@ import {
   ErrorCode,
   HttpPublishTransport,
   NatsPublishTransport,
+  SequenceConflictError,
   SymphonicError,
   SymphonicPublisher,
   TransportUnavailableError,
@@ -117,6 +118,19 @@ describe('NATS publisher against a gateway on the NATS engine', () => {
     const late = await subscribed<Record<string, unknown>>('np.doc');
     expect(late.state).toEqual(sub.state);
     expect(late.position).toEqual(sub.position);
+  });
+
+  it('conditional publish over NATS and over HTTP: `expect` holds or SequenceConflictError with the current seq, nothing stored', async () => {
+    const viaNats = track(new SymphonicPublisher({ transport: new NatsPublishTransport({ servers: [stack.natsUrl!], prefix: PREFIX }) }));
+    const viaHttp = track(new SymphonicPublisher({ transport: new HttpPublishTransport({ url: gw.httpUrl, apiKey: KEY }) }));
+    const topic = `cas.pub.${Date.now()}`;
+    const first = await viaNats.publish(topic, { v: 1 }, { kind: 'set', expect: 0 });
+    await expect(viaNats.publish(topic, { v: 'x' }, { kind: 'set', expect: 0 })).rejects.toMatchObject({ name: 'SequenceConflictError', code: ErrorCode.SequenceConflict, current: first.seq });
+    await expect(viaHttp.publish(topic, { v: 'x' }, { kind: 'set', expect: 0 })).rejects.toBeInstanceOf(SequenceConflictError);
+    const second = await viaHttp.publish(topic, { v: 2 }, { kind: 'set', expect: first.seq });
+    await expect(viaHttp.publish(topic, { v: 'x' }, { kind: 'set', expect: first.seq })).rejects.toMatchObject({ current: second.seq });
+    const sub = await subscribed<{ v: number }>(topic);
+    expect(sub.state).toEqual({ v: 2 });
   });
 
   it('interleaves with gateway publishes in one sequence, and over an existing connection leaves it open on close()', async () => {
