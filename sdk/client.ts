@@ -7,11 +7,12 @@
 import { CloseCode, ErrorCode, isTerminalClose } from '../protocol/codes.ts';
 import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
-import { MAX_RESTORE_TOPICS, PROTOCOL_VERSION, type Encoding } from '../protocol/version.ts';
+import type { Encoding } from '../protocol/version.ts';
 import { backoffDelay, DEFAULT_BACKOFF, shutdownDelay, type BackoffOptions } from './backoff.ts';
 import { clientCodecFor, type ClientCodec } from './codec.ts';
 import { nextConnectionState, type ConnectionEvent, type ConnectionState, type StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
+import { helloFrame } from './hello.ts';
 import { ClientErrorCode, ConnectionClosedError, SymphonicError, TimeoutError } from './errors.ts';
 import { isOffline, watchNetwork } from './network.ts';
 import { Requests } from './requests.ts';
@@ -21,9 +22,6 @@ import type { HistoryResult, Message, PublishAck, SessionInfo } from './types.ts
 import { Watchdog } from './watchdog.ts';
 
 export type TokenReason = 'connect' | 'expired' | 'refresh';
-
-/** Largest `hello.restore` the client sends (about; the gateway's default frame limit is 64 KiB). */
-const MAX_RESTORE_BYTES = 16_384;
 
 export interface ClientOptions {
   /** WebSocket class; defaults to `globalThis.WebSocket`. In Node 20 pass `ws`'s: `{ WebSocket: (await import('ws')).WebSocket }`. */
@@ -363,26 +361,16 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   }
 
   private onOpen(token: string | undefined): void {
-    const hello: Record<string, unknown> = { t: 'hello', v: PROTOCOL_VERSION };
-    if (token !== undefined) hello.token = token;
-    if (this._session) hello.session = { id: this._session.id, key: this._session.key };
-    // Positions always come from here: only the client knows what it received.
     const active = [...this.subs.values()].filter((sub) => sub.status !== 'unsubscribed');
-    this.restoreAsked = this._session !== undefined && this.opts.restore !== false && active.length > 0;
-    if (this.restoreAsked) {
-      const since: Record<string, Position> = {};
-      let bytes = 0;
-      for (const sub of active) {
-        if (!sub.position) continue;
-        since[sub.topic] = sub.position;
-        bytes += sub.topic.length + sub.position.epoch.length + 32;
-      }
-      // A hello must stay small (the server's frame limit): past this, subscribe one by one.
-      if (bytes > MAX_RESTORE_BYTES || Object.keys(since).length > MAX_RESTORE_TOPICS) this.restoreAsked = false;
-      else hello.restore = { since };
-    }
-    if (this.opts.name) hello.client = this.opts.name;
-    this.sendFrame(hello);
+    const hello = helloFrame({
+      token,
+      session: this._session,
+      subscriptions: active.map((sub) => ({ topic: sub.topic, position: sub.position })),
+      restore: this.opts.restore !== false,
+      name: this.opts.name,
+    });
+    this.restoreAsked = hello.restore;
+    this.sendFrame(hello.frame);
     const limit = this.opts.handshakeTimeout ?? 10_000;
     this.handshakeTimer = setTimeout(() => this.drop(CloseCode.HandshakeTimeout, `no welcome within ${limit} ms`), limit);
   }
