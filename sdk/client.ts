@@ -17,11 +17,10 @@ import { ClientErrorCode, ConnectionClosedError, SymphonicError, TimeoutError } 
 import { isOffline, watchNetwork } from './network.ts';
 import { Requests } from './requests.ts';
 import { errorFromFrame, Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.ts';
+import { TokenKeeper, type GetToken } from './token.ts';
 import { defaultWebSocket, openSocket, type SocketLike, type WebSocketConstructor } from './transport.ts';
 import type { HistoryResult, Message, PublishAck, SessionInfo } from './types.ts';
 import { Watchdog } from './watchdog.ts';
-
-export type TokenReason = 'connect' | 'expired' | 'refresh';
 
 export interface ClientOptions {
   /** WebSocket class; defaults to `globalThis.WebSocket`. In Node 20 pass `ws`'s: `{ WebSocket: (await import('ws')).WebSocket }`. */
@@ -34,7 +33,7 @@ export interface ClientOptions {
    * Auth hook: returns a token. Called before the first connect, after the server says the token
    * expired (close 4005 or error 3002), and by refreshToken(). Overrides `token`.
    */
-  getToken?: (ctx: { reason: TokenReason }) => string | Promise<string>;
+  getToken?: GetToken;
   /** Resume a session persisted from an earlier client (`client.session`). */
   session?: SessionInfo;
   reconnect?: Partial<BackoffOptions> & {
@@ -113,13 +112,11 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private attempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private _sessionState: unknown;
   private readonly watchdog = new Watchdog((idle) => this.drop(CloseCode.IdleTimeout, `no frame from the server for ${idle} ms`));
   /** Stops listening to the browser's online/offline events; null when not listening. */
   private unwatchNetwork: (() => void) | null = null;
-  private token: string | undefined;
-  private tokenReason: TokenReason | null;
+  private readonly tokens: TokenKeeper;
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
 
@@ -137,8 +134,10 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.codec = clientCodecFor(options.encoding ?? 'msgpack');
     this.backoffOpts = { min: options.reconnect?.min ?? DEFAULT_BACKOFF.min, max: options.reconnect?.max ?? DEFAULT_BACKOFF.max };
     this.requests = new Requests((frame) => this.sendFrame(frame), options.maxQueued ?? 1000);
-    this.token = options.token;
-    this.tokenReason = options.getToken ? 'connect' : null;
+    this.tokens = new TokenKeeper(options.token, options.getToken, {
+      sendInBand: (token) => (this.welcomed ? this.request<{ exp?: number }>({ t: 'refresh', token }) : null),
+      error: (err) => this.emit('error', err),
+    });
     this._session = options.session;
   }
 
@@ -250,14 +249,8 @@ export class SymphonicClient extends Emitter<ClientEvents> {
    * Asks `getToken` for a fresh token and hands it to the gateway in band (`refresh`), without
    * reconnecting; it is also used for later handshakes. Called by itself before the token's `exp`.
    */
-  async refreshToken(): Promise<void> {
-    if (!this.opts.getToken) return;
-    const token = await this.opts.getToken({ reason: 'refresh' });
-    this.token = token;
-    this.tokenReason = null;
-    if (!this.welcomed) return;
-    const r = await this.request<{ exp?: number }>({ t: 'refresh', token });
-    this.scheduleRefresh(r.exp);
+  refreshToken(): Promise<void> {
+    return this.tokens.refresh();
   }
 
   /** The session's app-defined state: restored from the gateway on resume, set with `setSessionState`. */
@@ -269,18 +262,6 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   async setSessionState(state: unknown, timeout?: number): Promise<void> {
     await this.request({ t: 'session', state: state ?? null }, timeout);
     this._sessionState = state ?? undefined;
-  }
-
-  /** Refreshes the token a little before `exp` (seconds): 30 s ahead, or halfway for short tokens. */
-  private scheduleRefresh(exp: number | undefined): void {
-    this.clearTimer('refreshTimer');
-    if (exp === undefined || !this.opts.getToken) return;
-    const left = exp * 1000 - Date.now();
-    const delay = Math.max(0, Math.min(left - 30_000, left / 2));
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.refreshToken().catch((e: unknown) => this.emit('error', e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unauthorized, `token refresh failed: ${(e as Error)?.message ?? e}`)));
-    }, Math.min(delay, 2 ** 31 - 1));
   }
 
   // ---- requests ---------------------------------------------------------------------------------
@@ -326,11 +307,10 @@ export class SymphonicClient extends Emitter<ClientEvents> {
 
   private async open(): Promise<void> {
     const gen = ++this.socketGen;
-    let token = this.token;
-    if (this.opts.getToken && this.tokenReason) {
+    let token = this.tokens.current;
+    if (this.tokens.stale) {
       try {
-        token = this.token = await this.opts.getToken({ reason: this.tokenReason });
-        this.tokenReason = null;
+        token = await this.tokens.fetch();
       } catch (e) {
         if (gen !== this.socketGen) return;
         this.emit('error', new SymphonicError(ErrorCode.Unauthorized, `getToken failed: ${(e as Error)?.message ?? e}`));
@@ -397,7 +377,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       }
       case 'error': {
         const e = frame as ErrorFrame;
-        if (e.code === ErrorCode.TokenExpired) this.tokenReason = 'expired';
+        if (e.code === ErrorCode.TokenExpired) this.tokens.expired();
         if (e.id === undefined && e.topic !== undefined) {
           if (this.subs.get(e.topic)?._restoreFailed(errorFromFrame(e))) return;
           // A restore overtaken by the app's own unsubscribe: nothing the app needs to hear.
@@ -422,7 +402,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;
     if (!w.resumed) this._sessionState = undefined;
-    this.scheduleRefresh(w.exp);
+    this.tokens.schedule(w.exp);
     this.watchdog.start(w.heartbeat);
     this.attempts = 0;
     this.dispatch({ type: 'welcome' }, 0, w.resumed ? 'session resumed' : 'new session');
@@ -448,7 +428,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.abandonSocket(code, reason);
     if (this._state === 'closed') return;
     if (isTerminalClose(code)) return this.shutdown(code, reason);
-    if (code === CloseCode.TokenExpired) this.tokenReason = 'expired';
+    if (code === CloseCode.TokenExpired) this.tokens.expired();
     // Someone else resumed our session: taking it back would make the two fight; start a fresh one.
     if (code === CloseCode.SessionTakenOver) this._session = undefined;
     this.nextUrl();
@@ -490,7 +470,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.socketGen++;
     this.welcomed = false;
     this.clearTimer('handshakeTimer');
-    this.clearTimer('refreshTimer');
+    this.tokens.cancel();
     this.watchdog.stop();
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = null;
@@ -562,7 +542,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     }
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'refreshTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer'): void {
     const t = this[name];
     if (t !== undefined) clearTimeout(t);
     this[name] = undefined;
