@@ -1,5 +1,5 @@
 /**
- * The socket lifecycle through the client: handshake, reconnect and backoff,
+ * The socket lifecycle (sdk/connection.ts) through the client: handshake, reconnect and backoff,
  * heartbeat watchdog, close codes, several gateway URLs, the browser's online/offline.
  */
 import { describe, expect, it, vi } from 'vitest';
@@ -154,6 +154,23 @@ describe('connection', () => {
     expect(server.sockets.length).toBe(2);
     server.accept();
     expect(c.state).toBe('connected');
+  });
+
+  it('a dropped socket is down for whatever runs while it is torn down: a publish from a listener waits for the next welcome', async () => {
+    const { c, s } = connected({ reconnect: { min: 10, max: 10 } });
+    const sub = c.subscribe('t.x');
+    answerSub(s, { seq: 1 });
+    let p: Promise<unknown> | undefined;
+    sub.on('status', ({ newState }) => {
+      if (newState === 'resubscribing') p = c.publish('t.x', 1);
+    });
+    s.serverClose(1006);
+    expect(c.state).toBe('connecting');
+    await vi.advanceTimersByTimeAsync(10);
+    const s2 = server.accept();
+    const pub = s2.lastOf('pub');
+    s2.deliver({ t: 'ack', id: pub.id, topic: 't.x', seq: 2, epoch: 'e1' });
+    await expect(p).resolves.toEqual({ seq: 2, epoch: 'e1' });
   });
 
   it('without any WebSocket the client says how to inject ws', () => {
