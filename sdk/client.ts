@@ -1,29 +1,27 @@
 /**
- * SymphonicClient: one WebSocket to a gateway, kept alive across drops (and moved to the next of
- * several gateway URLs after a failure on one). It owns the connection
- * state machine (./connection-state.ts), the handshake and session resume, heartbeat watchdog,
- * reconnect backoff, request/reply bookkeeping, and routes topic frames to Subscriptions.
+ * SymphonicClient, the public API: one WebSocket to a gateway, kept alive across drops (and moved
+ * to the next of several gateway URLs after a failure on one). The parts each do one job: the
+ * socket lifecycle (./connection.ts: connect, reconnect, heartbeat, close), the token
+ * (./token.ts), the `hello` (./hello.ts), requests (./requests.ts) and subscriptions
+ * (./subscription.ts); the client wires them together, handles `welcome` and routes the server's
+ * frames to subscriptions and pending requests.
  */
-import { CloseCode, ErrorCode, isTerminalClose } from '../protocol/codes.ts';
+import { CloseCode, ErrorCode } from '../protocol/codes.ts';
 import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
-import { MAX_RESTORE_TOPICS, PROTOCOL_VERSION, type Encoding } from '../protocol/version.ts';
-import { backoffDelay, DEFAULT_BACKOFF, shutdownDelay, type BackoffOptions } from './backoff.ts';
-import { clientCodecFor, type ClientCodec } from './codec.ts';
-import { nextConnectionState, type ConnectionEvent, type ConnectionState, type StateChange } from './connection-state.ts';
+import type { Encoding } from '../protocol/version.ts';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import { clientCodecFor } from './codec.ts';
+import { Connection } from './connection.ts';
+import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
-import { ClientErrorCode, ConnectionClosedError, SymphonicError, TimeoutError } from './errors.ts';
-import { isOffline, watchNetwork } from './network.ts';
+import { ConnectionClosedError, SymphonicError, TimeoutError } from './errors.ts';
+import { helloFrame } from './hello.ts';
 import { Requests } from './requests.ts';
 import { errorFromFrame, Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.ts';
-import { defaultWebSocket, openSocket, type SocketLike, type WebSocketConstructor } from './transport.ts';
+import { TokenKeeper, type GetToken } from './token.ts';
+import type { WebSocketConstructor } from './transport.ts';
 import type { HistoryResult, Message, PublishAck, SessionInfo } from './types.ts';
-import { Watchdog } from './watchdog.ts';
-
-export type TokenReason = 'connect' | 'expired' | 'refresh';
-
-/** Largest `hello.restore` the client sends (about; the gateway's default frame limit is 64 KiB). */
-const MAX_RESTORE_BYTES = 16_384;
 
 export interface ClientOptions {
   /** WebSocket class; defaults to `globalThis.WebSocket`. In Node 20 pass `ws`'s: `{ WebSocket: (await import('ws')).WebSocket }`. */
@@ -36,7 +34,7 @@ export interface ClientOptions {
    * Auth hook: returns a token. Called before the first connect, after the server says the token
    * expired (close 4005 or error 3002), and by refreshToken(). Overrides `token`.
    */
-  getToken?: (ctx: { reason: TokenReason }) => string | Promise<string>;
+  getToken?: GetToken;
   /** Resume a session persisted from an earlier client (`client.session`). */
   session?: SessionInfo;
   reconnect?: Partial<BackoffOptions> & {
@@ -97,31 +95,15 @@ export interface HistoryOptions {
 export class SymphonicClient extends Emitter<ClientEvents> {
   /** Every gateway URL this client may use, in order of preference. */
   readonly urls: readonly string[];
-  /** Index in `urls` of the gateway in use (or tried next). */
-  private urlIndex = 0;
-  private _state: ConnectionState = 'disconnected';
   private readonly opts: ClientOptions;
-  private readonly codec: ClientCodec;
   private readonly backoffOpts: BackoffOptions;
+  private readonly conn: Connection;
+  private readonly tokens: TokenKeeper;
   private readonly requests: Requests;
   private readonly subs = new Map<string, Subscription<any, any>>();
-  private socket: SocketLike | null = null;
-  /** Bumped whenever the current socket is abandoned: events from older sockets are ignored. */
-  private socketGen = 0;
-  private welcomed = false;
   /** The last `hello` asked the server to restore the session's subscriptions. */
   private restoreAsked = false;
-
-  private attempts = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private _sessionState: unknown;
-  private readonly watchdog = new Watchdog((idle) => this.drop(CloseCode.IdleTimeout, `no frame from the server for ${idle} ms`));
-  /** Stops listening to the browser's online/offline events; null when not listening. */
-  private unwatchNetwork: (() => void) | null = null;
-  private token: string | undefined;
-  private tokenReason: TokenReason | null;
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
 
@@ -136,21 +118,39 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u === '')) throw new TypeError('SymphonicClient needs a gateway URL (or a non-empty list of them)');
     this.urls = urls;
     this.opts = options;
-    this.codec = clientCodecFor(options.encoding ?? 'msgpack');
     this.backoffOpts = { min: options.reconnect?.min ?? DEFAULT_BACKOFF.min, max: options.reconnect?.max ?? DEFAULT_BACKOFF.max };
-    this.requests = new Requests((frame) => this.sendFrame(frame), options.maxQueued ?? 1000);
-    this.token = options.token;
-    this.tokenReason = options.getToken ? 'connect' : null;
+    this.requests = new Requests((frame) => this.conn.send(frame), options.maxQueued ?? 1000);
     this._session = options.session;
+    this.tokens = new TokenKeeper(options.token, options.getToken, {
+      sendInBand: (token) => (this.conn.connected ? this.request<{ exp?: number }>({ t: 'refresh', token }) : null),
+      error: (err) => this.emit('error', err),
+    });
+    this.conn = new Connection({
+      urls,
+      codec: clientCodecFor(options.encoding ?? 'msgpack'),
+      backoff: this.backoffOpts,
+      WebSocket: options.WebSocket,
+      maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
+      shutdownSpread: options.reconnect?.shutdownSpread ?? 5_000,
+      handshakeTimeout: options.handshakeTimeout ?? 10_000,
+      networkEvents: options.networkEvents !== false,
+    }, this.tokens, {
+      hello: (token) => this.hello(token),
+      frame: (frame) => this.onFrame(frame),
+      lost: (code, reason) => this.onLost(code, reason),
+      closed: (code, reason) => this.requests.failQueued(new ConnectionClosedError(`client closed: ${reason}`, code)),
+      state: (change) => this.emit('state', change),
+      error: (err) => this.emit('error', err),
+    });
   }
 
   /** The gateway URL in use (while connecting: the one being tried or tried next). */
   get url(): string {
-    return this.urls[this.urlIndex]!;
+    return this.conn.url;
   }
   /** disconnected | connecting | connected | closed */
   get state(): ConnectionState {
-    return this._state;
+    return this.conn.state;
   }
   /** The session to resume with (persist it to resume across page loads). */
   get session(): SessionInfo | undefined {
@@ -163,31 +163,23 @@ export class SymphonicClient extends Emitter<ClientEvents> {
 
   /** Starts connecting (and keeps reconnecting until close()). Await `ready()` to know when it is up. */
   connect(): void {
-    if (!this.dispatch({ type: 'connect' }, 0, 'connect called')) return;
-    this.attempts = 0;
-    this.listenNetwork(true);
-    if (isOffline()) this.goOffline();
-    else this.openNow();
+    this.conn.connect();
   }
 
   /** Closes the socket and stops reconnecting; pending requests reject with ConnectionClosedError. */
   close(): void {
-    if (this._state === 'closed') return;
-    this.shutdown(CloseCode.Normal, 'closed by the client');
+    this.conn.close();
   }
 
   /** Drops the current socket and reconnects at once (resuming the session and every subscription). */
   reconnect(): void {
-    if (this._state === 'disconnected' || this._state === 'closed') return this.connect();
-    this.abandonSocket(0, 'reconnect requested');
-    this.dispatch({ type: 'lost' }, 0, 'reconnect requested');
-    this.openNow();
+    this.conn.reconnect();
   }
 
   /** Resolves once connected; rejects on timeout or if the client closes first. */
   ready(timeoutMs = this.opts.timeout ?? 10_000): Promise<void> {
-    if (this._state === 'connected') return Promise.resolve();
-    if (this._state === 'closed') return Promise.reject(new ConnectionClosedError('client is closed'));
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new ConnectionClosedError('client is closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
@@ -252,14 +244,8 @@ export class SymphonicClient extends Emitter<ClientEvents> {
    * Asks `getToken` for a fresh token and hands it to the gateway in band (`refresh`), without
    * reconnecting; it is also used for later handshakes. Called by itself before the token's `exp`.
    */
-  async refreshToken(): Promise<void> {
-    if (!this.opts.getToken) return;
-    const token = await this.opts.getToken({ reason: 'refresh' });
-    this.token = token;
-    this.tokenReason = null;
-    if (!this.welcomed) return;
-    const r = await this.request<{ exp?: number }>({ t: 'refresh', token });
-    this.scheduleRefresh(r.exp);
+  refreshToken(): Promise<void> {
+    return this.tokens.refresh();
   }
 
   /** The session's app-defined state: restored from the gateway on resume, set with `setSessionState`. */
@@ -273,31 +259,17 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this._sessionState = state ?? undefined;
   }
 
-  /** Refreshes the token a little before `exp` (seconds): 30 s ahead, or halfway for short tokens. */
-  private scheduleRefresh(exp: number | undefined): void {
-    this.clearTimer('refreshTimer');
-    if (exp === undefined || !this.opts.getToken) return;
-    const left = exp * 1000 - Date.now();
-    const delay = Math.max(0, Math.min(left - 30_000, left / 2));
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.refreshToken().catch((e: unknown) => this.emit('error', e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unauthorized, `token refresh failed: ${(e as Error)?.message ?? e}`)));
-    }, Math.min(delay, 2 ** 31 - 1));
-  }
-
   // ---- requests ---------------------------------------------------------------------------------
 
   private request<F>(frame: Record<string, unknown>, timeout = this.opts.timeout ?? 10_000): Promise<F> {
-    if (this._state === 'closed' || (this._state === 'disconnected' && !this.unwatchNetwork)) {
-      return Promise.reject(new ConnectionClosedError(`client is ${this._state}; call connect() first`));
-    }
-    return this.requests.request<F>(frame, timeout, this.welcomed);
+    if (this.conn.stopped) return Promise.reject(new ConnectionClosedError(`client is ${this.state}; call connect() first`));
+    return this.requests.request<F>(frame, timeout, this.conn.connected);
   }
 
   /** What subscriptions see of the client. */
   private readonly host: SubscriptionHost = ((c: SymphonicClient): SubscriptionHost => ({
     get connected() {
-      return c.welcomed;
+      return c.conn.connected;
     },
     get requestTimeout() {
       return c.opts.timeout ?? 10_000;
@@ -319,84 +291,22 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     },
   }))(this);
 
-  // ---- socket lifecycle -------------------------------------------------------------------------
+  // ---- the connection's hooks -------------------------------------------------------------------
 
-  private openNow(): void {
-    this.clearTimer('reconnectTimer');
-    void this.open();
-  }
-
-  private async open(): Promise<void> {
-    const gen = ++this.socketGen;
-    let token = this.token;
-    if (this.opts.getToken && this.tokenReason) {
-      try {
-        token = this.token = await this.opts.getToken({ reason: this.tokenReason });
-        this.tokenReason = null;
-      } catch (e) {
-        if (gen !== this.socketGen) return;
-        this.emit('error', new SymphonicError(ErrorCode.Unauthorized, `getToken failed: ${(e as Error)?.message ?? e}`));
-        return this.retryLater(0, 'getToken failed');
-      }
-      if (gen !== this.socketGen || this._state !== 'connecting') return;
-    }
-    const Ctor = this.opts.WebSocket ?? defaultWebSocket();
-    if (!Ctor) {
-      const err = new SymphonicError(ClientErrorCode.NoTransport, 'no WebSocket available: in Node 20 pass { WebSocket } from the "ws" package');
-      this.emit('error', err);
-      return this.shutdown(0, err.message);
-    }
-    let socket: SocketLike;
-    try {
-      socket = openSocket(Ctor, this.url, this.codec.subprotocol);
-    } catch (e) {
-      this.emit('error', new SymphonicError(ErrorCode.BadRequest, `cannot open ${this.url}: ${(e as Error)?.message ?? e}`));
-      this.nextUrl();
-      return this.retryLater(0, 'socket constructor failed');
-    }
-    this.socket = socket;
-    this.welcomed = false;
-    socket.onopen = () => gen === this.socketGen && this.onOpen(token);
-    socket.onmessage = (ev) => gen === this.socketGen && this.onData(ev.data);
-    socket.onclose = (ev) => gen === this.socketGen && this.onSocketClosed(ev.code, ev.reason || 'socket closed');
-    socket.onerror = noop; // a close event follows every error
-  }
-
-  private onOpen(token: string | undefined): void {
-    const hello: Record<string, unknown> = { t: 'hello', v: PROTOCOL_VERSION };
-    if (token !== undefined) hello.token = token;
-    if (this._session) hello.session = { id: this._session.id, key: this._session.key };
-    // Positions always come from here: only the client knows what it received.
+  private hello(token: string | undefined): object {
     const active = [...this.subs.values()].filter((sub) => sub.status !== 'unsubscribed');
-    this.restoreAsked = this._session !== undefined && this.opts.restore !== false && active.length > 0;
-    if (this.restoreAsked) {
-      const since: Record<string, Position> = {};
-      let bytes = 0;
-      for (const sub of active) {
-        if (!sub.position) continue;
-        since[sub.topic] = sub.position;
-        bytes += sub.topic.length + sub.position.epoch.length + 32;
-      }
-      // A hello must stay small (the server's frame limit): past this, subscribe one by one.
-      if (bytes > MAX_RESTORE_BYTES || Object.keys(since).length > MAX_RESTORE_TOPICS) this.restoreAsked = false;
-      else hello.restore = { since };
-    }
-    if (this.opts.name) hello.client = this.opts.name;
-    this.sendFrame(hello);
-    const limit = this.opts.handshakeTimeout ?? 10_000;
-    this.handshakeTimer = setTimeout(() => this.drop(CloseCode.HandshakeTimeout, `no welcome within ${limit} ms`), limit);
+    const hello = helloFrame({
+      token,
+      session: this._session,
+      subscriptions: active.map((sub) => ({ topic: sub.topic, position: sub.position })),
+      restore: this.opts.restore !== false,
+      name: this.opts.name,
+    });
+    this.restoreAsked = hello.restore;
+    return hello.frame;
   }
 
-  private onData(data: unknown): void {
-    this.watchdog.touch();
-    let frame: { t?: unknown; id?: unknown };
-    try {
-      frame = this.codec.decode(data) as typeof frame;
-    } catch (e) {
-      this.emit('error', new SymphonicError(ErrorCode.BadFrame, `undecodable frame from the server: ${(e as Error)?.message ?? e}`));
-      return;
-    }
-    if (typeof frame !== 'object' || frame === null) return;
+  private onFrame(frame: { t?: unknown; id?: unknown }): void {
     switch (frame.t) {
       case 'welcome':
         return this.onWelcome(frame as WelcomeFrame);
@@ -409,7 +319,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       }
       case 'error': {
         const e = frame as ErrorFrame;
-        if (e.code === ErrorCode.TokenExpired) this.tokenReason = 'expired';
+        if (e.code === ErrorCode.TokenExpired) this.tokens.expired();
         if (e.id === undefined && e.topic !== undefined) {
           if (this.subs.get(e.topic)?._restoreFailed(errorFromFrame(e))) return;
           // A restore overtaken by the app's own unsubscribe: nothing the app needs to hear.
@@ -427,17 +337,13 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   }
 
   private onWelcome(w: WelcomeFrame): void {
-    if (this.welcomed) return;
-    this.clearTimer('handshakeTimer');
-    this.welcomed = true;
+    if (this.conn.connected) return;
     this._session = { id: w.session, key: w.key };
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;
     if (!w.resumed) this._sessionState = undefined;
-    this.scheduleRefresh(w.exp);
-    this.watchdog.start(w.heartbeat);
-    this.attempts = 0;
-    this.dispatch({ type: 'welcome' }, 0, w.resumed ? 'session resumed' : 'new session');
+    this.tokens.schedule(w.exp);
+    this.conn.welcomed(w.heartbeat, w.resumed ? 'session resumed' : 'new session');
     this.emit('connected', { url: this.url, session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
     // Restored by the server: the session's topics (those this client subscribed to before).
     const restored = this.restoreAsked && w.resumed ? new Set(w.topics ?? []) : new Set<string>();
@@ -456,128 +362,13 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this.requests.call({ t: 'unsub', topic: f.topic }, this.opts.timeout ?? 10_000, noop, noop);
   }
 
-  private onSocketClosed(code: number, reason: string): void {
-    this.abandonSocket(code, reason);
-    if (this._state === 'closed') return;
-    if (isTerminalClose(code)) return this.shutdown(code, reason);
-    if (code === CloseCode.TokenExpired) this.tokenReason = 'expired';
-    // Someone else resumed our session: taking it back would make the two fight; start a fresh one.
-    if (code === CloseCode.SessionTakenOver) this._session = undefined;
-    this.nextUrl();
-    this.retryLater(code, reason);
-  }
-
-  /** Abandons a socket that is (or must be treated as) dead, and reconnects. */
-  private drop(code: number, reason: string): void {
-    if (!this.socket) return;
-    this.abandonSocket(code, reason);
-    this.nextUrl();
-    this.retryLater(code, reason);
-  }
-
-  /** After a failure on the current gateway, the next attempt goes to the next URL (round robin). */
-  private nextUrl(): void {
-    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
-  }
-
-  private retryLater(code: number, reason: string): void {
-    if (!this.dispatch({ type: 'lost' }, code, reason)) return;
-    const max = this.opts.reconnect?.maxAttempts ?? Infinity;
-    if (this.attempts >= max) return this.shutdown(code, `gave up after ${this.attempts} reconnect attempts: ${reason}`);
-    const attempt = this.attempts++;
-    const delay = code === CloseCode.ServerShutdown
-      ? shutdownDelay(attempt, this.backoffOpts, this.opts.reconnect?.shutdownSpread ?? 5_000)
-      : backoffDelay(attempt, this.backoffOpts);
-    this.clearTimer('reconnectTimer');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this._state === 'connecting') void this.open();
-    }, delay);
-  }
-
-  /** Detaches from the current socket (closing it) and fails what depended on it. */
-  private abandonSocket(code: number, reason: string): void {
-    const socket = this.socket;
-    this.socket = null;
-    this.socketGen++;
-    this.welcomed = false;
-    this.clearTimer('handshakeTimer');
-    this.clearTimer('refreshTimer');
-    this.watchdog.stop();
-    if (socket) {
-      socket.onopen = socket.onmessage = socket.onclose = null;
-      socket.onerror = noop;
-      try {
-        socket.close(code >= 4000 && code < 5000 ? code : CloseCode.Normal, reason.slice(0, 100));
-      } catch {
-        // already closed
-      }
-    }
+  /** The socket in use is gone: subscriptions wait for the next one, requests on it fail. */
+  private onLost(code: number, reason: string): void {
+    this.tokens.cancel();
     for (const sub of [...this.subs.values()]) sub._disconnected(code, reason);
     this.requests.failInFlight(new ConnectionClosedError(`connection closed before the reply: ${reason}`, code));
-  }
-
-  private shutdown(code: number, reason: string): void {
-    this.abandonSocket(code, reason);
-    this.clearTimer('reconnectTimer');
-    this.listenNetwork(false);
-    this.dispatch({ type: 'close' }, code, reason);
-    this.requests.failQueued(new ConnectionClosedError(`client closed: ${reason}`, code));
-  }
-
-  private goOffline(): void {
-    if (this._state !== 'connected' && this._state !== 'connecting') return;
-    this.abandonSocket(0, 'network offline');
-    this.clearTimer('reconnectTimer');
-    this.dispatch({ type: 'offline' }, 0, 'network offline');
-  }
-
-  // ---- helpers ----------------------------------------------------------------------------------
-
-  /** Sends on the current socket. Throws (a SymphonicError) only when the frame cannot be encoded. */
-  private sendFrame(frame: object): boolean {
-    if (!this.socket) return false;
-    let bytes: Uint8Array | string;
-    try {
-      bytes = this.codec.encode(frame);
-    } catch (e) {
-      throw new SymphonicError(ErrorCode.InvalidFrame, `cannot encode the ${(frame as { t?: string }).t} frame: ${(e as Error)?.message ?? e}`, (frame as { topic?: string }).topic);
-    }
-    try {
-      this.socket.send(bytes);
-      return true;
-    } catch {
-      return false; // the socket is closing: its close event follows and fails what waits on it
-    }
-  }
-
-  private dispatch(event: ConnectionEvent, code: number, reason: string): boolean {
-    const next = nextConnectionState(this._state, event);
-    if (next === null) return false;
-    if (next !== this._state) {
-      const oldState = this._state;
-      this._state = next;
-      this.emit('state', { oldState, newState: next, code, reason });
-    }
-    return true;
-  }
-
-  private listenNetwork(on: boolean): void {
-    if (!on) {
-      this.unwatchNetwork?.();
-      this.unwatchNetwork = null;
-    } else if (!this.unwatchNetwork && this.opts.networkEvents !== false) {
-      this.unwatchNetwork = watchNetwork(
-        () => this.dispatch({ type: 'online' }, 0, 'network online') && this.openNow(),
-        () => this.goOffline(),
-      );
-    }
-  }
-
-  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'refreshTimer'): void {
-    const t = this[name];
-    if (t !== undefined) clearTimeout(t);
-    this[name] = undefined;
+    // Someone else resumed our session: taking it back would make the two fight; start a fresh one.
+    if (code === CloseCode.SessionTakenOver) this._session = undefined;
   }
 }
 

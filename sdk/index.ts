@@ -3,7 +3,8 @@
  * `Symphonic`; the server-side publisher lives in ./server/ (Node backends).
  */
 export { SymphonicClient } from './client.ts';
-export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, PublishOptions, TokenReason } from './client.ts';
+export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, PublishOptions } from './client.ts';
+export type { TokenReason } from './token.ts';
 export { Subscription } from './subscription.ts';
 export type { Change, SubscribeOptions, SubscribedInfo, SubscriptionEvents } from './subscription.ts';
 export { nextConnectionState } from './connection-state.ts';
