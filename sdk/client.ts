@@ -15,7 +15,7 @@ import { clientCodecFor } from './codec.ts';
 import { Connection } from './connection.ts';
 import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
-import { ConnectionClosedError, SymphonicError, TimeoutError } from './errors.ts';
+import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
 import { helloFrame } from './hello.ts';
 import { Requests } from './requests.ts';
 import { errorFromFrame, Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.ts';
@@ -81,6 +81,18 @@ export interface ClientEvents {
 
 export interface PublishOptions {
   kind?: MessageKind;
+  timeout?: number;
+  /**
+   * Conditional publish: stored only if the topic's last sequence is still this (0: no message
+   * yet); else it rejects with SequenceConflictError (`current`) and nothing is stored.
+   */
+  expect?: number;
+}
+
+export interface UpdateOptions {
+  /** Attempts before giving up with the last SequenceConflictError; default 20. */
+  attempts?: number;
+  /** Per publish, ms; default the client's request timeout. */
   timeout?: number;
 }
 
@@ -220,8 +232,33 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   async publish(topic: string, data: unknown, options: PublishOptions = {}): Promise<PublishAck> {
     const err = topicError(topic);
     if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
-    const ack = await this.request<AckFrame>({ t: 'pub', topic, kind: options.kind ?? 'event', data }, options.timeout);
+    const frame = { t: 'pub', topic, kind: options.kind ?? 'event', data, ...(options.expect === undefined ? {} : { expect: options.expect }) };
+    const ack = await this.request<AckFrame>(frame, options.timeout);
     return { seq: ack.seq, epoch: ack.epoch };
+  }
+
+  /**
+   * Changes a topic's shared state safely when several clients write at once (optimistic
+   * concurrency): reads the state and its position from the topic's subscription (subscribing
+   * first if needed), publishes `change(state)` as a `set` expected at that position, and on a
+   * conflict waits for the newer state and tries again, with jittered backoff, at most `attempts`
+   * times. Resolves with the ack of the write that was stored.
+   */
+  async update<S>(topic: string, change: (state: S | undefined) => S, options: UpdateOptions = {}): Promise<PublishAck> {
+    const sub = (this.subs.get(topic) as Subscription<S, unknown> | undefined) ?? this.subscribe<S>(topic);
+    const attempts = options.attempts ?? 20;
+    for (let attempt = 1; ; attempt++) {
+      await sub.ready(options.timeout);
+      const seq = sub.position?.seq ?? 0;
+      try {
+        return await this.publish(topic, change(sub.state), { kind: 'set', expect: seq, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
+      } catch (e) {
+        if (!(e instanceof SequenceConflictError) || attempt >= attempts) throw e;
+        // The newer state arrives on the subscription; wait for it (bounded), then back off a little.
+        await reachedSeq(sub, e.current, options.timeout ?? this.opts.timeout ?? 10_000);
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 5 * 2 ** attempt)));
+      }
+    }
   }
 
   /** Retained messages of a topic after `since`, oldest first. */
@@ -376,3 +413,19 @@ function noop(): void {}
 
 // Position is re-exported for convenience of `since` options.
 export type { Position };
+
+/** Resolves once the subscription has applied `seq` (or after `timeoutMs`: the caller re-reads anyway). */
+function reachedSeq(sub: Subscription<any, any>, seq: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if ((sub.position?.seq ?? 0) >= seq) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const off = sub.on('change', () => {
+      if ((sub.position?.seq ?? 0) >= seq) done();
+    });
+  });
+}

@@ -13,7 +13,7 @@ export { nextSubscriptionStatus } from './subscription-state.ts';
 export type { SubscriptionEvent, SubscriptionStatus } from './subscription-state.ts';
 export { backoffDelay, shutdownDelay, DEFAULT_BACKOFF } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';
-export { ClientErrorCode, ConnectionClosedError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
+export { ClientErrorCode, ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
 export type { Infer, MergePatch, Schema } from './schema.ts';
 export type { SocketLike, WebSocketConstructor } from './transport.ts';
 export type { HistoryResult, Message, MessageKind, Position, PublishAck, SessionInfo } from './types.ts';

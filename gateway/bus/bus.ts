@@ -49,6 +49,11 @@ export function isSequenceConflict(e: unknown): e is { code: 'sequence_conflict'
   return (e as { code?: unknown } | null)?.code === 'sequence_conflict';
 }
 
+/** The engine cannot do what the publish asks on this deployment (e.g. a conditional publish): a client error, not an outage. */
+export function isUnsupported(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'unsupported';
+}
+
 export interface PublishResult {
   readonly seq: number;
   readonly epoch: string;

@@ -7,7 +7,7 @@ import {
   ErrorCode,
   type HistoryFrame, type Position, type PubFrame, type Publication, type UnsubFrame,
 } from '../../protocol/index.ts';
-import { isSequenceConflict, type BusMessage } from '../bus/bus.ts';
+import { isSequenceConflict, isUnsupported, type BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
 import { nativeTopic } from '../fanout.ts';
 import type { SubscriptionGrant } from '../policy/auth.ts';
@@ -123,6 +123,7 @@ export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind
     (e: Error) => {
       // A conditional publish that lost the race: the client re-reads and tries again (not a failure of ours).
       if (isSequenceConflict(e)) return conn.send({ t: 'error', code: ErrorCode.SequenceConflict, message: e.message, ...(id === undefined ? {} : { id }), topic, seq: e.current });
+      if (isUnsupported(e)) return conn.sendError(ErrorCode.BadRequest, e.message, id, topic);
       ctx.log.warn('publish failed', { topic, error: e.message });
       conn.sendError(ErrorCode.Unavailable, 'publish failed, retry later', id, topic);
     },

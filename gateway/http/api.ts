@@ -9,7 +9,7 @@ import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
 import { schemaError } from '../../protocol/validate.ts';
-import { isSequenceConflict } from '../bus/bus.ts';
+import { isSequenceConflict, isUnsupported } from '../bus/bus.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
@@ -122,6 +122,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
           // Conditional publish (`expect`): the topic moved on; nothing was stored.
           return replyJson(p, '409 Conflict', { error: { code: ErrorCode.SequenceConflict, message: e.message, seq: e.current } });
         }
+        if (isUnsupported(e)) return replyError(p, '400 Bad Request', ErrorCode.BadRequest, e.message);
         if (isIdempotencyConflict(e)) {
           return replyError(p, '422 Unprocessable Entity', ErrorCode.IdempotencyKeyReused,
             'this Idempotency-Key was already used for a different publish (topic, kind or data): use a new key for a new publish');

@@ -369,6 +369,18 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     return w;
   }
 
+  /**
+   * Whether JetStream checks Nats-Expected-Last-Subject-Sequence atomically with the append.
+   * nats-server 2.9 does so for a stream with one replica; for a replicated stream it checks only
+   * before proposing (against what is applied), so two writers in flight both pass: measured here
+   * on 2.9.10 with 3 nodes, 20 writers stored the same increment several times.
+   */
+  function casIsAtomic(): boolean {
+    if (o.replicas <= 1) return true;
+    const [major, minor] = (nc.info?.version ?? '0.0').split('.').map(Number);
+    return major! > 2 || (major === 2 && minor! >= 10);
+  }
+
   async function snapshotOf(topic: string): Promise<{ seq: number; state: unknown }> {
     const view = await loadTopicView(reader, store, topic, epoch, o.historySize + 1, keeper?.peek(topic));
     return { seq: view.seq, state: view.state };
@@ -529,6 +541,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     async publish(topic: string, kind: MessageKind, data: unknown, options?: PublishOptions): Promise<PublishResult> {
       assertOpen('publish');
       assertTopic(topic);
+      if (options?.expectedSeq !== undefined && !casIsAtomic()) {
+        throw new NatsBusError('unsupported', `conditional publish to ${topic}: nats-server ${nc.info?.version} checks a replicated stream's expected sequence only before replication, so two concurrent writers could both succeed; it needs nats-server >= 2.10, or a stream with one replica`);
+      }
       const payload = encodeEnvelope(kind, data, Date.now());
       // The stream's duplicate window stores a message id once: ours for retries, or the caller's
       // (scoped to its sender). The caller's carries the digest of what it names, for checkDuplicate.

@@ -5,7 +5,7 @@
  * `not_started`, `bad_state`, `misconfigured`, `conflict` (an idempotency key already named a
  * different publish: ErrorCode.IdempotencyKeyReused).
  */
-export type NatsBusErrorCode = 'unavailable' | 'bad_topic' | 'rejected' | 'closed' | 'not_started' | 'bad_state' | 'misconfigured' | 'conflict';
+export type NatsBusErrorCode = 'unavailable' | 'bad_topic' | 'rejected' | 'closed' | 'not_started' | 'bad_state' | 'misconfigured' | 'conflict' | 'unsupported';
 
 export class NatsBusError extends Error {
   override readonly name = 'NatsBusError';
