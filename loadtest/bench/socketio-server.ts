@@ -18,8 +18,9 @@ import { Server } from 'socket.io';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 0);
-/** Engine.IO ping interval (default Socket.IO's 25 s; tests shorten it to check that pings are answered). */
+/** Engine.IO ping interval and timeout (Socket.IO's defaults; tests shorten them to check that pings are answered). */
 const pingInterval = Number(process.env.PING_INTERVAL_MS ?? 25_000);
+const pingTimeout = Number(process.env.PING_TIMEOUT_MS ?? 20_000);
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
@@ -29,6 +30,7 @@ const io = new Server(httpServer, {
   httpCompression: false,
   maxHttpBufferSize: 64 * 1024,
   pingInterval,
+  pingTimeout,
 });
 
 io.on('connection', (socket) => {
