@@ -124,14 +124,22 @@ export function formatMarkdown(summaries: Summary[]): string {
           peak += ' !';
           notes.add('`!`: every step of the target was disturbed by other processes (other load above 25% of a core): a rough figure, rerun on a quiet machine.');
         }
-        if (r.peak.sustained) notes.add('`>=`: the peak comes from a step the target sustained, so it is a floor of its capacity, not the capacity.');
+        if (r.peak.sustained) notes.add('`>=` before a peak: it comes from a step the target sustained, so it is a floor of its capacity, not the capacity (add higher `--steps`); a peak ratio against such a floor is a bound (`<=`, `>=`), or unknown when both are floors.');
         if (r.peak.generatorCpuPct >= GEN_BUSY_PCT) {
           peak += ' †';
           notes.add(`†: the generator used ${GEN_BUSY_PCT}% of a core or more at that step: the peak may be the generator's limit, not the server's.`);
         }
       }
       const a = r.atStep;
-      const vs = r.vsBaseline ? `${ratio(r.vsBaseline.peakRatio)}, ${ratio(r.vsBaseline.cpuRatio)} (vs ${r.baseline})` : r.baseline ? `(${r.baseline} not run)` : 'baseline';
+      let vs = r.baseline ? `(${r.baseline} not run)` : 'baseline';
+      if (r.vsBaseline) {
+        // A peak from a sustained step is a floor: the ratio is then a bound, or unknown if both are.
+        const b = sm.rows.find((x) => x.target === r.baseline)?.peak;
+        const tFloor = r.peak?.sustained === true;
+        const bFloor = b?.sustained === true;
+        const peakRatio = tFloor && bFloor ? '? (both floors)' : (tFloor ? '>= ' : bFloor ? '<= ' : '') + ratio(r.vsBaseline.peakRatio);
+        vs = `${peakRatio}, ${ratio(r.vsBaseline.cpuRatio)} (vs ${r.baseline})`;
+      }
       out.push(
         `| ${cell(r.target)} | ${peak} | ${M(r.maxSustained)} | ${a && fin(a.nsPerDelivery) ? `${a.nsPerDelivery.toFixed(0)} ns` : '-'} | ${a ? `${ms(a.p50)} / ${ms(a.p99)} ms` : '-'} | ${pct(a?.generatorCpuPct)} / ${pct(r.peak?.generatorCpuPct)} | ${a ? (a.sustained ? 'yes' : 'no') + (a.disturbed ? ' (disturbed)' : '') : '-'} | ${vs} |`,
       );
