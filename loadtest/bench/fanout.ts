@@ -3,9 +3,9 @@
  * server measured in turn in the same run, then compared with its baseline (gateway with the bare
  * uWebSockets.js server, gateway-nats with the uWebSockets.js + NATS relay).
  *
- *   npm run bench -- [--targets bare,gateway,relay,gateway-nats] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6]
- *                    [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin]
- *                    [--out results.json] [--quick]
+ *   npm run bench -- [--targets bare,gateway,relay,gateway-nats,socketio,nats-ws] [--subs 1000,10000]
+ *                    [--steps 0.5,1,2,3,4,6] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1]
+ *                    [--pin] [--out results.json] [--md summary.md] [--svg latency.svg] [--quick]
  *
  * See loadtest/README.md for what each figure means.
  */
@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { freePort, machineBusySeconds, procRssBytes, sleep } from '../lib/proc.ts';
 import { DISTURBED_PCT, Fleet, received, runStep, type StepOptions, type StepResult } from './generator.ts';
 import { compare, formatComparison, formatRun, stepRow, type Comparison, type TargetRun } from './report.ts';
+import { formatMarkdown, renderSvg, summarize } from './summary.ts';
 import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
 
 const TOPIC = BENCH_TOPIC;
@@ -49,6 +50,10 @@ interface Options {
   /** The generator on CPU 0, the server (and its nats-server) on CPU 1: each side gets its own core. */
   pin: boolean;
   out?: string;
+  /** Markdown summary table (every target side by side) written here too. */
+  md?: string;
+  /** SVG chart of p99 latency against offered deliveries/s. */
+  svg?: string;
 }
 
 function list(s: string): number[] {
@@ -68,12 +73,14 @@ function options(): Options {
       rounds: { type: 'string', default: '1' },
       pin: { type: 'boolean', default: false },
       out: { type: 'string' },
+      md: { type: 'string' },
+      svg: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (v.help) {
-    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--quick]');
+    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]');
     process.exit(0);
   }
   const names = v.targets.split(',').map((t) => t.trim()).filter(Boolean);
@@ -94,6 +101,8 @@ function options(): Options {
     rounds: Math.round(Number(v.rounds)),
     pin: v.pin,
     out: v.out,
+    md: v.md,
+    svg: v.svg,
   };
   if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
   if (!o.subs.length || !o.steps.length || !(o.seconds > 0 && o.seconds <= 60) || !(o.drainMs >= 0 && o.drainMs <= 60_000) || !(o.repeat >= 1 && o.repeat <= 9) || !(o.rounds >= 1 && o.rounds <= 9)) throw new Error('bad --subs/--steps/--seconds/--drain/--repeat/--rounds');
@@ -271,14 +280,27 @@ async function main(): Promise<number> {
   for (const run of runs) {
     const t = TARGETS[run.target]!;
     const base = t.baseline ? runs.find((r) => r.target === t.baseline && r.subscribers === run.subscribers) : undefined;
-    if (base && !run.error && !base.error) comparisons.push(compare(run, base, t.maxCpuRatio));
+    if (base && !run.error && !base.error) comparisons.push(compare(run, base, t.maxCpuRatio, t.peer));
   }
   console.log('\n' + runs.map(formatRun).join('\n\n'));
   if (comparisons.length) console.log('\n' + comparisons.map(formatComparison).join('\n\n'));
 
+  // Every target side by side (markdown), and the latency chart.
+  const summary = summarize(runs, Object.fromEntries(o.targets.map((t) => [t.name, t.baseline])));
+  const md = formatMarkdown(summary);
+  console.log('\n## Summary\n\n' + md);
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, argv: process.argv.slice(2), topic: TOPIC, seconds: o.seconds, drainMs: o.drainMs, samples: o.samples };
+  if (o.md) {
+    const head = `# Fan-out benchmark, ${meta.date.slice(0, 10)}\n\n\`${['npm run bench --', ...meta.argv].join(' ')}\`, Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel ?? '?'}), ${o.seconds} s per step.\n\n`;
+    writeFileSync(o.md, head + md);
+    console.log(`summary written to ${o.md}`);
+  }
+  if (o.svg) {
+    writeFileSync(o.svg, renderSvg(runs));
+    console.log(`latency chart written to ${o.svg}`);
+  }
   if (o.out) {
-    const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, argv: process.argv.slice(2), topic: TOPIC, seconds: o.seconds, drainMs: o.drainMs, samples: o.samples };
-    writeFileSync(o.out, JSON.stringify({ meta, runs, comparisons }, null, 2));
+    writeFileSync(o.out, JSON.stringify({ meta, runs, comparisons, summary }, null, 2));
     console.log(`\nresults written to ${o.out}`);
   }
   return runs.some((r) => r.error) ? 1 : 0;

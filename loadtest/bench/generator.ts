@@ -121,7 +121,16 @@ export class Fleet {
 
   private async openSubscriber(port: number, i: number, sampled: boolean): Promise<void> {
     const c = this.client;
-    const ws = await connectRawWs({ host: HOST, port, path: c.subscriberPath, protocol: c.subprotocol, decode: true, minCountBytes: c.minCountBytes });
+    const ws = await connectRawWs({
+      host: HOST,
+      port,
+      path: c.subscriberPath,
+      protocol: c.subprotocol,
+      decode: true,
+      minCountBytes: c.minCountBytes,
+      ...(c.onShortMessage ? { onShortMessage: c.onShortMessage.bind(c) } : {}),
+      ...(c.stream ? { stream: c.stream } : {}),
+    });
     this.subs[i] = ws;
     if (this.closed) return ws.destroy(); // another subscriber failed meanwhile
     await c.subscribe(ws);

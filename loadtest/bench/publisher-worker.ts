@@ -29,7 +29,17 @@ try {
     const nc = await connect({ servers: natsUrl, name: 'symphonic-bench-publisher' });
     sink = natsSink(nc, nc.jetstream(), client.natsSubject);
   } else {
-    const ws = await connectRawWs({ host: '127.0.0.1', port: serverPort, path: client.publisherPath, protocol: client.subprotocol, decode: true });
+    const ws = await connectRawWs({
+      host: '127.0.0.1',
+      port: serverPort,
+      path: client.publisherPath,
+      protocol: client.subprotocol,
+      decode: true,
+      // Below the count threshold: protocol-level pings reach onShortMessage; larger frames publisherNotice.
+      minCountBytes: client.minCountBytes,
+      ...(client.onShortMessage ? { onShortMessage: client.onShortMessage.bind(client) } : {}),
+      ...(client.stream ? { stream: client.stream } : {}),
+    });
     sink = wsSink(ws, client);
     await client.preparePublisher(ws);
   }

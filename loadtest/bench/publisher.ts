@@ -35,7 +35,7 @@ export function wsSink(ws: RawWs, client: BenchClient): PublishSink {
     get closeCode() { return ws.closeCode; },
     get closeReason() { return ws.closeReason; },
     full: () => ws.pendingBytes > MAX_PUBLISHER_PENDING,
-    sendMany: (batch) => ws.sendMany(batch, true),
+    sendMany: (batch) => ws.sendMany(batch, !client.textPublish),
     onNotice: undefined,
     close: () => ws.destroy(),
   };

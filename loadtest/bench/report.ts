@@ -39,6 +39,8 @@ export interface Comparison {
    * the pair has one (gateway/bare: 1.1; gateway-nats/relay: none, deliveries only).
    */
   verdict: 'pass' | 'fail' | 'n/a';
+  /** The target is a peer (Socket.IO, nats-server): compared for reference, never judged. */
+  peer?: boolean;
   /** The CPU-per-delivery ratio the verdict requires, if any. */
   maxCpuRatio?: number;
   notes: string[];
@@ -51,20 +53,20 @@ export interface Comparison {
 export const GEN_BUSY_PCT = 70;
 
 /** Steps fit for comparison: the subscriber set was whole, and neighbours did not take much CPU. */
-function usable(steps: StepResult[]): StepResult[] {
+export function usable(steps: StepResult[]): StepResult[] {
   return steps.filter((s) => s.closedDuringStep === 0 && !s.disturbed);
 }
 
-function peakOf(steps: StepResult[]): StepResult | undefined {
+export function peakOf(steps: StepResult[]): StepResult | undefined {
   return usable(steps).reduce<StepResult | undefined>((best, s) => (!best || s.deliveredPerSec > best.deliveredPerSec ? s : best), undefined);
 }
 
-function maxSustainedOf(steps: StepResult[]): number | null {
+export function maxSustainedOf(steps: StepResult[]): number | null {
   const ok = steps.filter((s) => s.sustained).map((s) => s.targetDeliveriesPerSec);
   return ok.length ? Math.max(...ok) : null;
 }
 
-export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number): Comparison {
+export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number, peer = false): Comparison {
   const notes: string[] = [];
   const byStep = new Map(base.steps.map((s) => [s.targetDeliveriesPerSec, s]));
   const steps = run.steps.flatMap((s) => {
@@ -115,6 +117,8 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number): 
   if (verdict === 'pass' && baseFloor) verdict = 'n/a';
   // A peak set by the generator compares two generators: no verdict either way.
   if (generatorBound) verdict = 'n/a';
+  // A peer has no target to meet: the ratios are for reference.
+  if (peer) verdict = 'n/a';
   return {
     target: run.target,
     baseline: base.target,
@@ -124,6 +128,7 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number): 
     maxSustained: { target: mt, baseline: mb, ratio: mt !== null && mb !== null ? mt / mb : null },
     cpuPerDelivery,
     verdict,
+    ...(peer ? { peer: true } : {}),
     ...(maxCpuRatio !== undefined ? { maxCpuRatio } : {}),
     notes,
   };
@@ -182,13 +187,15 @@ export function formatComparison(c: Comparison): string {
   const lines = [
     `== ${c.target} / ${c.baseline}, ${c.subscribers} subscribers`,
     table(['step M/s', 'deliveries/s ratio', 'CPU/delivery ratio'], rows),
-    `peak deliveries/s (undisturbed steps): ${mM(c.peak.target)} vs ${mM(c.peak.baseline)} = ${r2(c.peak.ratio)} (target >= 0.90x)`,
+    `peak deliveries/s (undisturbed steps): ${mM(c.peak.target)} vs ${mM(c.peak.baseline)} = ${r2(c.peak.ratio)}${c.peer ? '' : ' (target >= 0.90x)'}`,
     `max sustained step: ${mM(c.maxSustained.target ?? NaN)} vs ${mM(c.maxSustained.baseline ?? NaN)}`,
     c.cpuPerDelivery
-      ? `CPU per delivery at ${mM(c.cpuPerDelivery.step)}/s (highest step both sustained, undisturbed): ${f(c.cpuPerDelivery.target, 0)} ns vs ${f(c.cpuPerDelivery.baseline, 0)} ns = ${r2(c.cpuPerDelivery.ratio)} ` +
-        (c.maxCpuRatio !== undefined ? `(target <= ${c.maxCpuRatio.toFixed(2)}x)` : '(reported; not part of this pair\'s target)')
+      ? `CPU per delivery at ${mM(c.cpuPerDelivery.step)}/s (highest step both sustained, undisturbed): ${f(c.cpuPerDelivery.target, 0)} ns vs ${f(c.cpuPerDelivery.baseline, 0)} ns = ${r2(c.cpuPerDelivery.ratio)}` +
+        (c.maxCpuRatio !== undefined ? ` (target <= ${c.maxCpuRatio.toFixed(2)}x)` : c.peer ? '' : ' (reported; not part of this pair\'s target)')
       : 'CPU per delivery: no step that both sustained undisturbed',
-    `verdict: ${c.verdict.toUpperCase()}` + (c.maxCpuRatio === undefined ? ' (peak deliveries/s ratio >= 0.90x)' : ''),
+    c.peer
+      ? 'verdict: none (a peer, measured for reference)'
+      : `verdict: ${c.verdict.toUpperCase()}` + (c.maxCpuRatio === undefined ? ' (peak deliveries/s ratio >= 0.90x)' : ''),
     ...c.notes.map((n) => `note: ${n}`),
   ];
   return lines.join('\n');

@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { FrameParser, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, encodeFrame } from './ws-frames.ts';
+import { FrameParser, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, encodeFrame, type PayloadStreamFactory } from './ws-frames.ts';
 
 export interface ConnectOptions {
   host: string;
@@ -27,6 +27,10 @@ export interface ConnectOptions {
   readBuffer?: Buffer;
   timeoutMs?: number;
   onMessage?: (payload: Buffer, binary: boolean) => void;
+  /** Data messages below minCountBytes, in both modes (see FrameEvents.onShortMessage). */
+  onShortMessage?: (ws: RawWs, payload: Buffer, binary: boolean) => void;
+  /** A protocol carried as a byte stream over the frames, which counts its own messages (see PayloadStream). */
+  stream?: PayloadStreamFactory;
 }
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -47,13 +51,16 @@ export class RawWs {
 
   constructor(readonly socket: net.Socket, opts: ConnectOptions) {
     this.onMessage = opts.onMessage;
+    const onMessage = (p: Buffer, b: boolean) => {
+      if (this.waiter?.(p, b)) return;
+      if (this.onMessage) this.onMessage(p, b);
+      else if (this.early.push({ p, b }) > MAX_EARLY) this.early.shift();
+    };
+    const onShort = opts.onShortMessage;
     this.parser = new FrameParser(
       {
-        onMessage: (p, b) => {
-          if (this.waiter?.(p, b)) return;
-          if (this.onMessage) this.onMessage(p, b);
-          else if (this.early.push({ p, b }) > MAX_EARLY) this.early.shift();
-        },
+        onMessage,
+        ...(onShort ? { onShortMessage: (p: Buffer, b: boolean) => onShort(this, p, b) } : {}),
         onPing: (p) => this.sendFrame(OP_PONG, p),
         onClose: (code, reason) => {
           this.closeCode = code;
@@ -65,6 +72,7 @@ export class RawWs {
       },
       { decode: opts.decode, minCountBytes: opts.minCountBytes ?? 0 },
     );
+    if (opts.stream) this.parser.stream = opts.stream({ parser: this.parser, emit: onMessage, send: (d) => this.sendFrame(OP_BINARY, d) });
   }
 
   send(data: Uint8Array | string): void {

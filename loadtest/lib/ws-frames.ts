@@ -20,9 +20,39 @@ export const OP_PONG = 0xa;
 export interface FrameEvents {
   /** A complete data message, in decode mode only. The buffer is the callee's to keep. */
   onMessage?(payload: Buffer, binary: boolean): void;
+  /**
+   * A complete single-frame data message shorter than `minCountBytes`, in both modes (so a
+   * count-only socket can still answer a protocol-level ping, e.g. Engine.IO's `2`). Only read
+   * when set; such messages are never counted. In decode mode onMessage gets them too.
+   */
+  onShortMessage?(payload: Buffer, binary: boolean): void;
   onPing?(payload: Buffer): void;
   onClose?(code: number, reason: string): void;
 }
+
+/**
+ * A protocol that runs as a byte stream over the data frames (NATS over WebSocket: the server may
+ * put several protocol messages into one frame, or split one over two). When a parser has one, the
+ * payload bytes of every data frame go to it in order, in both modes, without being copied, and
+ * the parser itself counts nothing: the stream counts messages (into `parser.count` and
+ * `parser.bytes`) and decodes what it wants (see `StreamContext`).
+ */
+export interface PayloadStream {
+  /** Bytes [start, end) of `chunk`: the next payload bytes of the data frames (unmasked). */
+  push(chunk: Uint8Array, start: number, end: number): void;
+}
+
+/** What a PayloadStream gets from its socket. */
+export interface StreamContext {
+  /** The socket's frame parser: `count`, `bytes`, `decode` and `sampleEvery` apply to the stream's messages. */
+  readonly parser: FrameParser;
+  /** Hands a decoded message to the socket (its waitFor / onMessage), as a data message would be. */
+  emit(payload: Buffer, binary: boolean): void;
+  /** Sends a data message (binary frame) on the socket, e.g. a protocol-level pong. */
+  send(data: Uint8Array): void;
+}
+
+export type PayloadStreamFactory = (ctx: StreamContext) => PayloadStream;
 
 /**
  * Incremental parser of server-to-client frames. Feed it chunks as they arrive, in any split.
@@ -42,6 +72,8 @@ export class FrameParser {
   /** In decode mode, decode only every n-th data message (the others are only counted). */
   sampleEvery = 1;
   minCountBytes: number;
+  /** Set to hand data payloads to a protocol stream instead of counting frames (see PayloadStream). */
+  stream: PayloadStream | null = null;
 
   // A header split across chunks is gathered here (at most 2 + 8 + 4 bytes).
   private readonly head = Buffer.alloc(14);
@@ -57,6 +89,7 @@ export class FrameParser {
   // The message being read (a message may be fragmented over several frames).
   private msgOpcode = 0;
   private msgCollect = false; // whether the current message is being decoded
+  private msgShort = false; // whether it goes to onShortMessage (below minCountBytes, one frame)
   private msgIndex = 0;
   private msgLen = 0;
   private parts: Buffer[] = [];
@@ -74,6 +107,7 @@ export class FrameParser {
         // Inside a payload: count-only skips it, collecting copies it.
         const n = Math.min(this.left, end - i);
         if (this.collect) this.copyPayload(chunk, i, n);
+        else if (this.stream && this.opcode < 8) this.streamPayload(chunk, i, n);
         i += n;
         this.left -= n;
         if (this.left === 0) this.endFrame();
@@ -125,10 +159,12 @@ export class FrameParser {
     } else if (this.opcode !== OP_CONT) {
       // A new message: decode it or only count it (decided once for all its fragments).
       this.msgOpcode = this.opcode;
-      this.msgCollect = this.decode && ++this.msgIndex % this.sampleEvery === 0;
+      this.msgShort = this.fin && len < this.minCountBytes && this.events.onShortMessage !== undefined;
+      this.msgCollect = this.msgShort || (this.decode && ++this.msgIndex % this.sampleEvery === 0);
     }
-    // Control frames are always read whole (ping needs its payload echoed, close its code).
-    this.collect = control || this.msgCollect ? Buffer.allocUnsafe(len) : null;
+    // Control frames are always read whole (ping needs its payload echoed, close its code); data
+    // frames of a stream go to it as they come.
+    this.collect = control || (this.msgCollect && !this.stream) ? Buffer.allocUnsafe(len) : null;
     this.collectPos = 0;
     this.left = len;
     this.frameLen = len;
@@ -145,6 +181,15 @@ export class FrameParser {
     this.collectPos += n;
   }
 
+  /** Payload bytes of a data frame, to the stream (unmasked first if the server masked them). */
+  private streamPayload(chunk: Uint8Array, i: number, n: number): void {
+    if (!this.mask) return this.stream!.push(chunk, i, i + n);
+    const pos = this.frameLen - this.left;
+    const b = Buffer.allocUnsafe(n);
+    for (let k = 0; k < n; k++) b[k] = chunk[i + k]! ^ this.mask[(pos + k) & 3]!;
+    this.stream!.push(b, 0, n);
+  }
+
   private endFrame(): void {
     const payload = this.collect;
     this.collect = null;
@@ -154,6 +199,14 @@ export class FrameParser {
         const code = payload!.length >= 2 ? payload!.readUInt16BE(0) : 1005;
         this.events.onClose?.(code, payload!.subarray(2).toString('utf8'));
       }
+      return;
+    }
+    if (this.stream) return; // the stream counts and decodes
+    if (this.msgShort) {
+      // Below minCountBytes, never counted; to the short-message hook (and to onMessage in decode mode).
+      const binary = this.msgOpcode === OP_BINARY;
+      this.events.onShortMessage!(payload!, binary);
+      if (this.decode) this.events.onMessage?.(payload!, binary);
       return;
     }
     this.msgLen += this.frameLen;

@@ -71,3 +71,44 @@ describe('fan-out benchmark (--quick, NATS targets: relay and gateway-nats)', ()
     expect(output).toContain('nats %');
   }, 60_000);
 });
+
+describe('fan-out benchmark (--quick, peers: socketio and nats-ws), with the summary outputs', () => {
+  it('runs both peers against bare and writes JSON, markdown and SVG', async () => {
+    const out = join(dir, 'bench-peers.json');
+    const md = join(dir, 'bench-peers.md');
+    const svg = join(dir, 'bench-peers.svg');
+    // --drain 10: Socket.IO queues rather than drops, so a busy machine delays its last deliveries;
+    // the wait ends as soon as everything arrived.
+    const { code, output } = await runBench(['--quick', '--targets', 'bare,socketio,nats-ws', '--drain', '10', '--out', out, '--md', md, '--svg', svg], 80_000);
+    expect(code, output).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.runs.map((r: { target: string }) => r.target)).toEqual(['bare', 'socketio', 'nats-ws']);
+    for (const run of result.runs) {
+      expect(run.error, output).toBeUndefined();
+      const first = run.steps[0];
+      expect(first.published).toBeGreaterThan(0);
+      // Exactly one count per delivered message: none lost, none counted twice.
+      expect(first.received, `${run.target}\n${output}`).toBe(first.expected);
+      expect(first.foreign).toBe(0);
+      expect(first.latencyMs.samples).toBeGreaterThan(0);
+      expect(first.publisherNotices).toBe(0);
+    }
+    const [, socketio, natsWs] = result.runs;
+    // Socket.IO: 100-byte frames (the ~100-byte open packet, counted once per socket, moves the average a little).
+    expect(socketio.messageBytes).toBeGreaterThan(99);
+    expect(socketio.messageBytes).toBeLessThan(102);
+    // nats-ws counts whole MSGs: "MSG bench.fanout 1 100\r\n" + 100 bytes + "\r\n".
+    expect(natsWs.messageBytes).toBe(126);
+    expect(result.comparisons.map((c: { target: string; baseline: string }) => `${c.target}/${c.baseline}`)).toEqual(['socketio/bare', 'nats-ws/bare']);
+    for (const c of result.comparisons) expect(c.peer).toBe(true);
+    expect(result.summary[0].rows.map((r: { target: string }) => r.target)).toEqual(['bare', 'socketio', 'nats-ws']);
+
+    const table = readFileSync(md, 'utf8');
+    for (const t of ['bare', 'socketio', 'nats-ws']) expect(table).toMatch(new RegExp(`^\\| ${t} \\|`, 'm'));
+    expect(table).toContain('Reference step');
+    const chart = readFileSync(svg, 'utf8');
+    expect(chart.startsWith('<svg')).toBe(true);
+    expect(chart.match(/<polyline /g)).toHaveLength(3);
+    expect(output).toContain('## Summary');
+  }, 90_000);
+});

@@ -1,10 +1,12 @@
 /** The benchmark targets by name. `bare` is the baseline every other target is compared with. */
 import { bareTarget } from './bare.ts';
 import { gatewayTarget } from './gateway.ts';
+import { natsWsTarget } from './nats-ws.ts';
 import { relayTarget } from './relay.ts';
+import { socketioTarget } from './socketio.ts';
 import type { Target } from './types.ts';
 
-/** The original baseline; each target names its own (`Target.baseline`): gateway -> bare, gateway-nats -> relay. */
+/** The original baseline; each target names its own (`Target.baseline`): gateway, socketio, nats-ws -> bare; gateway-nats -> relay. */
 export const BASELINE = 'bare';
 
 /**
@@ -33,6 +35,10 @@ export const TARGETS: Record<string, Target> = {
   // An edge gateway of a deployment whose state keeper runs on another gateway (bus.nats.keeper
   // off here): it then reads only the topics it serves, as the relay does.
   'gateway-nats-edge': gatewayTarget('gateway-nats-edge', 'Symphonic edge gateway, NATS JetStream bus, state keeper elsewhere', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats', SYMPHONIC_bus__nats__keeper: 'false' }, { baseline: 'relay', nats: true }),
+  // Peers, measured with the same load for reference (compared with bare, not judged): Socket.IO
+  // rooms, and nats-server's own WebSocket listener (the NATS path included).
+  socketio: socketioTarget,
+  'nats-ws': natsWsTarget,
 };
 
 export { BENCH_TOPIC } from './paths.ts';

@@ -4,6 +4,7 @@
  */
 import type { ServerChild } from '../../lib/proc.ts';
 import type { RawWs } from '../../lib/raw-ws.ts';
+import type { PayloadStreamFactory } from '../../lib/ws-frames.ts';
 
 export interface BenchClient {
   /** Path (with query) that subscriber and publisher sockets connect to. */
@@ -21,11 +22,24 @@ export interface BenchClient {
    * so heartbeats are left out without decoding anything. Sampled sockets check the assumption.
    */
   readonly minCountBytes: number;
+  /**
+   * Called with every data message shorter than `minCountBytes`, on count-only sockets too (they
+   * are cheap to read: such messages are rare), e.g. to answer a protocol-level ping (Engine.IO).
+   */
+  onShortMessage?(ws: RawWs, payload: Buffer, binary: boolean): void;
+  /**
+   * For a protocol that runs as a byte stream over the frames (NATS over WebSocket: several
+   * messages per frame): every socket parses it, and the stream counts deliveries itself
+   * (`minCountBytes` then plays no part in counting). See lib/raw-ws.ts PayloadStream.
+   */
+  readonly stream?: PayloadStreamFactory;
+  /** The publisher sends text frames (default binary): Socket.IO reads a binary frame as an attachment. */
+  readonly textPublish?: boolean;
   /** Takes a freshly upgraded socket (in decode mode) to the point where it receives the topic. */
   subscribe(ws: RawWs): Promise<void>;
   /** Takes a freshly upgraded socket (in decode mode) to the point where it may publish. */
   preparePublisher(ws: RawWs): Promise<void>;
-  /** The payload of one publish (a binary frame) carrying the send time (performance.now(), ms) and a sequence. */
+  /** The payload of one publish (a binary frame, or text with `textPublish`) carrying the send time (performance.now(), ms) and a sequence. */
   encodePublish(sentAt: number, seq: number): Uint8Array;
   /** The send time carried by a delivered message, or undefined if it is not a bench message. */
   sentAt(payload: Buffer): number | undefined;
@@ -51,6 +65,11 @@ export interface Target {
   readonly baseline?: string;
   /** Issue target for the CPU-per-delivery ratio against the baseline, part of the verdict when set. */
   readonly maxCpuRatio?: number;
+  /**
+   * A peer (another product, measured for reference: Socket.IO, nats-server): compared with its
+   * baseline like the others, but with no issue target, so no verdict.
+   */
+  readonly peer?: boolean;
   /** Starts the server on 127.0.0.1:port (and whatever it needs) and resolves once it listens. */
   start(port: number): Promise<StartedTarget>;
   /** The client side, for one topic. */
