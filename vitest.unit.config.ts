@@ -20,6 +20,7 @@ export const SERVICE_TESTS = [
   'test/gateway/restore.test.ts',
   'test/gateway/resume.test.ts',
   'test/loadtest/bench-smoke.test.ts',
+  'test/loadtest/peers.test.ts',
   'test/nats/cluster.test.ts',
   'test/nats/engine.test.ts',
   'test/nats/lease.test.ts',

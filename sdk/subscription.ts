@@ -6,7 +6,7 @@
 import { ErrorCode } from '../protocol/codes.ts';
 import type { ErrorFrame, Position, Publication, SubscribedFrame } from '../protocol/frames.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { type StateChange } from './connection-state.ts';
+import type { StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ClientErrorCode, SequenceConflictError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
 import { type Schema, validate } from './schema.ts';

@@ -164,7 +164,7 @@ function compile(s: JsonSchema): Check {
       const keys = Object.keys(v);
       if (keys.length < minProperties) return `${path}: fewer than ${minProperties} properties`;
       if (keys.length > maxProperties) return `${path}: more than ${maxProperties} properties`;
-      for (const r of required) if (!Object.prototype.hasOwnProperty.call(v, r)) return `${path}: missing required property ${short(r)}`;
+      for (const r of required) if (!Object.hasOwn(v, r)) return `${path}: missing required property ${short(r)}`;
       for (const k of keys) {
         const sub = props.get(k);
         const where = `${path}.${k.length > 40 ? `${k.slice(0, 40)}…` : k}`;
@@ -216,7 +216,7 @@ function deepEqual(a: unknown, b: unknown): boolean {
   }
   const ka = Object.keys(a);
   const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k)
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k)
     && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 

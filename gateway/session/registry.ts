@@ -266,7 +266,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     },
     sweep(now = Date.now()) {
       let removed = 0;
-      for (const [id, s] of local) {
+      for (const [_id, s] of local) {
         if (s.expiresAt <= now) {
           forget(s);
           removed++;

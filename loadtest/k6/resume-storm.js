@@ -107,7 +107,7 @@ export function client(run) {
       const t = f.topic && byTopic[f.topic];
       if (!t) return;
       const before = t.subscribes;
-      for (const m of t.onFrame(f)) received.add(1);
+      for (const _m of t.onFrame(f)) received.add(1);
       if (f.t === 'subscribed' && droppedAt && t.subscribes > before) {
         recovered.add(f.recovered === true);
         if (!f.recovered) lost.add(1, { topic: t.topic });

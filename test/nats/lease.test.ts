@@ -116,7 +116,7 @@ class FaultyKv {
   readonly calls: Record<Op, number> = { get: 0, create: 0, update: 0, delete: 0 };
   readonly kv: KV;
 
-  constructor(private readonly real: KV) {
+  constructor(readonly real: KV) {
     const wrap = <A extends unknown[], R>(op: Op, call: (...args: A) => Promise<R>) => (...args: A): Promise<R> => {
       this.calls[op]++;
       const fault = this.cut ? 'drop' : this.faults[op].shift();

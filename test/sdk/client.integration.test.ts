@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { WebSocket } from 'ws';
 import type { RunningGateway } from '../../gateway/server.ts';
 import { CloseCode, ErrorCode } from '../../protocol/codes.ts';
-import { SymphonicClient, SymphonicError, TimeoutError, type ClientOptions, type PublishAck, type Subscription } from '../../sdk/index.ts';
+import { SymphonicClient, SymphonicError, type ClientOptions, type PublishAck, type Subscription } from '../../sdk/index.ts';
 import { SymphonicPublisher } from '../../sdk/server/index.ts';
 import { ENGINES, startStack, type Engine, type Stack } from './helpers/stack.ts';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { CloseCode } from '../../protocol/codes.ts';
-import { ConnectionClosedError, SymphonicClient, SymphonicError, type StateChange } from '../../sdk/index.ts';
+import { ConnectionClosedError, SymphonicClient, type SymphonicError, type StateChange } from '../../sdk/index.ts';
 import { answerSub, connected, make, server, track, useFakeServer } from './helpers/client-harness.ts';
 import { withoutGlobalWebSocket } from './helpers/no-websocket.ts';
 

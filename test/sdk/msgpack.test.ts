@@ -9,7 +9,7 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 const ints = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1,
   -1, -31, -32, -33, -127, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53 - 1)];
-const floats = [0.5, -0.25, 3.141592653589793, 1e-300, 1e300, Number.MIN_VALUE, Infinity, -Infinity];
+const floats = [0.5, -0.25, Math.PI, 1e-300, 1e300, Number.MIN_VALUE, Infinity, -Infinity];
 const strings = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(255), 'y'.repeat(256), 'z'.repeat(65535), 'z'.repeat(65536),
   'héllo wörld', '日本語のテキスト', '😀 emoji 🎉', '\u0000nul', 'x'.repeat(30) + 'é'];
 const bins = [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(255).fill(7), new Uint8Array(256).fill(8), new Uint8Array(70000).fill(9)];

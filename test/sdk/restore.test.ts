@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { SymphonicError, type ClientOptions } from '../../sdk/index.ts';
+import type { SymphonicError, ClientOptions } from '../../sdk/index.ts';
 import { answerSub, connected, server, useFakeServer } from './helpers/client-harness.ts';
 import { msg } from './helpers/fake-socket.ts';
 

@@ -5,7 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { SymphonicError, TimeoutError, ValidationError } from '../../sdk/index.ts';
+import { type SymphonicError, TimeoutError, ValidationError } from '../../sdk/index.ts';
 import { answerSub, connected, make, server, useFakeServer } from './helpers/client-harness.ts';
 import { msg } from './helpers/fake-socket.ts';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { CloseCode, ErrorCode } from '../../protocol/codes.ts';
-import { SymphonicError } from '../../sdk/index.ts';
+import type { SymphonicError } from '../../sdk/index.ts';
 import { TokenKeeper, type GetToken } from '../../sdk/token.ts';
 import { make, server, useFakeServer } from './helpers/client-harness.ts';
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, type ServerFrame } from '../../protocol/index.ts';
 import { useGateway } from '../support/gateway.ts';
-import { connectHello, connectRaw, isMsg, isReply, type RawClient } from '../support/raw-client.ts';
+import { connectRaw, isMsg, isReply, type RawClient } from '../support/raw-client.ts';
 import { hs256, inSeconds, keyPair, SECRET } from './support/tokens.ts';
 
 const rs = await keyPair('RS256');

@@ -7,7 +7,7 @@
  *   recover   from the feed's memory when the topic is watched, else from the stream + KV.
  *   epoch     the stream's creation time; re-checked on reconnect and on stream advisories.
  */
-import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect as natsConnect, nuid, type StreamInfo, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
 import { SequenceConflictError, type Bus, type BusFigure, type BusMessage, type BusStatus, type HistoryResult, type PublishOptions, type PublishResult, type RecoverResult } from '../bus.ts';
@@ -216,7 +216,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   function reconcile(): Promise<void> {
     if (!reconciling) {
       reconciling = (async () => {
-        let info;
+        let info: StreamInfo;
         try {
           info = await askUntil('stream check', Date.now() + o.readTimeoutMs, () => jsm.streams.info(o.streamName), () => status === 'closed');
         } catch (e) {

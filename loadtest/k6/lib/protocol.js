@@ -35,7 +35,7 @@ export function parseFrame(text) {
   try {
     const f = JSON.parse(text);
     return f !== null && typeof f === 'object' && typeof f.t === 'string' ? f : null;
-  } catch (e) {
+  } catch (_e) {
     return null;
   }
 }
