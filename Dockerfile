@@ -30,6 +30,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Read only when SYMPHONIC_demo=true.
 COPY gateway/demo ./gateway/demo
+# The admin page, served at /admin whatever SYMPHONIC_demo says (its API needs an admin key).
+COPY gateway/admin/index.html ./gateway/admin/index.html
 USER node
 EXPOSE 9001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||9001)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

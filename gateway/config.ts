@@ -159,6 +159,14 @@ export const GatewayConfig = z.object({
     /** Largest app-defined session state (`session` frame), as JSON. */
     maxStateBytes: Bytes.default(4096),
   }).prefault({}),
+  cluster: z.object({
+    /**
+     * How often this gateway samples its message rates and (NATS engine) announces itself to the
+     * other gateways on `<prefix>.gateways.hb` (admin API, GET /api/admin/cluster). A gateway not
+     * heard from for 3 of its intervals drops out of the others' view.
+     */
+    heartbeatMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+  }).prefault({}),
   /** Serve the demo page at / and the SDK bundle at /sdk/. */
   demo: Bool.default(true),
   drain: z.object({

@@ -8,6 +8,9 @@ import type { Bus } from './bus/bus.ts';
 import { createBus, createSessions } from './bus/create.ts';
 import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
+import { createAdmin } from './admin/admin.ts';
+import { mountAdminPage } from './admin/page.ts';
+import { mountAdmin } from './admin/routes.ts';
 import { createDrain } from './drain.ts';
 import { createFanout } from './fanout.ts';
 import { createMetrics } from './metrics.ts';
@@ -45,6 +48,7 @@ export interface RunningGateway {
 
 export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus; sessions?: SessionStore } = {}): Promise<RunningGateway> {
   const config = parseConfig(input);
+  const startedAt = Date.now();
   const uws = loadUws();
   const log = createLogger(config.log.level, { node: config.nodeId }, { pretty: config.log.pretty, payloads: config.log.payloads });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
@@ -68,6 +72,10 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
     return { connections: mounted.open.size, sessions: ctx.sessions.size(), subscriptions, topics: ctx.interest.topics(), busStatus: bus.status(), draining: drain.draining };
   }, () => bus.figures?.() ?? []);
   mountApi(app, ctx, () => mounted.open.size);
+  // The deployment's gateways (heartbeats on NATS), and the admin API and page behind the admin key.
+  const admin = createAdmin(ctx, () => mounted.open, startedAt);
+  mountAdmin(app, ctx, admin);
+  mountAdminPage(app, log);
   if (config.demo) mountStatic(app);
   app.any('/*', (res, req) => replyError(pending(res), '404 Not Found', ErrorCode.NotFound, `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
 
@@ -115,6 +123,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
       clearInterval(maintenance);
       uws.us_listen_socket_close(listenSocket);
       for (const conn of [...mounted.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
+      await admin.close();
       await ctx.sessions.close();
       await bus.close();
       app.close();

@@ -91,6 +91,69 @@ export interface BusFigure {
   readonly value: number;
 }
 
+/**
+ * The deployment's gateways, for operators (the admin API). Each gateway announces itself every
+ * `intervalMs` with a small report and keeps the others' latest; one not heard of for
+ * `CLUSTER_MISSED_BEATS` of its intervals is dropped. Gateways can also ask each other to run a
+ * small admin operation (disconnect a session, count a topic's subscribers). Engines without
+ * peers (the embedded bus) answer with this gateway alone (cluster.ts `localCluster`).
+ */
+export const CLUSTER_MISSED_BEATS = 3;
+
+/** What a gateway tells the others about itself: plain JSON, its fields are the caller's business. */
+export type NodeReport = Readonly<Record<string, unknown>>;
+
+/** The engine's own part of a gateway's entry. */
+export interface ClusterBusInfo {
+  readonly engine: string;
+  readonly status: BusStatus;
+  /** Whether it holds the deployment-wide state keeper role; null for engines without one. */
+  readonly keeper: boolean | null;
+}
+
+/** One gateway of the deployment, as this gateway knows it. */
+export interface ClusterMember {
+  readonly node: string;
+  /** This gateway (its report read just now), or another (its latest heartbeat). */
+  readonly self: boolean;
+  /** When this gateway last heard from it (ms since the epoch, this gateway's clock); now for itself. */
+  readonly lastSeen: number;
+  /** Its heartbeat interval: it is dropped when not heard from for CLUSTER_MISSED_BEATS of them. */
+  readonly intervalMs: number;
+  readonly bus: ClusterBusInfo;
+  readonly report: NodeReport;
+}
+
+/** One gateway's answer to `ask` (`error`: the operation threw there). */
+export interface ClusterAnswer {
+  readonly node: string;
+  readonly ok: boolean;
+  readonly answer?: unknown;
+  readonly error?: string;
+}
+
+export interface ClusterOptions {
+  /** This gateway's node id (unique in the deployment). */
+  readonly node: string;
+  readonly intervalMs: number;
+  /** This gateway's report, read for every heartbeat and for its own entry. */
+  report(): NodeReport;
+  /** Runs an operation another gateway (or this one) asked for; the answer must be JSON. */
+  serve(op: string, body: unknown): Promise<unknown>;
+}
+
+export interface BusCluster {
+  /** Every gateway heard from within its staleness bound, this one first. */
+  members(): readonly ClusterMember[];
+  /**
+   * Asks gateway `target` (a node id), or every gateway (`null`, this one included), to run `op`.
+   * Resolves with the answers received within `timeoutMs`; a gateway that did not answer is absent.
+   */
+  ask(target: string | null, op: string, body: unknown, timeoutMs: number): Promise<ClusterAnswer[]>;
+  /** Stops announcing (peers are told at once, where the engine can) and answering. Idempotent. */
+  leave(): Promise<void>;
+}
+
 export interface Bus {
   readonly engine: 'memory' | 'nats';
   /** Starts the engine; `onMessage` then receives every live message of every watched topic, in order per topic. */
@@ -116,5 +179,10 @@ export interface Bus {
   status(): BusStatus;
   /** Engine-specific figures for monitoring (optional). */
   figures?(): readonly BusFigure[];
+  /**
+   * Joins the deployment's roster of gateways (after start()). Optional: without it, or on an
+   * engine with no peers, the cluster is this gateway alone (cluster.ts `localCluster`).
+   */
+  joinCluster?(options: ClusterOptions): BusCluster;
   close(): Promise<void>;
 }

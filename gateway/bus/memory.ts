@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
 import { SequenceConflictError, type Bus, type BusMessage, type BusStatus, type HistoryResult, type PublishResult, type RecoverResult } from './bus.ts';
+import { localCluster } from './cluster.ts';
 import { IdempotencyConflictError, idempotencyId, publishDigest } from './idempotency.ts';
 
 export interface MemoryBusOptions {
@@ -175,6 +176,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       return { epoch, seq: log?.last ?? 0, messages: after.slice(0, limit), complete: since + 1 >= oldest };
     },
     status: () => status,
+    // One process, no peers: the cluster is this gateway.
+    joinCluster: (o) => localCluster(o, () => ({ engine: 'memory', status, keeper: null })),
     async close() {
       status = 'closed';
       deliver = () => {};

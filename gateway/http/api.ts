@@ -1,28 +1,27 @@
 /**
- * The HTTP API for backends: `POST /api/publish` (publish scope), `POST /api/disconnect` (admin
- * scope) and `GET /healthz`. API keys are compared in constant time and never logged. Every
- * failure is a 4xx/5xx with `{error: {code, message}}`.
+ * The HTTP API for backends: `POST /api/publish` (publish scope), `POST /api/disconnect` and
+ * `POST /api/drain` (admin scope), `GET /healthz`, `GET /readyz`, `GET /metrics`; the admin API
+ * (`/api/admin/...`) is gateway/admin/routes.ts. API keys are compared in constant time and never
+ * logged. Every failure is a 4xx/5xx with `{error: {code, message}}`.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
-import { unsafeIntegerLiteral } from '../../protocol/json-integers.ts';
 import { schemaError } from '../../protocol/validate.ts';
 import { isSequenceConflict, isUnsupported } from '../bus/bus.ts';
 import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
 import { checkPayload, topicTooLong } from '../policy/payload.ts';
-import { pending, readBody, replyError, replyJson, type PendingResponse } from './respond.ts';
+import { keyedPost, type KeyedHandler } from './keyed.ts';
+import { pending, replyError, replyJson } from './respond.ts';
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
 
 const IDEMPOTENCY_KEY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: () => number): void {
-  const { apiKeys } = ctx.policy;
-
   app.get('/metrics', (res) => {
     const p = pending(res);
     ctx.metrics.render().then((text) => {
@@ -52,42 +51,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
     replyJson(pending(res), '200 OK', body);
   });
 
-  /** Checks the key for `scope`, reads and parses the JSON body, then calls `handle`. */
-  function route(scope: Scope, handle: (p: PendingResponse, json: unknown, bodyBytes: number, key: { name: string; id: string }, idempotencyKey: string) => void) {
-    return (res: HttpResponse, req: HttpRequest) => {
-      const auth = req.getHeader('authorization');
-      const idempotencyKey = req.getHeader('idempotency-key'); // headers must be read before any await
-      const p = pending(res);
-      const key = apiKeys.check(auth, scope);
-      if (!key.ok) {
-        if (key.reason === 'disabled') return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the HTTP API is disabled: configure api.keys (SYMPHONIC_api__keys)');
-        if (key.reason === 'unauthorized') return replyError(p, '401 Unauthorized', ErrorCode.Unauthorized, 'missing or invalid API key (Authorization: Bearer <key>)');
-        return replyError(p, '403 Forbidden', ErrorCode.Forbidden, `this API key lacks the "${scope}" scope`);
-      }
-      readBody(p, ctx.config.api.maxBodyBytes, (body) => {
-        if (!body) return replyError(p, '413 Payload Too Large', ErrorCode.PayloadTooLarge, `body larger than ${ctx.config.api.maxBodyBytes} bytes`);
-        let json: unknown;
-        const text = body.toString('utf8');
-        try {
-          // An empty body is no body (e.g. POST /api/drain without options).
-          json = text.trim() === '' ? undefined : JSON.parse(text);
-        } catch {
-          return replyError(p, '400 Bad Request', ErrorCode.BadRequest, 'body is not valid JSON');
-        }
-        // JSON.parse would round it silently; the protocol carries integers within ±(2^53−1) only.
-        const unsafe = unsafeIntegerLiteral(text);
-        if (unsafe !== null) {
-          return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `integer ${unsafe.slice(0, 40)} is outside ±(2^53−1) (JSON would round it; send such numbers as strings)`);
-        }
-        try {
-          handle(p, json, body.byteLength, key, idempotencyKey);
-        } catch (e) {
-          ctx.log.error('http request failed', { route: scope, error: (e as Error).message });
-          replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
-        }
-      });
-    };
-  }
+  const route = (scope: Scope, handle: KeyedHandler) => keyedPost(ctx, scope, handle);
 
   app.post('/api/publish', route('publish', (p, json, bodyBytes, key, idempotencyKey) => {
     if (idempotencyKey && !IDEMPOTENCY_KEY_RE.test(idempotencyKey)) {

@@ -19,7 +19,7 @@ import { openConnection, type BusConnection } from '../bus/nats/connection.ts';
 import { resolveOptions, type NatsBusOptions } from '../bus/nats/options.ts';
 import { askUntil } from '../bus/nats/requests.ts';
 import type { Logger } from '../log.ts';
-import { keysEqual, newSession, takeSession, type Session, type SessionStore } from './sessions.ts';
+import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from './sessions.ts';
 
 interface SessionRecord {
   v: 1;
@@ -275,6 +275,15 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       return removed;
     },
     size: () => local.size,
+    async inspect(id) {
+      const here = local.get(id);
+      if (here) return here.expiresAt > Date.now() ? sessionInfo(here) : undefined;
+      const entry = await bounded(() => kv.get(id), 'session read');
+      if (!entry || entry.operation !== 'PUT') return undefined;
+      const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+      // The bucket's max age removes the record TTL after its last write.
+      return { id, user: r.user, topics: r.topics, attached: null, local: false, owner: r.owner, expiresAt: entry.created.getTime() + o.ttlMs };
+    },
     async close() {
       clearInterval(refresh);
       await Promise.all([...dirty].filter((s) => !inFlight.has(s)).map(write));

@@ -33,6 +33,28 @@ export interface AttachResult {
   resumed: boolean;
 }
 
+/** What an operator may see of a session (never its key). */
+export interface SessionInfo {
+  readonly id: string;
+  readonly user: string | null;
+  readonly topics: readonly string[];
+  /** Held by a socket of this process now; null when the session is held elsewhere (see `owner`). */
+  readonly attached: boolean | null;
+  /** Whether this process holds the session (attached, or detached awaiting resume). */
+  readonly local: boolean;
+  /** The gateway that last wrote its record (cluster registry), when known; null for a local session. */
+  readonly owner: string | null;
+  /** When it is forgotten unless resumed (ms since the epoch); null while attached here. */
+  readonly expiresAt: number | null;
+}
+
+export function sessionInfo(s: Session): SessionInfo {
+  return {
+    id: s.id, user: s.user, topics: [...s.topics], attached: s.holder !== null, local: true, owner: null,
+    expiresAt: Number.isFinite(s.expiresAt) ? s.expiresAt : null,
+  };
+}
+
 export interface SessionStore {
   /**
    * Continues the offered session if it exists, the key matches and it belongs to `user`; else
@@ -45,6 +67,8 @@ export interface SessionStore {
   changed(session: Session): void;
   sweep(now?: number): number;
   size(): number;
+  /** One session as an operator sees it (admin API); undefined when unknown or expired. */
+  inspect(id: string): Promise<SessionInfo | undefined>;
   close(): Promise<void>;
 }
 
@@ -101,6 +125,10 @@ export function createSessionStore(ttlMs: number): SessionStore {
       return removed;
     },
     size: () => sessions.size,
+    async inspect(id) {
+      const s = sessions.get(id);
+      return s && s.expiresAt > Date.now() ? sessionInfo(s) : undefined;
+    },
     async close() {},
   };
 }

@@ -10,9 +10,10 @@
 import { connect as natsConnect, nuid, type StreamInfo, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
-import { SequenceConflictError, type Bus, type BusFigure, type BusMessage, type BusStatus, type HistoryResult, type PublishOptions, type PublishResult, type RecoverResult } from '../bus.ts';
+import { SequenceConflictError, type Bus, type BusCluster, type BusFigure, type BusMessage, type BusStatus, type HistoryResult, type PublishOptions, type PublishResult, type RecoverResult } from '../bus.ts';
 import { idempotencyId, publishDigest } from '../idempotency.ts';
 import { rebuildChain } from './chain.ts';
+import { joinNatsCluster } from './cluster.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
 import { checkDuplicate, digestHeaders } from './duplicates.ts';
 import { backoffDelay, openConnection, type BusConnection } from './connection.ts';
@@ -161,6 +162,8 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   const keeperStats = newKeeperStats();
   const purgeStats = { purges: 0, purged: 0, failures: 0 };
   let keeperTerms = 0;
+  /** The roster of gateways (heartbeats, admin requests), once joinCluster() was called. */
+  let cluster: BusCluster | undefined;
 
   function setStatus(s: BusStatus): void {
     if (status === s || status === 'closed') return;
@@ -644,9 +647,18 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
 
     status: () => status,
 
+    joinCluster(options) {
+      assertOpen('joinCluster');
+      if (cluster) throw new NatsBusError('bad_state', 'joinCluster: already joined');
+      cluster = joinNatsCluster(nc, o.prefix, options, () => ({ engine: 'nats', status, keeper: keeper?.active ?? false }), log);
+      return cluster;
+    },
+
     async close() {
       if (status === 'closed') return;
       const wasStarted = conn !== undefined;
+      // The other gateways are told at once that this one leaves (they would drop it after 3 beats).
+      await cluster?.leave();
       setStatus('closed');
       for (const [topic, w] of watches) {
         watches.delete(topic);
