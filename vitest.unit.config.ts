@@ -33,9 +33,12 @@ export const SERVICE_TESTS = [
   'test/sessions/registry.test.ts',
 ];
 
-export default mergeConfig(base, defineConfig({
-  test: {
-    exclude: [...configDefaults.exclude, ...SERVICE_TESTS],
-    env: { SYMPHONIC_TEST_UNIT: '1' },
-  },
-}));
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      exclude: [...configDefaults.exclude, ...SERVICE_TESTS],
+      env: { SYMPHONIC_TEST_UNIT: '1' },
+    },
+  }),
+);

@@ -15,29 +15,42 @@ import { JsonSchemaConfig } from './policy/schema.ts';
 const Ms = z.coerce.number().int().min(1);
 const Bytes = z.coerce.number().int().min(64);
 const Bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
-const List = z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]);
+const List = z.union([
+  z.array(z.string()),
+  z.string().transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  ),
+]);
 /** A rate in events per second; 0 switches the limit off. */
 const Rate = z.coerce.number().min(0);
 const Count = z.coerce.number().int().min(0);
 const NAME_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** One namespace's policy; every field left out falls back to `defaultNamespace` (docs/security.md). */
-const NamespaceConfig = z.object({
-  /** Who may subscribe (and read history): anyone, authenticated connections, or token holders only. */
-  subscribe: z.enum(['anyone', 'authenticated', 'token']).optional(),
-  /** Who may publish from a client: nobody (server only: HTTP API, bus), token `pubs` holders, authenticated, anyone. */
-  publish: z.enum(['server', 'token', 'authenticated', 'anyone']).optional(),
-  /** Retention per topic (exposed to the bus engines through policy/namespaces.ts historyFor). */
-  history: z.object({ size: z.coerce.number().int().min(1).max(1_000_000).optional(), ageMs: Ms.optional() }).strict().optional(),
-  presence: Bool.optional(),
-  /** Largest `data` a publish may carry, bytes as encoded by the publisher. */
-  maxPayloadBytes: z.coerce.number().int().min(1).optional(),
-  maxTopicLength: z.coerce.number().int().min(1).max(200).optional(),
-  /** `<ns>.<user id>.…`: only that user (its `sub` or one of its `channels`) may subscribe. */
-  personal: Bool.optional(),
-  /** JSON Schema subset checked on every publish (policy/schema.ts). */
-  schema: JsonSchemaConfig.optional(),
-}).strict();
+const NamespaceConfig = z
+  .object({
+    /** Who may subscribe (and read history): anyone, authenticated connections, or token holders only. */
+    subscribe: z.enum(['anyone', 'authenticated', 'token']).optional(),
+    /** Who may publish from a client: nobody (server only: HTTP API, bus), token `pubs` holders, authenticated, anyone. */
+    publish: z.enum(['server', 'token', 'authenticated', 'anyone']).optional(),
+    /** Retention per topic (exposed to the bus engines through policy/namespaces.ts historyFor). */
+    history: z
+      .object({ size: z.coerce.number().int().min(1).max(1_000_000).optional(), ageMs: Ms.optional() })
+      .strict()
+      .optional(),
+    presence: Bool.optional(),
+    /** Largest `data` a publish may carry, bytes as encoded by the publisher. */
+    maxPayloadBytes: z.coerce.number().int().min(1).optional(),
+    maxTopicLength: z.coerce.number().int().min(1).max(200).optional(),
+    /** `<ns>.<user id>.…`: only that user (its `sub` or one of its `channels`) may subscribe. */
+    personal: Bool.optional(),
+    /** JSON Schema subset checked on every publish (policy/schema.ts). */
+    schema: JsonSchemaConfig.optional(),
+  })
+  .strict();
 
 const ApiKey = z.union([
   z.string().min(1),
@@ -48,142 +61,183 @@ export const GatewayConfig = z.object({
   host: z.string().default('0.0.0.0'),
   port: z.coerce.number().int().min(0).max(65535).default(9001),
   /** This gateway's name in logs, welcome frames and (with NATS) the session registry. */
-  nodeId: z.string().min(1).max(64).default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`),
-  bus: z.object({
-    engine: z.enum(['memory', 'nats']).default('memory'),
-    history: z.object({
-      /** Messages kept per topic for resume and history. */
-      size: z.coerce.number().int().min(1).max(1_000_000).default(1000),
-      ageMs: Ms.default(3_600_000),
-    }).prefault({}),
-    maxTopics: z.coerce.number().int().min(1).default(100_000),
-    /** The NATS engine (bus.engine = "nats"): JetStream stream, KV snapshots and sessions. */
-    nats: z.object({
-      /** One or more server URLs; the client fails over between them. */
-      servers: List.default(['nats://127.0.0.1:4222']),
-      user: z.string().optional(),
-      pass: z.string().optional(),
-      token: z.string().optional(),
-      /** A NATS .creds file (JWT + nkey seed). */
-      credsFile: z.string().optional(),
-      /** Names this deployment's stream, buckets and subjects, so deployments can share a NATS. */
-      prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('symphonic'),
-      /** Stream and KV replicas: 1 on a single node, 3 in a cluster. */
-      replicas: z.coerce.number().int().min(1).max(5).default(1),
-      /**
-       * Whether this gateway may become the deployment's state keeper (one at a time, by lease),
-       * which reads every message of the deployment to keep topic snapshots. Turn it off on edge
-       * gateways when a dedicated gateway (or a few) should carry that load.
-       */
-      keeper: Bool.default(true),
-      /**
-       * A read of the stream or a bucket (resume, history, session resume, a topic's first load)
-       * is retried through NATS leader elections and reconnects until this, then answered 5001.
-       */
-      readTimeoutMs: Ms.default(15_000),
-      /** A publish is retried through leader elections and reconnects until this, then answered 5001. */
-      publishTimeoutMs: Ms.default(15_000),
-    }).prefault({}),
-  }).prefault({}),
-  ws: z.object({
-    path: z.string().startsWith('/').default('/ws'),
-    /** Largest frame a client may send: larger gets error 1003; over twice this the socket is cut. */
-    maxFrameBytes: Bytes.default(64 * 1024),
-    /** Outbound buffer per socket; past it the client is cut off (4001) and resumes. */
-    maxBackpressureBytes: Bytes.default(1024 * 1024),
-    idleTimeoutSec: z.coerce.number().int().min(8).max(960).default(120),
-    handshakeTimeoutMs: Ms.default(10_000),
-    heartbeatMs: Ms.default(25_000),
-    maxSubscriptions: z.coerce.number().int().min(1).default(1000),
-    /** Invalid frames (and denied requests) tolerated per connection before it is closed with 4503. */
-    maxErrors: z.coerce.number().int().min(1).default(20),
-    /** Origins allowed to open a WebSocket (exact, `https://*.example.com`, or `*`); empty: any. */
-    allowedOrigins: List.default([]),
-    /** Refuse upgrades without an Origin header (non-browser clients) too. */
-    requireOrigin: Bool.default(false),
-  }).prefault({}),
-  auth: z.object({
-    /** Connections without a token are allowed (as anonymous). Set false to require a token. */
-    anonymous: Bool.default(true),
-    /** HS256/384/512 shared secrets (at least 32 characters); several for rotation. */
-    secrets: z.array(z.string().min(32, 'HMAC secrets must be at least 32 characters')).default([]),
-    /** Same as `secrets`, one secret (convenient as SYMPHONIC_auth__secret). */
-    secret: z.string().min(32, 'HMAC secrets must be at least 32 characters').optional(),
-    /** PEM public keys (SPKI), inline or as file paths: RS*, PS*, ES*, EdDSA by key type. */
-    publicKeys: List.default([]),
-    /** Path of a JWKS file (keys selected by `kid`/`alg`). */
-    jwksFile: z.string().optional(),
-    algorithms: z.array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']))
-      .min(1).default(['HS256', 'RS256', 'ES256']),
-    /** Required `iss` / `aud` claims, when set. */
-    issuer: z.string().optional(),
-    audience: z.string().optional(),
-    /** Leeway for `exp`/`nbf` against clock skew; also how late after `exp` the connection is closed. */
-    clockToleranceSec: z.coerce.number().int().min(0).max(300).default(5),
-  }).prefault({}),
-  limits: z.object({
-    /** Longest topic name accepted (the protocol's own ceiling is 200). */
-    maxTopicLength: z.coerce.number().int().min(1).max(200).default(200),
-    /** Frames per second per connection (token bucket); 0 = off. Past it: error 4000; keep at it: close 4006. */
-    connRatePerSec: Rate.default(100),
-    connBurst: z.coerce.number().int().min(1).default(200),
-    /** Frames per second per user, shared by the user's connections on this gateway; 0 = off. */
-    userRatePerSec: Rate.default(200),
-    userBurst: z.coerce.number().int().min(1).default(400),
-    /** Rate-limited frames tolerated (refilling at one per second) before the connection is closed with 4006. */
-    maxRateViolations: z.coerce.number().int().min(1).default(50),
-    /** Open connections per user on this gateway (0 = unlimited): past it, error 4004 and close 4007 at hello. */
-    maxConnectionsPerUser: Count.default(100),
-    /** Open connections per client IP (0 = unlimited): past it the upgrade gets HTTP 429. Off by default: behind a proxy every client shares its IP. */
-    maxConnectionsPerIp: Count.default(0),
-    /** Take the client IP from this request header (e.g. x-forwarded-for, last entry) instead of the socket; only behind a trusted proxy. */
-    clientIpHeader: z.string().toLowerCase().default(''),
-  }).prefault({}),
+  nodeId: z
+    .string()
+    .min(1)
+    .max(64)
+    .default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+  bus: z
+    .object({
+      engine: z.enum(['memory', 'nats']).default('memory'),
+      history: z
+        .object({
+          /** Messages kept per topic for resume and history. */
+          size: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+          ageMs: Ms.default(3_600_000),
+        })
+        .prefault({}),
+      maxTopics: z.coerce.number().int().min(1).default(100_000),
+      /** The NATS engine (bus.engine = "nats"): JetStream stream, KV snapshots and sessions. */
+      nats: z
+        .object({
+          /** One or more server URLs; the client fails over between them. */
+          servers: List.default(['nats://127.0.0.1:4222']),
+          user: z.string().optional(),
+          pass: z.string().optional(),
+          token: z.string().optional(),
+          /** A NATS .creds file (JWT + nkey seed). */
+          credsFile: z.string().optional(),
+          /** Names this deployment's stream, buckets and subjects, so deployments can share a NATS. */
+          prefix: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{1,32}$/)
+            .default('symphonic'),
+          /** Stream and KV replicas: 1 on a single node, 3 in a cluster. */
+          replicas: z.coerce.number().int().min(1).max(5).default(1),
+          /**
+           * Whether this gateway may become the deployment's state keeper (one at a time, by lease),
+           * which reads every message of the deployment to keep topic snapshots. Turn it off on edge
+           * gateways when a dedicated gateway (or a few) should carry that load.
+           */
+          keeper: Bool.default(true),
+          /**
+           * A read of the stream or a bucket (resume, history, session resume, a topic's first load)
+           * is retried through NATS leader elections and reconnects until this, then answered 5001.
+           */
+          readTimeoutMs: Ms.default(15_000),
+          /** A publish is retried through leader elections and reconnects until this, then answered 5001. */
+          publishTimeoutMs: Ms.default(15_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  ws: z
+    .object({
+      path: z.string().startsWith('/').default('/ws'),
+      /** Largest frame a client may send: larger gets error 1003; over twice this the socket is cut. */
+      maxFrameBytes: Bytes.default(64 * 1024),
+      /** Outbound buffer per socket; past it the client is cut off (4001) and resumes. */
+      maxBackpressureBytes: Bytes.default(1024 * 1024),
+      idleTimeoutSec: z.coerce.number().int().min(8).max(960).default(120),
+      handshakeTimeoutMs: Ms.default(10_000),
+      heartbeatMs: Ms.default(25_000),
+      maxSubscriptions: z.coerce.number().int().min(1).default(1000),
+      /** Invalid frames (and denied requests) tolerated per connection before it is closed with 4503. */
+      maxErrors: z.coerce.number().int().min(1).default(20),
+      /** Origins allowed to open a WebSocket (exact, `https://*.example.com`, or `*`); empty: any. */
+      allowedOrigins: List.default([]),
+      /** Refuse upgrades without an Origin header (non-browser clients) too. */
+      requireOrigin: Bool.default(false),
+    })
+    .prefault({}),
+  auth: z
+    .object({
+      /** Connections without a token are allowed (as anonymous). Set false to require a token. */
+      anonymous: Bool.default(true),
+      /** HS256/384/512 shared secrets (at least 32 characters); several for rotation. */
+      secrets: z.array(z.string().min(32, 'HMAC secrets must be at least 32 characters')).default([]),
+      /** Same as `secrets`, one secret (convenient as SYMPHONIC_auth__secret). */
+      secret: z.string().min(32, 'HMAC secrets must be at least 32 characters').optional(),
+      /** PEM public keys (SPKI), inline or as file paths: RS*, PS*, ES*, EdDSA by key type. */
+      publicKeys: List.default([]),
+      /** Path of a JWKS file (keys selected by `kid`/`alg`). */
+      jwksFile: z.string().optional(),
+      algorithms: z
+        .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']))
+        .min(1)
+        .default(['HS256', 'RS256', 'ES256']),
+      /** Required `iss` / `aud` claims, when set. */
+      issuer: z.string().optional(),
+      audience: z.string().optional(),
+      /** Leeway for `exp`/`nbf` against clock skew; also how late after `exp` the connection is closed. */
+      clockToleranceSec: z.coerce.number().int().min(0).max(300).default(5),
+    })
+    .prefault({}),
+  limits: z
+    .object({
+      /** Longest topic name accepted (the protocol's own ceiling is 200). */
+      maxTopicLength: z.coerce.number().int().min(1).max(200).default(200),
+      /** Frames per second per connection (token bucket); 0 = off. Past it: error 4000; keep at it: close 4006. */
+      connRatePerSec: Rate.default(100),
+      connBurst: z.coerce.number().int().min(1).default(200),
+      /** Frames per second per user, shared by the user's connections on this gateway; 0 = off. */
+      userRatePerSec: Rate.default(200),
+      userBurst: z.coerce.number().int().min(1).default(400),
+      /** Rate-limited frames tolerated (refilling at one per second) before the connection is closed with 4006. */
+      maxRateViolations: z.coerce.number().int().min(1).default(50),
+      /** Open connections per user on this gateway (0 = unlimited): past it, error 4004 and close 4007 at hello. */
+      maxConnectionsPerUser: Count.default(100),
+      /** Open connections per client IP (0 = unlimited): past it the upgrade gets HTTP 429. Off by default: behind a proxy every client shares its IP. */
+      maxConnectionsPerIp: Count.default(0),
+      /** Take the client IP from this request header (e.g. x-forwarded-for, last entry) instead of the socket; only behind a trusted proxy. */
+      clientIpHeader: z.string().toLowerCase().default(''),
+    })
+    .prefault({}),
   /** Policy of topics in no configured namespace, and the fallback of every namespace field. */
   defaultNamespace: NamespaceConfig.prefault({}),
   /** Namespace name (a topic prefix of whole tokens, e.g. "chat") -> policy. */
   namespaces: z.record(z.string().regex(NAME_RE, 'a namespace name is dot-separated tokens of [A-Za-z0-9_-]'), NamespaceConfig).default({}),
   /** Whether clients may publish over the WebSocket (namespaces refine this). */
   clientPublish: Bool.default(true),
-  api: z.object({
-    /**
-     * Bearer keys for the HTTP API; none configured means the API answers 503. A string is a
-     * publish-scoped key; `{key, scopes: ["publish", "admin"], name}` sets scopes (and a name for logs).
-     */
-    keys: z.union([z.array(ApiKey), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default([]),
-    maxBodyBytes: Bytes.default(256 * 1024),
-  }).prefault({}),
-  session: z.object({
-    /** How long a session outlives its socket, for resume. */
-    ttlMs: Ms.default(300_000),
-    /** Largest app-defined session state (`session` frame), as JSON. */
-    maxStateBytes: Bytes.default(4096),
-  }).prefault({}),
-  cluster: z.object({
-    /**
-     * How often this gateway samples its message rates and (NATS engine) announces itself to the
-     * other gateways on `<prefix>.gateways.hb` (admin API, GET /api/admin/cluster). A gateway not
-     * heard from for 3 of its intervals drops out of the others' view.
-     */
-    heartbeatMs: z.coerce.number().int().min(100).max(60_000).default(2000),
-  }).prefault({}),
+  api: z
+    .object({
+      /**
+       * Bearer keys for the HTTP API; none configured means the API answers 503. A string is a
+       * publish-scoped key; `{key, scopes: ["publish", "admin"], name}` sets scopes (and a name for logs).
+       */
+      keys: z
+        .union([
+          z.array(ApiKey),
+          z.string().transform((s) =>
+            s
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean),
+          ),
+        ])
+        .default([]),
+      maxBodyBytes: Bytes.default(256 * 1024),
+    })
+    .prefault({}),
+  session: z
+    .object({
+      /** How long a session outlives its socket, for resume. */
+      ttlMs: Ms.default(300_000),
+      /** Largest app-defined session state (`session` frame), as JSON. */
+      maxStateBytes: Bytes.default(4096),
+    })
+    .prefault({}),
+  cluster: z
+    .object({
+      /**
+       * How often this gateway samples its message rates and (NATS engine) announces itself to the
+       * other gateways on `<prefix>.gateways.hb` (admin API, GET /api/admin/cluster). A gateway not
+       * heard from for 3 of its intervals drops out of the others' view.
+       */
+      heartbeatMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+    })
+    .prefault({}),
   /** Serve the demo page at / and the SDK bundle at /sdk/. */
   demo: Bool.default(true),
-  drain: z.object({
-    /**
-     * SIGTERM or POST /api/drain: clients are moved to other gateways over this window (closed
-     * with 4000 in batches over its first 80%), then the gateway exits. Keep Kubernetes'
-     * terminationGracePeriodSeconds above it.
-     */
-    windowMs: Ms.default(20_000),
-  }).prefault({}),
-  log: z.object({
-    level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-    /** One readable line per event instead of JSON; default: when stdout is a terminal. */
-    pretty: Bool.default(Boolean(process.stdout.isTTY)),
-    /** Let message payloads and session state into the logs (debugging only; off: "[redacted]"). */
-    payloads: Bool.default(false),
-  }).prefault({}),
+  drain: z
+    .object({
+      /**
+       * SIGTERM or POST /api/drain: clients are moved to other gateways over this window (closed
+       * with 4000 in batches over its first 80%), then the gateway exits. Keep Kubernetes'
+       * terminationGracePeriodSeconds above it.
+       */
+      windowMs: Ms.default(20_000),
+    })
+    .prefault({}),
+  log: z
+    .object({
+      level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+      /** One readable line per event instead of JSON; default: when stdout is a terminal. */
+      pretty: Bool.default(Boolean(process.stdout.isTTY)),
+      /** Let message payloads and session state into the logs (debugging only; off: "[redacted]"). */
+      payloads: Bool.default(false),
+    })
+    .prefault({}),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 export type GatewayConfigInput = z.input<typeof GatewayConfig>;

@@ -63,7 +63,8 @@ export function createDrain(sockets: () => ReadonlySet<Closable>, log: Logger): 
           if (open.has(c)) c.close(CloseCode.ServerShutdown, DRAIN_REASON);
         }
         // Sockets that arrived before the upgrade refusal took effect go too, at the end.
-        if (next >= total && open.size > 0 && (overdue || elapsed >= windowMs * 0.8)) for (const c of [...open]) c.close(CloseCode.ServerShutdown, DRAIN_REASON);
+        if (next >= total && open.size > 0 && (overdue || elapsed >= windowMs * 0.8))
+          for (const c of [...open]) c.close(CloseCode.ServerShutdown, DRAIN_REASON);
         if (open.size === 0 || overdue) {
           clearInterval(timer);
           log.info('drained', { connections: total, ms: Date.now() - t0, left: open.size });

@@ -36,14 +36,17 @@ export function createLogger(level: LogLevel, base: Record<string, unknown> = {}
   const fields = [...SECRET_FIELDS, ...(opts.payloads ? [] : PAYLOAD_FIELDS)];
   // process.stdout writes synchronously on Linux (files, pipes, terminals): nothing is lost at a crash.
   const destination = opts.destination ?? (opts.pretty ? prettyStream(process.stdout) : process.stdout);
-  const p = pino({
-    level,
-    base,
-    messageKey: 'msg',
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: [...fields, ...fields.map((f) => `*.${f}`)], censor: '[redacted]' },
-  }, destination);
+  const p = pino(
+    {
+      level,
+      base,
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...fields, ...fields.map((f) => `*.${f}`)], censor: '[redacted]' },
+    },
+    destination,
+  );
   // pino's (fields, msg) order, behind the project's (msg, fields) interface.
   return {
     debug: (msg, f) => p.debug(f ?? {}, msg),
@@ -62,7 +65,9 @@ export function prettyStream(out: NodeJS.WritableStream): DestinationStream {
         try {
           const { time, level, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
           const clock = typeof time === 'string' ? time.slice(11, 23) : '';
-          const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+          const extra = Object.entries(rest)
+            .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join(' ');
           out.write(`${clock} ${String(level).toUpperCase().padEnd(5)} ${String(msg)}${extra ? `  ${extra}` : ''}\n`);
         } catch {
           out.write(`${line}\n`);

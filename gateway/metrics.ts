@@ -66,19 +66,25 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
   let figures: () => readonly BusFigure[] = () => [];
 
   /** A counter whose value is one of `counts`, read at scrape time. */
-  const counted = (name: string, help: string, key: keyof Counts) => new Counter({
-    name, help, registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(counts[key]);
-    },
-  });
-  const gauge = (name: string, help: string, value: (g: Gauges) => number) => new Gauge({
-    name, help, registers: [registry],
-    collect() {
-      this.set(value(read()));
-    },
-  });
+  const counted = (name: string, help: string, key: keyof Counts) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(counts[key]);
+      },
+    });
+  const gauge = (name: string, help: string, value: (g: Gauges) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(read()));
+      },
+    });
 
   counted('symphonic_bus_messages_received_total', 'Messages the bus delivered to this gateway.', 'busMessages');
   counted('symphonic_messages_out_total', 'Messages written to client sockets by fan-out (one per subscriber).', 'deliveries');
@@ -96,18 +102,47 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
   gauge('symphonic_bus_ready', '1 while the bus is connected and ready (NATS: the connection is up), else 0.', (g) => (g.busStatus === 'ready' ? 1 : 0));
   gauge('symphonic_draining', '1 while this gateway drains (readiness false), else 0.', (g) => (g.draining ? 1 : 0));
   new Gauge({
-    name: 'symphonic_bus_status', help: '1 for the bus engine\'s current status (starting, ready, degraded, closed).', labelNames: ['status'], registers: [registry],
+    name: 'symphonic_bus_status',
+    help: "1 for the bus engine's current status (starting, ready, degraded, closed).",
+    labelNames: ['status'],
+    registers: [registry],
     collect() {
       this.reset();
       this.set({ status: read().busStatus }, 1);
     },
   });
 
-  const rejections = new Counter({ name: 'symphonic_rejections_total', help: 'Error frames sent to clients (rejected requests), by error code.', labelNames: ['code'], registers: [registry] });
-  const resumes = new Counter({ name: 'symphonic_resumes_total', help: 'Subscriptions resumed from a position, by outcome (recovered: every missed message replayed; lost: a fresh snapshot).', labelNames: ['outcome'], registers: [registry] });
-  const sessionResumes = new Counter({ name: 'symphonic_session_resumes_total', help: 'Hellos offering a session, by outcome (resumed, or new: expired, unknown or not this user\'s).', labelNames: ['outcome'], registers: [registry] });
-  const fanout = new Histogram({ name: 'symphonic_fanout_seconds', help: 'Bus receipt to app.publish returning, per message (encode once per encoding, native write to every subscriber).', buckets: LATENCY_BUCKETS, registers: [registry] });
-  const publish = new Histogram({ name: 'symphonic_publish_seconds', help: 'Publish received (WebSocket pub with id, or HTTP) to its answer (ack, or error).', labelNames: ['via', 'outcome'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const rejections = new Counter({
+    name: 'symphonic_rejections_total',
+    help: 'Error frames sent to clients (rejected requests), by error code.',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const resumes = new Counter({
+    name: 'symphonic_resumes_total',
+    help: 'Subscriptions resumed from a position, by outcome (recovered: every missed message replayed; lost: a fresh snapshot).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const sessionResumes = new Counter({
+    name: 'symphonic_session_resumes_total',
+    help: "Hellos offering a session, by outcome (resumed, or new: expired, unknown or not this user's).",
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const fanout = new Histogram({
+    name: 'symphonic_fanout_seconds',
+    help: 'Bus receipt to app.publish returning, per message (encode once per encoding, native write to every subscriber).',
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const publish = new Histogram({
+    name: 'symphonic_publish_seconds',
+    help: 'Publish received (WebSocket pub with id, or HTTP) to its answer (ack, or error).',
+    labelNames: ['via', 'outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
 
   // Engine figures (e.g. NATS: keeper role, publish retries, gap repairs) as they are at scrape time.
   const engineGauges = new Map<string, Gauge | Counter>();

@@ -60,17 +60,34 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
   const ctx: GatewayContext = {
-    config, bus, log, metrics, policy, interest: createInterest(bus), sessions: deps.sessions ?? (await createSessions(config, log)), drain,
+    config,
+    bus,
+    log,
+    metrics,
+    policy,
+    interest: createInterest(bus),
+    sessions: deps.sessions ?? (await createSessions(config, log)),
+    drain,
   };
 
   await bus.start((m) => fanout.publish(m));
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
-  metrics.source(() => {
-    let subscriptions = 0;
-    for (const c of mounted.open) subscriptions += c.subs.size;
-    return { connections: mounted.open.size, sessions: ctx.sessions.size(), subscriptions, topics: ctx.interest.topics(), busStatus: bus.status(), draining: drain.draining };
-  }, () => bus.figures?.() ?? []);
+  metrics.source(
+    () => {
+      let subscriptions = 0;
+      for (const c of mounted.open) subscriptions += c.subs.size;
+      return {
+        connections: mounted.open.size,
+        sessions: ctx.sessions.size(),
+        subscriptions,
+        topics: ctx.interest.topics(),
+        busStatus: bus.status(),
+        draining: drain.draining,
+      };
+    },
+    () => bus.figures?.() ?? [],
+  );
   mountApi(app, ctx, () => mounted.open.size);
   // The deployment's gateways (heartbeats on NATS), and the admin API and page behind the admin key.
   const admin = createAdmin(ctx, () => mounted.open, startedAt);
@@ -94,9 +111,14 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?:
   }, 1000);
 
   log.info('listening', {
-    host: config.host, port, engine: bus.engine, ws: config.ws.path,
+    host: config.host,
+    port,
+    engine: bus.engine,
+    ws: config.ws.path,
     // What is open to whom (never the keys themselves).
-    anonymous: config.auth.anonymous, tokens: policy.auth.enabled, apiKeys: policy.apiKeys.size,
+    anonymous: config.auth.anonymous,
+    tokens: policy.auth.enabled,
+    apiKeys: policy.apiKeys.size,
     namespaces: policy.namespaces.all.map((n) => n.name || '(default)'),
   });
   if (config.auth.anonymous && config.clientPublish && config.defaultNamespace.publish === undefined) {

@@ -8,11 +8,18 @@ import { dataError } from './data.ts';
 import { MAX_TOPIC_LENGTH, topicError } from './topic.ts';
 import { MAX_RESTORE_TOPICS } from './version.ts';
 
-const RequestId = z.number().int().min(0).max(2 ** 31 - 1);
-export const Topic = z.string().max(MAX_TOPIC_LENGTH).superRefine((t, ctx) => {
-  const err = topicError(t);
-  if (err) ctx.addIssue({ code: 'custom', message: err });
-});
+const RequestId = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+export const Topic = z
+  .string()
+  .max(MAX_TOPIC_LENGTH)
+  .superRefine((t, ctx) => {
+    const err = topicError(t);
+    if (err) ctx.addIssue({ code: 'custom', message: err });
+  });
 export const MessageKind = z.enum(['event', 'set', 'patch']);
 export type MessageKind = z.infer<typeof MessageKind>;
 const Seq = z.number().int().min(0);
@@ -31,59 +38,76 @@ export type Position = z.infer<typeof Position>;
 
 // ---- client -> server -------------------------------------------------------------------------
 
-export const HelloFrame = z.object({
-  t: z.literal('hello'),
-  v: z.number().int(),
-  token: z.string().max(8192).optional(),
-  /** Present when resuming: the session id and resume key from the last `welcome`. */
-  session: z.object({ id: z.string().max(64), key: z.string().max(128) }).strict().optional(),
-  /**
-   * With `session`: when it is resumed, the server re-subscribes every topic of the session itself
-   * (no `sub` frames), each from the position in `since` (replaying what was missed) or, for a
-   * topic not listed, from a fresh snapshot. The replies are `subscribed` frames without `id`.
-   */
-  restore: z.object({
-    since: z.record(Topic, Position).refine((r) => Object.keys(r).length <= MAX_RESTORE_TOPICS, `at most ${MAX_RESTORE_TOPICS} positions`).optional(),
-  }).strict().optional(),
-  client: z.string().max(64).optional(),
-}).strict();
+export const HelloFrame = z
+  .object({
+    t: z.literal('hello'),
+    v: z.number().int(),
+    token: z.string().max(8192).optional(),
+    /** Present when resuming: the session id and resume key from the last `welcome`. */
+    session: z
+      .object({ id: z.string().max(64), key: z.string().max(128) })
+      .strict()
+      .optional(),
+    /**
+     * With `session`: when it is resumed, the server re-subscribes every topic of the session itself
+     * (no `sub` frames), each from the position in `since` (replaying what was missed) or, for a
+     * topic not listed, from a fresh snapshot. The replies are `subscribed` frames without `id`.
+     */
+    restore: z
+      .object({
+        since: z
+          .record(Topic, Position)
+          .refine((r) => Object.keys(r).length <= MAX_RESTORE_TOPICS, `at most ${MAX_RESTORE_TOPICS} positions`)
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    client: z.string().max(64).optional(),
+  })
+  .strict();
 
-export const SubFrame = z.object({
-  t: z.literal('sub'),
-  id: RequestId,
-  topic: Topic,
-  /** Resume: replay everything after this position instead of sending a fresh snapshot. */
-  since: Position.optional(),
-  /** Subscription token (JWT) for a private topic: its claims name the topic (docs/security.md). */
-  token: z.string().max(8192).optional(),
-}).strict();
+export const SubFrame = z
+  .object({
+    t: z.literal('sub'),
+    id: RequestId,
+    topic: Topic,
+    /** Resume: replay everything after this position instead of sending a fresh snapshot. */
+    since: Position.optional(),
+    /** Subscription token (JWT) for a private topic: its claims name the topic (docs/security.md). */
+    token: z.string().max(8192).optional(),
+  })
+  .strict();
 
 export const UnsubFrame = z.object({ t: z.literal('unsub'), id: RequestId, topic: Topic }).strict();
 
-export const PubFrame = z.object({
-  t: z.literal('pub'),
-  /** Without an id the publish is fire-and-forget: no ack (errors still come back). */
-  id: RequestId.optional(),
-  topic: Topic,
-  kind: MessageKind.default('event'),
-  data: Data.default(null),
-  /**
-   * Conditional publish: stored only if the topic's last sequence is still this (0: the topic has
-   * no message yet); otherwise error 2008 with the current `seq`, and nothing is stored.
-   */
-  expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-}).strict();
+export const PubFrame = z
+  .object({
+    t: z.literal('pub'),
+    /** Without an id the publish is fire-and-forget: no ack (errors still come back). */
+    id: RequestId.optional(),
+    topic: Topic,
+    kind: MessageKind.default('event'),
+    data: Data.default(null),
+    /**
+     * Conditional publish: stored only if the topic's last sequence is still this (0: the topic has
+     * no message yet); otherwise error 2008 with the current `seq`, and nothing is stored.
+     */
+    expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
 
-export const HistoryFrame = z.object({
-  t: z.literal('history'),
-  id: RequestId,
-  topic: Topic,
-  /** Messages after this sequence (0 or absent: from the oldest retained). */
-  since: Seq.optional(),
-  limit: z.number().int().min(1).max(1000).default(100),
-  /** Subscription token (JWT) for a private topic, as on `sub`. */
-  token: z.string().max(8192).optional(),
-}).strict();
+export const HistoryFrame = z
+  .object({
+    t: z.literal('history'),
+    id: RequestId,
+    topic: Topic,
+    /** Messages after this sequence (0 or absent: from the oldest retained). */
+    since: Seq.optional(),
+    limit: z.number().int().min(1).max(1000).default(100),
+    /** Subscription token (JWT) for a private topic, as on `sub`. */
+    token: z.string().max(8192).optional(),
+  })
+  .strict();
 
 export const PingFrame = z.object({ t: z.literal('ping'), id: RequestId.optional() }).strict();
 
@@ -200,8 +224,17 @@ export const ErrorFrame = z.object({
 export const SessionSavedFrame = z.object({ t: z.literal('session'), id: RequestId });
 
 export const ServerFrame = z.discriminatedUnion('t', [
-  WelcomeFrame, SubscribedFrame, UnsubscribedFrame, MsgFrame, AckFrame, HistoryResultFrame, PongFrame, HeartbeatFrame, ErrorFrame,
-  RefreshedFrame, SessionSavedFrame,
+  WelcomeFrame,
+  SubscribedFrame,
+  UnsubscribedFrame,
+  MsgFrame,
+  AckFrame,
+  HistoryResultFrame,
+  PongFrame,
+  HeartbeatFrame,
+  ErrorFrame,
+  RefreshedFrame,
+  SessionSavedFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
@@ -219,7 +252,14 @@ export type RefreshedFrame = z.infer<typeof RefreshedFrame>;
 // ---- HTTP API ---------------------------------------------------------------------------------
 
 /** Body of `POST /api/publish`. */
-export const HttpPublishRequest = z.object({ topic: Topic, kind: MessageKind.default('event'), data: Data.default(null), expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
+export const HttpPublishRequest = z
+  .object({
+    topic: Topic,
+    kind: MessageKind.default('event'),
+    data: Data.default(null),
+    expect: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
 export type HttpPublishRequest = z.infer<typeof HttpPublishRequest>;
 /** Every HTTP error answers with this body. */
 export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string(), seq: z.number().int().optional() }) });

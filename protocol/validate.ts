@@ -5,9 +5,7 @@ import { CLIENT_FRAME_TYPES, ClientFrame } from './frames.ts';
 import { unsafeIntegerLiteral } from './json-integers.ts';
 import type { Encoding } from './version.ts';
 
-export type DecodeResult =
-  | { ok: true; frame: ClientFrame }
-  | { ok: false; code: ErrorCode; message: string; id?: number };
+export type DecodeResult = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string; id?: number };
 
 export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8Array | string): DecodeResult {
   let raw: unknown;
@@ -38,7 +36,12 @@ export function decodeClientFrame(encoding: Encoding, data: ArrayBuffer | Uint8A
   const id = requestIdOf(raw);
   const t = (raw as { t?: unknown }).t;
   if (typeof t !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(t)) {
-    return { ok: false, code: ErrorCode.UnknownFrameType, message: `unknown frame type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : typeof t}`, ...(id === undefined ? {} : { id }) };
+    return {
+      ok: false,
+      code: ErrorCode.UnknownFrameType,
+      message: `unknown frame type ${typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : typeof t}`,
+      ...(id === undefined ? {} : { id }),
+    };
   }
   const mismatch = schemaError(parsed.error, ErrorCode.InvalidFrame, t);
   return { ok: false, code: mismatch.code, message: `invalid ${t} frame: ${mismatch.message}`, ...(id === undefined ? {} : { id }) };

@@ -41,7 +41,15 @@ export async function buildSdk(options = {}) {
   const SERVER_FORBIDDEN = /node_modules\/zod\/|protocol\/(frames|validate)\.ts/;
   const targets = [
     { name: 'symphonic.mjs', entry: 'sdk/index.ts', format: 'esm', platform: 'neutral', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
-    { name: 'symphonic.iife.js', entry: 'sdk/index.ts', format: 'iife', globalName: 'Symphonic', platform: 'browser', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
+    {
+      name: 'symphonic.iife.js',
+      entry: 'sdk/index.ts',
+      format: 'iife',
+      globalName: 'Symphonic',
+      platform: 'browser',
+      target: 'es2020',
+      forbidden: BROWSER_FORBIDDEN,
+    },
     { name: 'symphonic-server.mjs', entry: 'sdk/server/index.ts', format: 'esm', platform: 'node', target: 'node20', forbidden: SERVER_FORBIDDEN },
   ];
   const files = [];

@@ -97,10 +97,19 @@ async function main(): Promise<void> {
     // Gateways first (they close their sockets with 4000 and hand the keeper lease back), then nginx and NATS.
     const order = [...children].sort((a, b) => Number(b.name.startsWith('gateway')) - Number(a.name.startsWith('gateway')));
     for (const { child } of order) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(order.map(({ child }) => (child.exitCode !== null ? undefined : new Promise((r) => {
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.once('exit', () => { clearTimeout(t); r(undefined); });
-    }))));
+    await Promise.all(
+      order.map(({ child }) =>
+        child.exitCode !== null
+          ? undefined
+          : new Promise((r) => {
+              const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+              child.once('exit', () => {
+                clearTimeout(t);
+                r(undefined);
+              });
+            }),
+      ),
+    );
     rmSync(dir, { recursive: true, force: true });
     process.exit(code);
   };
@@ -125,27 +134,38 @@ async function main(): Promise<void> {
     const natsUrls = clientPorts.map((p) => `nats://127.0.0.1:${p}`);
     const nats = clientPorts.map((port, i) => {
       const conf = join(dir, `n${i + 1}.conf`);
-      writeFileSync(conf, [
-        `server_name: n${i + 1}`,
-        `listen: 127.0.0.1:${port}`,
-        `jetstream { store_dir: ${JSON.stringify(join(dir, `n${i + 1}`))} }`,
-        `cluster { name: symphonic, listen: 127.0.0.1:${routePorts[i]}, routes: [${routePorts.filter((_, j) => j !== i).map((p) => `"nats://127.0.0.1:${p}"`).join(', ')}] }`,
-      ].join('\n'));
+      writeFileSync(
+        conf,
+        [
+          `server_name: n${i + 1}`,
+          `listen: 127.0.0.1:${port}`,
+          `jetstream { store_dir: ${JSON.stringify(join(dir, `n${i + 1}`))} }`,
+          `cluster { name: symphonic, listen: 127.0.0.1:${routePorts[i]}, routes: [${routePorts
+            .filter((_, j) => j !== i)
+            .map((p) => `"nats://127.0.0.1:${p}"`)
+            .join(', ')}] }`,
+        ].join('\n'),
+      );
       return start(`nats n${i + 1}`, 'nats-server', ['-c', conf]);
     });
-    await Promise.all(nats.map((c, i) => waitForLine(c, `nats n${i + 1}`, /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/, 30_000)));
+    await Promise.all(
+      nats.map((c, i) => waitForLine(c, `nats n${i + 1}`, /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/, 30_000)),
+    );
 
     // Gateways on the NATS engine.
     const gwPorts = await Promise.all(Array.from({ length: o.gateways }, freePort));
-    const gateways = gwPorts.map((port, i) => start(`gateway g${i + 1}`, process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-      PORT: String(port), HOST: '127.0.0.1',
-      SYMPHONIC_nodeId: `g${i + 1}`,
-      SYMPHONIC_bus__engine: 'nats',
-      SYMPHONIC_bus__nats__servers: natsUrls.join(','),
-      SYMPHONIC_bus__nats__replicas: '3',
-      SYMPHONIC_bus__nats__prefix: o.prefix,
-      ...(o.apiKey ? { SYMPHONIC_api__keys: o.apiKey } : {}),
-    }));
+    const gateways = gwPorts.map((port, i) =>
+      start(`gateway g${i + 1}`, process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        SYMPHONIC_nodeId: `g${i + 1}`,
+        SYMPHONIC_bus__engine: 'nats',
+        SYMPHONIC_bus__nats__servers: natsUrls.join(','),
+        SYMPHONIC_bus__nats__replicas: '3',
+        SYMPHONIC_bus__nats__prefix: o.prefix,
+        ...(o.apiKey ? { SYMPHONIC_api__keys: o.apiKey } : {}),
+      }),
+    );
     await Promise.all(gateways.map((c, i) => waitForLine(c, `gateway g${i + 1}`, /"msg":"listening"/, 60_000)));
 
     // nginx: round robin over the gateways, WebSocket upgrade passed through.
@@ -183,7 +203,9 @@ async function waitForHttp(url: string, ms: number, child: ChildProcess): Promis
     if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}) before it answered`);
     try {
       if ((await fetch(url)).ok) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
     await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** attempt)));
   }

@@ -56,7 +56,9 @@ export function patchElf(buf) {
       entsize: Number(buf.readBigUInt64LE(o + 0x38)),
     });
   }
-  const SHT_DYNSYM = 11, SHT_GNU_verneed = 0x6ffffffe, SHT_GNU_versym = 0x6fffffff;
+  const SHT_DYNSYM = 11,
+    SHT_GNU_verneed = 0x6ffffffe,
+    SHT_GNU_versym = 0x6fffffff;
   const dynsym = sections.find((s) => s.type === SHT_DYNSYM);
   const verneed = sections.find((s) => s.type === SHT_GNU_verneed);
   const versym = sections.find((s) => s.type === SHT_GNU_versym);
@@ -64,7 +66,8 @@ export function patchElf(buf) {
   const dynstr = sections[dynsym.link];
 
   // Find libc's GLIBC_2.2.5 and GLIBC_2.38 version needs.
-  let base = -1, weakened = 0;
+  let base = -1,
+    weakened = 0;
   for (let vn = verneed.offset; ; ) {
     const cnt = buf.readUInt16LE(vn + 2);
     const file = cstr(buf, dynstr.offset + buf.readUInt32LE(vn + 4));

@@ -127,7 +127,8 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     super();
     const urls = typeof url === 'string' ? [url] : [...url];
-    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u === '')) throw new TypeError('SymphonicClient needs a gateway URL (or a non-empty list of them)');
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' || u === ''))
+      throw new TypeError('SymphonicClient needs a gateway URL (or a non-empty list of them)');
     this.urls = urls;
     this.opts = options;
     this.backoffOpts = { min: options.reconnect?.min ?? DEFAULT_BACKOFF.min, max: options.reconnect?.max ?? DEFAULT_BACKOFF.max };
@@ -137,23 +138,27 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       sendInBand: (token) => (this.conn.connected ? this.request<{ exp?: number }>({ t: 'refresh', token }) : null),
       error: (err) => this.emit('error', err),
     });
-    this.conn = new Connection({
-      urls,
-      codec: clientCodecFor(options.encoding ?? 'msgpack'),
-      backoff: this.backoffOpts,
-      WebSocket: options.WebSocket,
-      maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
-      shutdownSpread: options.reconnect?.shutdownSpread ?? 5_000,
-      handshakeTimeout: options.handshakeTimeout ?? 10_000,
-      networkEvents: options.networkEvents !== false,
-    }, this.tokens, {
-      hello: (token) => this.hello(token),
-      frame: (frame) => this.onFrame(frame),
-      lost: (code, reason) => this.onLost(code, reason),
-      closed: (code, reason) => this.requests.failQueued(new ConnectionClosedError(`client closed: ${reason}`, code)),
-      state: (change) => this.emit('state', change),
-      error: (err) => this.emit('error', err),
-    });
+    this.conn = new Connection(
+      {
+        urls,
+        codec: clientCodecFor(options.encoding ?? 'msgpack'),
+        backoff: this.backoffOpts,
+        WebSocket: options.WebSocket,
+        maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
+        shutdownSpread: options.reconnect?.shutdownSpread ?? 5_000,
+        handshakeTimeout: options.handshakeTimeout ?? 10_000,
+        networkEvents: options.networkEvents !== false,
+      },
+      this.tokens,
+      {
+        hello: (token) => this.hello(token),
+        frame: (frame) => this.onFrame(frame),
+        lost: (code, reason) => this.onLost(code, reason),
+        closed: (code, reason) => this.requests.failQueued(new ConnectionClosedError(`client closed: ${reason}`, code)),
+        state: (change) => this.emit('state', change),
+        error: (err) => this.emit('error', err),
+      },
+    );
   }
 
   /** The gateway URL in use (while connecting: the one being tried or tried next). */
@@ -251,7 +256,11 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       await sub.ready(options.timeout);
       const seq = sub.position?.seq ?? 0;
       try {
-        return await this.publish(topic, change(sub.state), { kind: 'set', expect: seq, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) });
+        return await this.publish(topic, change(sub.state), {
+          kind: 'set',
+          expect: seq,
+          ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+        });
       } catch (e) {
         if (!(e instanceof SequenceConflictError) || attempt >= attempts) throw e;
         // The newer state arrives on the subscription; wait for it (bounded), then back off a little.

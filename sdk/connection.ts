@@ -58,7 +58,11 @@ export class Connection {
   /** Stops listening to the browser's online/offline events; null when not listening. */
   private unwatchNetwork: (() => void) | null = null;
 
-  constructor(private readonly opts: ConnectionOptions, private readonly tokens: TokenKeeper, private readonly hooks: ConnectionHooks) {}
+  constructor(
+    private readonly opts: ConnectionOptions,
+    private readonly tokens: TokenKeeper,
+    private readonly hooks: ConnectionHooks,
+  ) {}
 
   get state(): ConnectionState {
     return this._state;
@@ -119,7 +123,11 @@ export class Connection {
     try {
       bytes = this.opts.codec.encode(frame);
     } catch (e) {
-      throw new SymphonicError(ErrorCode.InvalidFrame, `cannot encode the ${(frame as { t?: string }).t} frame: ${(e as Error)?.message ?? e}`, (frame as { topic?: string }).topic);
+      throw new SymphonicError(
+        ErrorCode.InvalidFrame,
+        `cannot encode the ${(frame as { t?: string }).t} frame: ${(e as Error)?.message ?? e}`,
+        (frame as { topic?: string }).topic,
+      );
     }
     try {
       this.socket.send(bytes);
@@ -217,9 +225,8 @@ export class Connection {
     if (!this.dispatch({ type: 'lost' }, code, reason)) return;
     if (this.attempts >= this.opts.maxAttempts) return this.shutdown(code, `gave up after ${this.attempts} reconnect attempts: ${reason}`);
     const attempt = this.attempts++;
-    const delay = code === CloseCode.ServerShutdown
-      ? shutdownDelay(attempt, this.opts.backoff, this.opts.shutdownSpread)
-      : backoffDelay(attempt, this.opts.backoff);
+    const delay =
+      code === CloseCode.ServerShutdown ? shutdownDelay(attempt, this.opts.backoff, this.opts.shutdownSpread) : backoffDelay(attempt, this.opts.backoff);
     this.clearTimer('reconnectTimer');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -28,8 +28,12 @@ export class SymphonicError extends Error {
   }
   /** Whether retrying the same request later may succeed (server-side 5xxx, rate limits, timeouts, drops). */
   get retryable(): boolean {
-    return (this.code >= 5000 && this.code < 6000) || this.code === ErrorCode.RateLimited ||
-      this.code === ClientErrorCode.Timeout || this.code === ClientErrorCode.ConnectionClosed;
+    return (
+      (this.code >= 5000 && this.code < 6000) ||
+      this.code === ErrorCode.RateLimited ||
+      this.code === ClientErrorCode.Timeout ||
+      this.code === ClientErrorCode.ConnectionClosed
+    );
   }
 }
 
@@ -57,7 +61,11 @@ export class ConnectionClosedError extends SymphonicError {
  */
 export class SequenceConflictError extends SymphonicError {
   override name = 'SequenceConflictError';
-  constructor(message: string, topic: string | undefined, readonly current: number) {
+  constructor(
+    message: string,
+    topic: string | undefined,
+    readonly current: number,
+  ) {
     super(ErrorCode.SequenceConflict, message, topic);
   }
 }

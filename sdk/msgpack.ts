@@ -55,13 +55,20 @@ class Writer {
   write(v: unknown, depth: number): void {
     if (depth > 512) throw new Error('msgpack: value nested too deeply');
     switch (typeof v) {
-      case 'string': return this.str(v);
-      case 'number': return this.num(v);
-      case 'boolean': return this.u8(v ? 0xc3 : 0xc2);
-      case 'undefined': return this.u8(0xc0); // like JSON, the receiver sees no value
-      case 'bigint': return this.big(v);
-      case 'object': break;
-      default: throw new Error(`msgpack: cannot encode a ${typeof v}`);
+      case 'string':
+        return this.str(v);
+      case 'number':
+        return this.num(v);
+      case 'boolean':
+        return this.u8(v ? 0xc3 : 0xc2);
+      case 'undefined':
+        return this.u8(0xc0); // like JSON, the receiver sees no value
+      case 'bigint':
+        return this.big(v);
+      case 'object':
+        break;
+      default:
+        throw new Error(`msgpack: cannot encode a ${typeof v}`);
     }
     if (v === null) return this.u8(0xc0);
     if (Array.isArray(v)) {
@@ -229,37 +236,68 @@ class Reader {
     if (b >= 0xe0) return b - 0x100;
     const v = this.view;
     switch (b) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return this.bin(this.uint(1));
-      case 0xc5: return this.bin(this.uint(2));
-      case 0xc6: return this.bin(this.uint(4));
-      case 0xc7: return this.ext(this.uint(1));
-      case 0xc8: return this.ext(this.uint(2));
-      case 0xc9: return this.ext(this.uint(4));
-      case 0xca: return v.getFloat32(this.need(4));
-      case 0xcb: return v.getFloat64(this.need(8));
-      case 0xcc: return this.uint(1);
-      case 0xcd: return this.uint(2);
-      case 0xce: return this.uint(4);
-      case 0xcf: return int64(v.getBigUint64(this.need(8)));
-      case 0xd0: return v.getInt8(this.need(1));
-      case 0xd1: return v.getInt16(this.need(2));
-      case 0xd2: return v.getInt32(this.need(4));
-      case 0xd3: return int64(v.getBigInt64(this.need(8)));
-      case 0xd4: return this.ext(1);
-      case 0xd5: return this.ext(2);
-      case 0xd6: return this.ext(4);
-      case 0xd7: return this.ext(8);
-      case 0xd8: return this.ext(16);
-      case 0xd9: return this.str(this.uint(1));
-      case 0xda: return this.str(this.uint(2));
-      case 0xdb: return this.str(this.uint(4));
-      case 0xdc: return this.array(this.uint(2), depth);
-      case 0xdd: return this.array(this.uint(4), depth);
-      case 0xde: return this.map(this.uint(2), depth);
-      case 0xdf: return this.map(this.uint(4), depth);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return this.bin(this.uint(1));
+      case 0xc5:
+        return this.bin(this.uint(2));
+      case 0xc6:
+        return this.bin(this.uint(4));
+      case 0xc7:
+        return this.ext(this.uint(1));
+      case 0xc8:
+        return this.ext(this.uint(2));
+      case 0xc9:
+        return this.ext(this.uint(4));
+      case 0xca:
+        return v.getFloat32(this.need(4));
+      case 0xcb:
+        return v.getFloat64(this.need(8));
+      case 0xcc:
+        return this.uint(1);
+      case 0xcd:
+        return this.uint(2);
+      case 0xce:
+        return this.uint(4);
+      case 0xcf:
+        return int64(v.getBigUint64(this.need(8)));
+      case 0xd0:
+        return v.getInt8(this.need(1));
+      case 0xd1:
+        return v.getInt16(this.need(2));
+      case 0xd2:
+        return v.getInt32(this.need(4));
+      case 0xd3:
+        return int64(v.getBigInt64(this.need(8)));
+      case 0xd4:
+        return this.ext(1);
+      case 0xd5:
+        return this.ext(2);
+      case 0xd6:
+        return this.ext(4);
+      case 0xd7:
+        return this.ext(8);
+      case 0xd8:
+        return this.ext(16);
+      case 0xd9:
+        return this.str(this.uint(1));
+      case 0xda:
+        return this.str(this.uint(2));
+      case 0xdb:
+        return this.str(this.uint(4));
+      case 0xdc:
+        return this.array(this.uint(2), depth);
+      case 0xdd:
+        return this.array(this.uint(4), depth);
+      case 0xde:
+        return this.map(this.uint(2), depth);
+      case 0xdf:
+        return this.map(this.uint(4), depth);
     }
     throw new Error(`msgpack: unknown type byte 0x${b.toString(16)}`);
   }

@@ -23,7 +23,10 @@ export class Requests {
   private readonly inFlight = new Map<number, InFlight>();
   private queue: Queued[] = [];
 
-  constructor(private readonly send: (frame: object) => boolean, private readonly maxQueued: number) {}
+  constructor(
+    private readonly send: (frame: object) => boolean,
+    private readonly maxQueued: number,
+  ) {}
 
   /** Sends now (the connection must be up); exactly one callback runs: reply, error frame, timeout or drop. */
   call(frame: object, timeout: number, reply: (frame: { t: string }) => void, fail: (err: SymphonicError) => void): void {
@@ -31,7 +34,8 @@ export class Requests {
     while (this.inFlight.has(id)) id = id >= MAX_ID ? 1 : id + 1;
     this.nextId = id >= MAX_ID ? 1 : id + 1;
     const timer = setTimeout(() => {
-      if (this.inFlight.delete(id)) fail(new TimeoutError(`no reply to ${(frame as { t: string }).t} within ${timeout} ms`, (frame as { topic?: string }).topic));
+      if (this.inFlight.delete(id))
+        fail(new TimeoutError(`no reply to ${(frame as { t: string }).t} within ${timeout} ms`, (frame as { topic?: string }).topic));
     }, timeout);
     this.inFlight.set(id, { reply, fail, timer });
     try {

@@ -4,16 +4,16 @@
  */
 export type SafeParseResult<T> = { success: true; data: T } | { success: false; error: unknown };
 
-export type Schema<T> =
-  | { parse(input: unknown): T }
-  | { safeParse(input: unknown): SafeParseResult<T> }
-  | ((input: unknown) => T);
+export type Schema<T> = { parse(input: unknown): T } | { safeParse(input: unknown): SafeParseResult<T> } | ((input: unknown) => T);
 
 /** The type a schema produces. */
-export type Infer<S> = S extends { parse(input: unknown): infer T } ? T
-  : S extends { safeParse(input: unknown): SafeParseResult<infer T> } ? T
-  : S extends (input: unknown) => infer T ? T
-  : unknown;
+export type Infer<S> = S extends { parse(input: unknown): infer T }
+  ? T
+  : S extends { safeParse(input: unknown): SafeParseResult<infer T> }
+    ? T
+    : S extends (input: unknown) => infer T
+      ? T
+      : unknown;
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -33,6 +33,4 @@ export function validate<T>(schema: Schema<T> | undefined, input: unknown): Vali
 }
 
 /** A JSON Merge Patch of T: every key optional, `null` deletes it. */
-export type MergePatch<T> = T extends readonly unknown[] ? T
-  : T extends object ? { [K in keyof T]?: MergePatch<T[K]> | null }
-  : T;
+export type MergePatch<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: MergePatch<T[K]> | null } : T;

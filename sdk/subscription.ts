@@ -82,11 +82,19 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
   /** The generation whose server-side restore (`hello.restore`) is awaited; 0: none. */
   private restoring = 0;
 
-  constructor(private readonly host: SubscriptionHost, topic: string, private readonly options: SubscribeOptions<S, E> = {}) {
+  constructor(
+    private readonly host: SubscriptionHost,
+    topic: string,
+    private readonly options: SubscribeOptions<S, E> = {},
+  ) {
     super();
     this.topic = topic;
     const start = options.since ? { position: options.since, state: options.initialState } : undefined;
-    this.log = new TopicLog({ message: (pub, state) => this.onApplied(pub, state), snapshot: (state, seq) => this.onSnapshot(state, seq) }, host.maxBuffer, start);
+    this.log = new TopicLog(
+      { message: (pub, state) => this.onApplied(pub, state), snapshot: (state, seq) => this.onSnapshot(state, seq) },
+      host.maxBuffer,
+      start,
+    );
     if (start) this.validState = options.initialState;
     if (options.onMessage) this.on('message', options.onMessage);
     if (options.onChange) this.on('change', options.onChange);
@@ -135,7 +143,8 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
   /** Resolves once subscribed; rejects on timeout or if the subscription ends first. */
   ready(timeoutMs = this.host.requestTimeout): Promise<void> {
     if (this._status === 'subscribed') return Promise.resolve();
-    if (this._status === 'unsubscribed') return Promise.reject(this.lastFailure ?? new SymphonicError(ClientErrorCode.Unsubscribed, `not subscribed to ${this.topic}`, this.topic));
+    if (this._status === 'unsubscribed')
+      return Promise.reject(this.lastFailure ?? new SymphonicError(ClientErrorCode.Unsubscribed, `not subscribed to ${this.topic}`, this.topic));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         off();

@@ -22,7 +22,11 @@ export class TokenKeeper {
   private reason: TokenReason | null;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(token: string | undefined, private readonly getToken: GetToken | undefined, private readonly hooks: TokenHooks) {
+  constructor(
+    token: string | undefined,
+    private readonly getToken: GetToken | undefined,
+    private readonly hooks: TokenHooks,
+  ) {
     this.token = token;
     this.reason = getToken ? 'connect' : null;
   }
@@ -73,10 +77,15 @@ export class TokenKeeper {
     if (exp === undefined || !this.getToken) return;
     const left = exp * 1000 - Date.now();
     const delay = Math.max(0, Math.min(left - 30_000, left / 2));
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.refresh().catch((e: unknown) => this.hooks.error(e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unauthorized, `token refresh failed: ${(e as Error)?.message ?? e}`)));
-    }, Math.min(delay, 2 ** 31 - 1));
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = undefined;
+        this.refresh().catch((e: unknown) =>
+          this.hooks.error(e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unauthorized, `token refresh failed: ${(e as Error)?.message ?? e}`)),
+        );
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
   }
 
   /** No refresh while there is no connection to send it on (the next `welcome` schedules again). */

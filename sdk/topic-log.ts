@@ -44,7 +44,11 @@ export class TopicLog {
   private buffer: Publication[] = [];
   private overflowed = false;
 
-  constructor(private readonly listener: TopicLogListener, private readonly maxBuffer = 10_000, start?: { position: Position; state?: unknown }) {
+  constructor(
+    private readonly listener: TopicLogListener,
+    private readonly maxBuffer = 10_000,
+    start?: { position: Position; state?: unknown },
+  ) {
     if (start) {
       this.epoch = start.position.epoch;
       this.seq = start.position.seq;

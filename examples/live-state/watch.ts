@@ -23,7 +23,9 @@ export function watch(url: string, topic: string, print: (line: string) => void 
   client.subscribe(topic, {
     // After a reconnect the SDK resumes from its position and says whether anything was lost.
     onSubscribed: ({ wasRecovering, recovered, position }) =>
-      print(`${topic}: subscribed at seq ${position.seq}${wasRecovering ? (recovered ? ', resumed with nothing lost' : ', resumed from a fresh snapshot (messages were lost)') : ''}`),
+      print(
+        `${topic}: subscribed at seq ${position.seq}${wasRecovering ? (recovered ? ', resumed with nothing lost' : ', resumed from a fresh snapshot (messages were lost)') : ''}`,
+      ),
     onChange: ({ state, seq }) => print(`${topic} @ ${seq}: ${state === undefined ? '(no state yet)' : JSON.stringify(state)}`),
     onError: (e) => print(`${topic}: error ${e.code} ${e.message}`),
   });

@@ -81,7 +81,11 @@ function view(m: ClusterMember, now: number): GatewayView {
     topics: num(r.topics),
     rates: { inPerSec: num(rates.inPerSec), outPerSec: num(rates.outPerSec), busPerSec: num(rates.busPerSec), intervalMs: num(rates.intervalMs) },
     draining: r.draining === true,
-    bus: { engine: String(m.bus?.engine ?? 'unknown'), status: String(m.bus?.status ?? 'unknown'), keeper: typeof m.bus?.keeper === 'boolean' ? m.bus.keeper : null },
+    bus: {
+      engine: String(m.bus?.engine ?? 'unknown'),
+      status: String(m.bus?.status ?? 'unknown'),
+      keeper: typeof m.bus?.keeper === 'boolean' ? m.bus.keeper : null,
+    },
     lastSeen: m.lastSeen,
     lastSeenAgoMs: age,
   };
@@ -92,19 +96,24 @@ const str = (x: unknown) => (typeof x === 'string' && x.length > 0 && x.length <
 export function createAdmin(ctx: GatewayContext, open: () => ReadonlySet<Connection>, startedAt: number): Admin {
   const intervalMs = ctx.config.cluster.heartbeatMs;
   const node = ctx.config.nodeId;
-  const reporter = createReporter(ctx, {
-    connections: () => open().size,
-    subscriptions() {
-      let n = 0;
-      for (const c of open()) n += c.subs.size;
-      return n;
+  const reporter = createReporter(
+    ctx,
+    {
+      connections: () => open().size,
+      subscriptions() {
+        let n = 0;
+        for (const c of open()) n += c.subs.size;
+        return n;
+      },
     },
-  }, startedAt);
+    startedAt,
+  );
 
   function disconnectHere(target: DisconnectTarget, reason: string): number {
-    const conns: Connection[] = target.user !== undefined
-      ? ctx.policy.limits.connectionsOf(target.user)
-      : [...open()].filter((c) => c.session?.id === target.session && c.session.holder === c);
+    const conns: Connection[] =
+      target.user !== undefined
+        ? ctx.policy.limits.connectionsOf(target.user)
+        : [...open()].filter((c) => c.session?.id === target.session && c.session.holder === c);
     for (const c of conns) c.close(CloseCode.Kicked, reason);
     return conns.length;
   }
@@ -142,9 +151,16 @@ export function createAdmin(ctx: GatewayContext, open: () => ReadonlySet<Connect
   const tick = setInterval(() => {
     const now = Date.now();
     reporter.sample(now);
-    const gateways = cluster.members().map((m) => view(m, now)).map((g) => ({
-      node: g.node, connections: g.connections, sessions: g.sessions, inPerSec: g.rates.inPerSec, outPerSec: g.rates.outPerSec,
-    }));
+    const gateways = cluster
+      .members()
+      .map((m) => view(m, now))
+      .map((g) => ({
+        node: g.node,
+        connections: g.connections,
+        sessions: g.sessions,
+        inPerSec: g.rates.inPerSec,
+        outPerSec: g.rates.outPerSec,
+      }));
     samples.push({ t: now, gateways });
     if (samples.length > keep) samples.splice(0, samples.length - keep);
   }, intervalMs);

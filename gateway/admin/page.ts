@@ -18,15 +18,20 @@ import { pending, replyError } from '../http/respond.ts';
 const FILE = join(fileURLToPath(new URL('../..', import.meta.url)), 'gateway', 'admin', 'index.html');
 
 const hashes = (html: string, tag: 'script' | 'style') =>
-  [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))]
-    .map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`).join(' ');
+  [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`).join(' ');
 
 export function adminPageHeaders(html: string): Record<string, string> {
   return {
     'content-type': 'text/html; charset=utf-8',
     'content-security-policy': [
-      "default-src 'none'", `script-src ${hashes(html, 'script')}`, `style-src ${hashes(html, 'style')}`,
-      "connect-src 'self'", "img-src 'self' data:", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+      "default-src 'none'",
+      `script-src ${hashes(html, 'script')}`,
+      `style-src ${hashes(html, 'style')}`,
+      "connect-src 'self'",
+      "img-src 'self' data:",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
     ].join('; '),
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',

@@ -65,9 +65,15 @@ export function createReporter(ctx: GatewayContext, live: { connections(): numbe
     report() {
       const now = Date.now();
       return {
-        version: VERSION, startedAt, uptimeMs: now - startedAt,
-        connections: live.connections(), sessions: ctx.sessions.size(), subscriptions: live.subscriptions(), topics: ctx.interest.topics(),
-        draining: ctx.drain.draining, rates,
+        version: VERSION,
+        startedAt,
+        uptimeMs: now - startedAt,
+        connections: live.connections(),
+        sessions: ctx.sessions.size(),
+        subscriptions: live.subscriptions(),
+        topics: ctx.interest.topics(),
+        draining: ctx.drain.draining,
+        rates,
       };
     },
     sample(now = Date.now()) {

@@ -19,11 +19,14 @@ import type { Admin } from './admin.ts';
 
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-const DisconnectRequest = z.object({
-  session: z.string().regex(SESSION_ID_RE, 'a session id is 1-64 characters of [A-Za-z0-9_-]').optional(),
-  user: z.string().min(1).max(256).optional(),
-  reason: z.string().max(100).optional(),
-}).strict().refine((r) => (r.session === undefined) !== (r.user === undefined), { message: 'give exactly one of "session" and "user"' });
+const DisconnectRequest = z
+  .object({
+    session: z.string().regex(SESSION_ID_RE, 'a session id is 1-64 characters of [A-Za-z0-9_-]').optional(),
+    user: z.string().min(1).max(256).optional(),
+    reason: z.string().max(100).optional(),
+  })
+  .strict()
+  .refine((r) => (r.session === undefined) !== (r.user === undefined), { message: 'give exactly one of "session" and "user"' });
 
 interface GetRequest {
   /** The route's parameter (`:id`, `:topic`), percent-decoded. */
@@ -71,7 +74,11 @@ export function mountAdmin(app: TemplatedApp, ctx: GatewayContext, admin: Admin)
 
   get('/api/admin/cluster', (p) => {
     replyJson(p, '200 OK', {
-      node: self, engine: ctx.bus.engine, heartbeatMs: admin.intervalMs, staleAfterMs: admin.staleAfterMs, now: Date.now(),
+      node: self,
+      engine: ctx.bus.engine,
+      heartbeatMs: admin.intervalMs,
+      staleAfterMs: admin.staleAfterMs,
+      now: Date.now(),
       gateways: admin.gateways(),
     });
   });
@@ -122,48 +129,66 @@ export function mountAdmin(app: TemplatedApp, ctx: GatewayContext, admin: Admin)
       return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the bus did not answer: retry later');
     }
     const { answers, unanswered } = await admin.ask(null, 'topic', { topic });
-    const gateways = answers.filter((a) => a.ok).map((a) => ({ node: a.node, subscribers: count(a.answer, 'subscribers') }))
+    const gateways = answers
+      .filter((a) => a.ok)
+      .map((a) => ({ node: a.node, subscribers: count(a.answer, 'subscribers') }))
       .sort((a, b) => (a.node === self ? -1 : b.node === self ? 1 : a.node.localeCompare(b.node)));
     replyJson(p, '200 OK', {
-      topic, namespace: ns.name || null, epoch: r.epoch, seq: r.seq,
-      hasState: r.state !== undefined, stateBytes: r.state === undefined ? 0 : Buffer.byteLength(JSON.stringify(r.state)),
+      topic,
+      namespace: ns.name || null,
+      epoch: r.epoch,
+      seq: r.seq,
+      hasState: r.state !== undefined,
+      stateBytes: r.state === undefined ? 0 : Buffer.byteLength(JSON.stringify(r.state)),
       history: ctx.policy.namespaces.historyFor(topic),
-      subscribers: gateways.reduce((n, g) => n + g.subscribers, 0), gateways, unanswered,
+      subscribers: gateways.reduce((n, g) => n + g.subscribers, 0),
+      gateways,
+      unanswered,
     });
   });
 
-  app.post('/api/admin/disconnect', keyedPost(ctx, 'admin', (p, json, _bytes, key) => {
-    const parsed = DisconnectRequest.safeParse(json);
-    if (!parsed.success) {
-      const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
-      return replyError(p, '400 Bad Request', bad.code, bad.message);
-    }
-    const { session, user } = parsed.data;
-    const reason = parsed.data.reason ?? 'disconnected by an operator';
-    const fail = (e: unknown) => {
-      ctx.log.error('admin disconnect failed', { error: (e as Error).message });
-      replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
-    };
-    void (async () => {
-      let target: string | null = null;
-      if (session !== undefined) {
-        let info: Awaited<ReturnType<typeof ctx.sessions.inspect>>;
-        try {
-          info = await ctx.sessions.inspect(session);
-        } catch {
-          return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the session store did not answer: retry later');
-        }
-        if (!info) return replyError(p, '404 Not Found', ErrorCode.NotFound, `no session ${session} (unknown, or expired)`);
-        // Held here, or by the gateway its record names (if that one is gone, nobody holds its socket).
-        target = info.local ? self : info.owner;
+  app.post(
+    '/api/admin/disconnect',
+    keyedPost(ctx, 'admin', (p, json, _bytes, key) => {
+      const parsed = DisconnectRequest.safeParse(json);
+      if (!parsed.success) {
+        const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
+        return replyError(p, '400 Bad Request', bad.code, bad.message);
       }
-      const { answers, unanswered } = target === self
-        ? { answers: [{ node: self, ok: true, answer: { disconnected: admin.disconnectHere({ session: session! }, reason) } }], unanswered: [] }
-        : await admin.ask(target, 'disconnect', session !== undefined ? { session, reason } : { user, reason });
-      const gateways = answers.filter((a) => a.ok).map((a) => ({ node: a.node, disconnected: count(a.answer, 'disconnected') }));
-      const disconnected = gateways.reduce((n, g) => n + g.disconnected, 0);
-      ctx.log.info('admin disconnect', { ...(session !== undefined ? { session } : { user }), disconnected, gateways: gateways.length, unanswered: unanswered.length, key: key.name });
-      replyJson(p, '200 OK', { disconnected, gateways, unanswered });
-    })().catch(fail);
-  }));
+      const { session, user } = parsed.data;
+      const reason = parsed.data.reason ?? 'disconnected by an operator';
+      const fail = (e: unknown) => {
+        ctx.log.error('admin disconnect failed', { error: (e as Error).message });
+        replyError(p, '500 Internal Server Error', ErrorCode.Internal, 'internal error');
+      };
+      void (async () => {
+        let target: string | null = null;
+        if (session !== undefined) {
+          let info: Awaited<ReturnType<typeof ctx.sessions.inspect>>;
+          try {
+            info = await ctx.sessions.inspect(session);
+          } catch {
+            return replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the session store did not answer: retry later');
+          }
+          if (!info) return replyError(p, '404 Not Found', ErrorCode.NotFound, `no session ${session} (unknown, or expired)`);
+          // Held here, or by the gateway its record names (if that one is gone, nobody holds its socket).
+          target = info.local ? self : info.owner;
+        }
+        const { answers, unanswered } =
+          target === self
+            ? { answers: [{ node: self, ok: true, answer: { disconnected: admin.disconnectHere({ session: session! }, reason) } }], unanswered: [] }
+            : await admin.ask(target, 'disconnect', session !== undefined ? { session, reason } : { user, reason });
+        const gateways = answers.filter((a) => a.ok).map((a) => ({ node: a.node, disconnected: count(a.answer, 'disconnected') }));
+        const disconnected = gateways.reduce((n, g) => n + g.disconnected, 0);
+        ctx.log.info('admin disconnect', {
+          ...(session !== undefined ? { session } : { user }),
+          disconnected,
+          gateways: gateways.length,
+          unanswered: unanswered.length,
+          key: key.name,
+        });
+        replyJson(p, '200 OK', { disconnected, gateways, unanswered });
+      })().catch(fail);
+    }),
+  );
 }

@@ -40,7 +40,11 @@ export interface PublishOptions {
 export class SequenceConflictError extends Error {
   override readonly name = 'SequenceConflictError';
   readonly code = 'sequence_conflict';
-  constructor(readonly topic: string, readonly expected: number, readonly current: number) {
+  constructor(
+    readonly topic: string,
+    readonly expected: number,
+    readonly current: number,
+  ) {
     super(`topic ${topic} is at sequence ${current}, not ${expected}: nothing was stored`);
   }
 }

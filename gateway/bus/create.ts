@@ -25,10 +25,19 @@ export async function createSessions(config: GatewayConfig, log: Logger): Promis
 function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {
   const { nats } = config.bus;
   return {
-    servers: nats.servers, credentials: credentialsOf(nats), prefix: nats.prefix, replicas: nats.replicas,
+    servers: nats.servers,
+    credentials: credentialsOf(nats),
+    prefix: nats.prefix,
+    replicas: nats.replicas,
     // One stream for every namespace: it keeps the widest window, reads apply each topic's own.
-    history: widestHistory(config), historyFor: (topic) => historyFor(topic, config), namespaces: namespaceAges(config),
-    name: config.nodeId, logger: log, keeper: { enabled: nats.keeper }, readTimeoutMs: nats.readTimeoutMs, publishTimeoutMs: nats.publishTimeoutMs,
+    history: widestHistory(config),
+    historyFor: (topic) => historyFor(topic, config),
+    namespaces: namespaceAges(config),
+    name: config.nodeId,
+    logger: log,
+    keeper: { enabled: nats.keeper },
+    readTimeoutMs: nats.readTimeoutMs,
+    publishTimeoutMs: nats.publishTimeoutMs,
   };
 }
 

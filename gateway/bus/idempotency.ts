@@ -12,7 +12,10 @@ import type { PublishOptions } from './bus.ts';
  * identity) is hashed so that two senders never share keys and the id stays short and opaque.
  */
 export function idempotencyId(key: string, scope: PublishOptions['idempotencyScope']): string {
-  const hash = createHash('sha256').update(`symphonic idempotency scope\0${scope ?? ''}`).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(`symphonic idempotency scope\0${scope ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
   return `${hash}.${key}`;
 }
 
@@ -21,7 +24,9 @@ export function idempotencyId(key: string, scope: PublishOptions['idempotencySco
  * tagged): the same publish gives the same digest on every gateway, whatever its key order.
  */
 export function publishDigest(topic: string, kind: MessageKind, data: unknown): string {
-  return createHash('sha256').update(JSON.stringify([topic, kind, canonical(data)])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([topic, kind, canonical(data)]))
+    .digest('hex');
 }
 
 function canonical(v: unknown): unknown {

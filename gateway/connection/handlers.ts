@@ -24,14 +24,22 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
     if (frame.t !== 'hello') return conn.sendError(ErrorCode.HandshakeRequired, 'send hello first', 'id' in frame ? frame.id : undefined);
   }
   switch (frame.t) {
-    case 'hello': return hello(ctx, conn, frame, () => handlePending(ctx, conn));
-    case 'sub': return void subscribe(ctx, conn, frame.id, frame.topic, frame.since, frame.token).catch(internalError(ctx, conn, frame));
-    case 'unsub': return unsubscribe(ctx, conn, frame);
-    case 'pub': return publish(ctx, conn, frame, bytes);
-    case 'history': return void history(ctx, conn, frame).catch(internalError(ctx, conn, frame));
-    case 'ping': return conn.send({ t: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
-    case 'refresh': return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
-    case 'session': return setSessionState(ctx, conn, frame);
+    case 'hello':
+      return hello(ctx, conn, frame, () => handlePending(ctx, conn));
+    case 'sub':
+      return void subscribe(ctx, conn, frame.id, frame.topic, frame.since, frame.token).catch(internalError(ctx, conn, frame));
+    case 'unsub':
+      return unsubscribe(ctx, conn, frame);
+    case 'pub':
+      return publish(ctx, conn, frame, bytes);
+    case 'history':
+      return void history(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'ping':
+      return conn.send({ t: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+    case 'refresh':
+      return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'session':
+      return setSessionState(ctx, conn, frame);
   }
 }
 

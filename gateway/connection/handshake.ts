@@ -25,18 +25,21 @@ export function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame, 
     return welcome(ctx, conn, frame, ANONYMOUS, welcomed);
   }
   conn.authenticating = true;
-  ctx.policy.auth.identity(frame.token).then((r) => {
-    conn.authenticating = false;
-    if (conn.state !== 'handshaking' || conn.closing) return;
-    if (!r.ok) {
-      conn.sendError(r.code, r.message);
-      return conn.close(r.code === ErrorCode.TokenExpired ? CloseCode.TokenExpired : CloseCode.Unauthorized, r.message);
-    }
-    welcome(ctx, conn, frame, r.value, welcomed);
-  }).catch((e: Error) => {
-    ctx.log.error('hello failed', { error: e.message });
-    conn.close(CloseCode.InternalError, 'internal error');
-  });
+  ctx.policy.auth
+    .identity(frame.token)
+    .then((r) => {
+      conn.authenticating = false;
+      if (conn.state !== 'handshaking' || conn.closing) return;
+      if (!r.ok) {
+        conn.sendError(r.code, r.message);
+        return conn.close(r.code === ErrorCode.TokenExpired ? CloseCode.TokenExpired : CloseCode.Unauthorized, r.message);
+      }
+      welcome(ctx, conn, frame, r.value, welcomed);
+    })
+    .catch((e: Error) => {
+      ctx.log.error('hello failed', { error: e.message });
+      conn.close(CloseCode.InternalError, 'internal error');
+    });
 }
 
 function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, identity: Identity, welcomed: () => void): void {
@@ -51,29 +54,37 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
   conn.identity = identity;
   // The session store may be remote (NATS KV): frames that arrive meanwhile wait in `pending`.
   conn.authenticating = true;
-  ctx.sessions.attach(frame.session, conn, identity.user).then(({ session, resumed }) => {
-    conn.authenticating = false;
-    if (conn.state !== 'handshaking' || conn.closing) return ctx.sessions.detach(session, conn);
-    conn.transition('hello');
-    scheduleExpiry(ctx, conn);
-    conn.session = session;
-    const note = session.previousClose;
-    session.previousClose = undefined;
-    conn.send({
-      t: 'welcome', v: PROTOCOL_VERSION, session: session.id, key: session.key, resumed,
-      heartbeat: ctx.config.ws.heartbeatMs, node: ctx.config.nodeId,
-      ...(identity.user === null ? {} : { user: identity.user }),
-      ...(identity.exp === null ? {} : { exp: identity.exp }),
-      ...(note ? { previousClose: note } : {}),
-      ...(resumed ? { topics: [...session.topics] } : {}),
-      ...(resumed && session.state !== undefined ? { state: session.state } : {}),
+  ctx.sessions
+    .attach(frame.session, conn, identity.user)
+    .then(({ session, resumed }) => {
+      conn.authenticating = false;
+      if (conn.state !== 'handshaking' || conn.closing) return ctx.sessions.detach(session, conn);
+      conn.transition('hello');
+      scheduleExpiry(ctx, conn);
+      conn.session = session;
+      const note = session.previousClose;
+      session.previousClose = undefined;
+      conn.send({
+        t: 'welcome',
+        v: PROTOCOL_VERSION,
+        session: session.id,
+        key: session.key,
+        resumed,
+        heartbeat: ctx.config.ws.heartbeatMs,
+        node: ctx.config.nodeId,
+        ...(identity.user === null ? {} : { user: identity.user }),
+        ...(identity.exp === null ? {} : { exp: identity.exp }),
+        ...(note ? { previousClose: note } : {}),
+        ...(resumed ? { topics: [...session.topics] } : {}),
+        ...(resumed && session.state !== undefined ? { state: session.state } : {}),
+      });
+      if (resumed && frame.restore) restoreSubscriptions(ctx, conn, frame.restore.since ?? {});
+      welcomed();
+    })
+    .catch((e: Error) => {
+      ctx.log.error('session attach failed', { error: e.message });
+      conn.close(CloseCode.InternalError, 'internal error');
     });
-    if (resumed && frame.restore) restoreSubscriptions(ctx, conn, frame.restore.since ?? {});
-    welcomed();
-  }).catch((e: Error) => {
-    ctx.log.error('session attach failed', { error: e.message });
-    conn.close(CloseCode.InternalError, 'internal error');
-  });
 }
 
 /**

@@ -12,7 +12,11 @@ export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
   conn.expiryTimer = null;
   if (conn.identity.user !== null && conn.userRate) ctx.policy.limits.removeUser(conn.identity.user, conn);
   if (conn.session) {
-    if (conn.slow) conn.session.previousClose = { code: CloseCode.SlowConsumer, reason: 'slow consumer: the outbound buffer passed its limit; resume from your last position' };
+    if (conn.slow)
+      conn.session.previousClose = {
+        code: CloseCode.SlowConsumer,
+        reason: 'slow consumer: the outbound buffer passed its limit; resume from your last position',
+      };
     ctx.sessions.detach(conn.session, conn);
   }
 }

@@ -14,13 +14,16 @@ export function scheduleExpiry(ctx: GatewayContext, conn: Connection): void {
   const exp = conn.identity.exp;
   if (exp === null) return;
   const due = (exp + ctx.policy.auth.clockToleranceSec) * 1000;
-  conn.expiryTimer = setTimeout(() => {
-    conn.expiryTimer = null;
-    if (conn.state !== 'open') return;
-    if (Date.now() < due) return scheduleExpiry(ctx, conn); // timers cap at ~24.8 days
-    conn.sendError(ErrorCode.TokenExpired, 'token expired: send refresh before exp, or reconnect with a new token');
-    conn.close(CloseCode.TokenExpired, 'token expired');
-  }, Math.min(Math.max(0, due - Date.now()), 2 ** 31 - 1));
+  conn.expiryTimer = setTimeout(
+    () => {
+      conn.expiryTimer = null;
+      if (conn.state !== 'open') return;
+      if (Date.now() < due) return scheduleExpiry(ctx, conn); // timers cap at ~24.8 days
+      conn.sendError(ErrorCode.TokenExpired, 'token expired: send refresh before exp, or reconnect with a new token');
+      conn.close(CloseCode.TokenExpired, 'token expired');
+    },
+    Math.min(Math.max(0, due - Date.now()), 2 ** 31 - 1),
+  );
   conn.expiryTimer.unref?.();
 }
 
@@ -29,9 +32,13 @@ export async function refresh(ctx: GatewayContext, conn: Connection, { id, token
   if (conn.state !== 'open') return;
   if (!r.ok) return refuse(ctx, conn, r.code, r.message, id);
   if (r.value.user !== conn.identity.user) {
-    return refuse(ctx, conn, ErrorCode.Forbidden, conn.identity.user === null
-      ? 'an anonymous connection cannot take a token in band: reconnect with it in hello'
-      : 'the new token is for another user', id);
+    return refuse(
+      ctx,
+      conn,
+      ErrorCode.Forbidden,
+      conn.identity.user === null ? 'an anonymous connection cannot take a token in band: reconnect with it in hello' : 'the new token is for another user',
+      id,
+    );
   }
   conn.identity = r.value;
   scheduleExpiry(ctx, conn);

@@ -3,10 +3,7 @@
  * back), `unsub`, `pub` and `history`, each after its policy checks (gateway/policy/). Replies to
  * async work re-check that the connection, and the subscription they serve, are still current.
  */
-import {
-  ErrorCode,
-  type HistoryFrame, type Position, type PubFrame, type Publication, type UnsubFrame,
-} from '../../protocol/index.ts';
+import { ErrorCode, type HistoryFrame, type Position, type PubFrame, type Publication, type UnsubFrame } from '../../protocol/index.ts';
 import { isSequenceConflict, isUnsupported, type BusMessage } from '../bus/bus.ts';
 import type { GatewayContext } from '../context.ts';
 import { nativeTopic } from '../fanout.ts';
@@ -45,7 +42,14 @@ async function decideRead(ctx: GatewayContext, conn: Connection, topic: string, 
 }
 
 /** A `sub` (or a restored subscription: no `id`). */
-export async function subscribe(ctx: GatewayContext, conn: Connection, id: number | undefined, topic: string, since: Position | undefined, token: string | undefined): Promise<void> {
+export async function subscribe(
+  ctx: GatewayContext,
+  conn: Connection,
+  id: number | undefined,
+  topic: string,
+  since: Position | undefined,
+  token: string | undefined,
+): Promise<void> {
   if (conn.subs.has(topic)) return conn.sendError(ErrorCode.AlreadySubscribed, 'already subscribed', id, topic);
   if (conn.subs.size >= ctx.config.ws.maxSubscriptions) {
     return conn.sendError(ErrorCode.TooManySubscriptions, `at most ${ctx.config.ws.maxSubscriptions} subscriptions per connection`, id, topic);
@@ -77,7 +81,13 @@ export async function subscribe(ctx: GatewayContext, conn: Connection, id: numbe
     rememberTopic(ctx, conn, topic, true);
     const recovered = since !== undefined && r.recovered;
     conn.send({
-      t: 'subscribed', ...(id === undefined ? {} : { id }), topic, epoch: r.epoch, seq: r.seq, wasRecovering: since !== undefined, recovered,
+      t: 'subscribed',
+      ...(id === undefined ? {} : { id }),
+      topic,
+      epoch: r.epoch,
+      seq: r.seq,
+      wasRecovering: since !== undefined,
+      recovered,
       ...(recovered ? { replay: r.replay.map(toPublication) } : r.state === undefined ? {} : { state: r.state }),
     });
   } catch (e) {
@@ -114,15 +124,17 @@ function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string):
 
 export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data, expect }: PubFrame, bytes: number): void {
   const ns = ctx.policy.namespaces.of(topic);
-  const denied = topicTooLong(ns, topic)
-    ?? canPublishOrNull(canPublish(conn.identity, ns, topic, ctx.config.clientPublish))
-    ?? checkPayload(ns, data, bytes, (d) => conn.codec.encode(d as object));
+  const denied =
+    topicTooLong(ns, topic) ??
+    canPublishOrNull(canPublish(conn.identity, ns, topic, ctx.config.clientPublish)) ??
+    checkPayload(ns, data, bytes, (d) => conn.codec.encode(d as object));
   if (denied) return refuse(ctx, conn, denied.code, denied.message, id, topic);
   ctx.bus.publish(topic, kind, data, expect === undefined ? undefined : { expectedSeq: expect }).then(
     (r) => id !== undefined && conn.send({ t: 'ack', id, topic, seq: r.seq, epoch: r.epoch }),
     (e: Error) => {
       // A conditional publish that lost the race: the client re-reads and tries again (not a failure of ours).
-      if (isSequenceConflict(e)) return conn.send({ t: 'error', code: ErrorCode.SequenceConflict, message: e.message, ...(id === undefined ? {} : { id }), topic, seq: e.current });
+      if (isSequenceConflict(e))
+        return conn.send({ t: 'error', code: ErrorCode.SequenceConflict, message: e.message, ...(id === undefined ? {} : { id }), topic, seq: e.current });
       if (isUnsupported(e)) return conn.sendError(ErrorCode.BadRequest, e.message, id, topic);
       ctx.log.warn('publish failed', { topic, error: e.message });
       conn.sendError(ErrorCode.Unavailable, 'publish failed, retry later', id, topic);

@@ -4,7 +4,8 @@
   // biome-ignore lint/suspicious/noRedundantUseStrict: a classic script (not a module), so this is not redundant
   'use strict';
   var S = window.Symphonic;
-  var COLS = 16, ROWS = 10;
+  var COLS = 16,
+    ROWS = 10;
   var COLOURS = ['#ef4444', '#f59e0b', '#eab308', '#22c55e', '#06b6d4', '#3b82f6', '#8b5cf6', '#ec4899'];
   var $ = (id) => document.getElementById(id);
 
@@ -22,8 +23,12 @@
     $('node').textContent = 'node ' + i.node;
     log('welcome: session ' + i.session.slice(0, 8) + '… ' + (i.resumed ? 'resumed' : 'new'));
   });
-  client.on('error', (e) => { log('error ' + e.code + ': ' + e.message); });
-  $('drop').onclick = () => { client.reconnect(); };
+  client.on('error', (e) => {
+    log('error ' + e.code + ': ' + e.message);
+  });
+  $('drop').onclick = () => {
+    client.reconnect();
+  };
 
   // ---- board: state document {cells: {"x,y": "#hex"}} ---------------------------------------
   var myColour = COLOURS[Math.floor(Math.random() * COLOURS.length)];
@@ -48,7 +53,9 @@
     b.setAttribute('aria-checked', String(c === myColour));
     b.onclick = () => {
       myColour = c;
-      document.querySelectorAll('.swatch').forEach((s) => { s.setAttribute('aria-checked', String(s === b)); });
+      document.querySelectorAll('.swatch').forEach((s) => {
+        s.setAttribute('aria-checked', String(s === b));
+      });
     };
     $('palette').appendChild(b);
   });
@@ -68,8 +75,13 @@
   var board = client.subscribe('demo.board', {
     schema: BoardSchema,
     onChange: render,
-    onStatus: (e) => { badge($('board-sub'), e.newState); },
-    onSubscribed: (i) => { flags('board', i); render(); },
+    onStatus: (e) => {
+      badge($('board-sub'), e.newState);
+    },
+    onSubscribed: (i) => {
+      flags('board', i);
+      render();
+    },
   });
 
   function render() {
@@ -88,16 +100,22 @@
     var current = board.state && board.state.cells[key];
     var patch = { cells: {} };
     patch.cells[key] = current === myColour ? null : myColour; // null deletes (JSON Merge Patch)
-    client.publish('demo.board', patch, { kind: 'patch' }).catch((e) => { log('paint failed: ' + e.message); });
+    client.publish('demo.board', patch, { kind: 'patch' }).catch((e) => {
+      log('paint failed: ' + e.message);
+    });
   });
   $('clear').onclick = () => {
-    client.publish('demo.board', { cells: {} }, { kind: 'set' }).catch((e) => { log('clear failed: ' + e.message); });
+    client.publish('demo.board', { cells: {} }, { kind: 'set' }).catch((e) => {
+      log('clear failed: ' + e.message);
+    });
   };
 
   // ---- chat: events {from, text} ------------------------------------------------------------
   var nameEl = $('name');
   nameEl.value = sessionStorage.getItem('symphonic-demo-name') || 'guest-' + Math.floor(Math.random() * 9000 + 1000);
-  nameEl.onchange = () => { sessionStorage.setItem('symphonic-demo-name', nameEl.value); };
+  nameEl.onchange = () => {
+    sessionStorage.setItem('symphonic-demo-name', nameEl.value);
+  };
   var shown = {};
 
   var ChatSchema = (v) => {
@@ -106,8 +124,12 @@
   };
   var _chat = client.subscribe('demo.chat', {
     events: ChatSchema,
-    onMessage: (m) => { if (m.kind === 'event') addChat(m.seq, m.data, false); },
-    onStatus: (e) => { badge($('chat-sub'), e.newState); },
+    onMessage: (m) => {
+      if (m.kind === 'event') addChat(m.seq, m.data, false);
+    },
+    onStatus: (e) => {
+      badge($('chat-sub'), e.newState);
+    },
     onSubscribed: (i) => {
       flags('chat', i);
       if (!i.wasRecovering) loadHistory(i.position.seq);
@@ -115,11 +137,20 @@
   });
 
   function loadHistory(seq) {
-    client.history('demo.chat', { since: Math.max(0, seq - 20), limit: 20 }).then((h) => {
-      h.messages.forEach((m) => {
-        try { addChat(m.seq, ChatSchema(m.data), true); } catch (_e) { /* skip invalid */ }
-      });
-    }, (e) => { log('history failed: ' + e.message); });
+    client.history('demo.chat', { since: Math.max(0, seq - 20), limit: 20 }).then(
+      (h) => {
+        h.messages.forEach((m) => {
+          try {
+            addChat(m.seq, ChatSchema(m.data), true);
+          } catch (_e) {
+            /* skip invalid */
+          }
+        });
+      },
+      (e) => {
+        log('history failed: ' + e.message);
+      },
+    );
   }
 
   function addChat(seq, data, old) {
@@ -145,7 +176,9 @@
     var text = $('text').value.trim();
     if (!text) return;
     $('text').value = '';
-    client.publish('demo.chat', { from: nameEl.value || 'guest', text: text }).catch((e) => { log('send failed: ' + e.message); });
+    client.publish('demo.chat', { from: nameEl.value || 'guest', text: text }).catch((e) => {
+      log('send failed: ' + e.message);
+    });
   };
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -154,7 +187,12 @@
     el.textContent = state;
   }
   function flags(what, i) {
-    log(what + ' subscribed at ' + i.position.seq + (i.wasRecovering ? (i.recovered ? ' · resumed, nothing lost' : ' · resumed, MISSED messages: fresh snapshot') : ''));
+    log(
+      what +
+        ' subscribed at ' +
+        i.position.seq +
+        (i.wasRecovering ? (i.recovered ? ' · resumed, nothing lost' : ' · resumed, MISSED messages: fresh snapshot') : ''),
+    );
   }
   function log(text) {
     var list = $('log');

@@ -21,7 +21,8 @@ export interface KeyUse {
 export function checkKey(ctx: GatewayContext, p: PendingResponse, authorization: string, scope: Scope): KeyUse | undefined {
   const key = ctx.policy.apiKeys.check(authorization, scope);
   if (key.ok) return key;
-  if (key.reason === 'disabled') replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the HTTP API is disabled: configure api.keys (SYMPHONIC_api__keys)');
+  if (key.reason === 'disabled')
+    replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'the HTTP API is disabled: configure api.keys (SYMPHONIC_api__keys)');
   else if (key.reason === 'unauthorized') replyError(p, '401 Unauthorized', ErrorCode.Unauthorized, 'missing or invalid API key (Authorization: Bearer <key>)');
   else replyError(p, '403 Forbidden', ErrorCode.Forbidden, `this API key lacks the "${scope}" scope`);
   return undefined;
@@ -51,7 +52,12 @@ export function keyedPost(ctx: GatewayContext, scope: Scope, handle: KeyedHandle
       // JSON.parse would round it silently; the protocol carries integers within ±(2^53−1) only.
       const unsafe = unsafeIntegerLiteral(text);
       if (unsafe !== null) {
-        return replyError(p, '400 Bad Request', ErrorCode.BadRequest, `integer ${unsafe.slice(0, 40)} is outside ±(2^53−1) (JSON would round it; send such numbers as strings)`);
+        return replyError(
+          p,
+          '400 Bad Request',
+          ErrorCode.BadRequest,
+          `integer ${unsafe.slice(0, 40)} is outside ±(2^53−1) (JSON would round it; send such numbers as strings)`,
+        );
       }
       try {
         handle(p, json, body.byteLength, key, idempotencyKey);

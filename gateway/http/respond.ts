@@ -10,7 +10,9 @@ export interface PendingResponse {
 
 export function pending(res: HttpResponse): PendingResponse {
   const p = { res, aborted: false };
-  res.onAborted(() => { p.aborted = true; });
+  res.onAborted(() => {
+    p.aborted = true;
+  });
   return p;
 }
 

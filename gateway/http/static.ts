@@ -8,8 +8,13 @@ import { pending, replyError } from './respond.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.map': 'application/json', '.svg': 'image/svg+xml', '.ico': 'image/x-icon',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
 };
 
 export function mountStatic(app: TemplatedApp): void {
@@ -28,8 +33,11 @@ function serveDir(app: TemplatedApp, prefix: string, dir: string, index?: string
     const body = readFileSync(file);
     p.aborted = true;
     res.cork(() => {
-      res.writeStatus('200 OK').writeHeader('content-type', TYPES[extname(file)] ?? 'application/octet-stream')
-        .writeHeader('cache-control', 'no-cache').end(body);
+      res
+        .writeStatus('200 OK')
+        .writeHeader('content-type', TYPES[extname(file)] ?? 'application/octet-stream')
+        .writeHeader('cache-control', 'no-cache')
+        .end(body);
     });
   });
 }

@@ -19,8 +19,7 @@ interface Entry {
 
 export type KeyCheck =
   /** `id`: the key's stable identity (a hash, not the key; the same on every gateway), e.g. to scope idempotency keys. */
-  | { ok: true; name: string; id: string }
-  | { ok: false; reason: 'disabled' | 'unauthorized' | 'forbidden' };
+  { ok: true; name: string; id: string } | { ok: false; reason: 'disabled' | 'unauthorized' | 'forbidden' };
 
 export interface ApiKeys {
   readonly size: number;

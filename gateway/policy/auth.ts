@@ -111,16 +111,17 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
     } catch {
       return deny(ErrorCode.Unauthorized, 'malformed token');
     }
-    if (typeof alg !== 'string' || !algorithms.includes(alg)) return deny(ErrorCode.Unauthorized, `token algorithm ${JSON.stringify(alg)?.slice(0, 20)} is not accepted`);
+    if (typeof alg !== 'string' || !algorithms.includes(alg))
+      return deny(ErrorCode.Unauthorized, `token algorithm ${JSON.stringify(alg)?.slice(0, 20)} is not accepted`);
     const candidates = (alg.startsWith('HS') ? hmac : asym).filter((c) => c.alg === null || c.alg === alg);
     for (const c of candidates) {
       try {
-        const { payload } = typeof c.key === 'function'
-          ? await jwtVerify(token, c.key as JWTVerifyGetKey, options)
-          : await jwtVerify(token, c.key as Uint8Array, options);
+        const { payload } =
+          typeof c.key === 'function' ? await jwtVerify(token, c.key as JWTVerifyGetKey, options) : await jwtVerify(token, c.key as Uint8Array, options);
         return { ok: true, value: payload };
       } catch (e) {
-        if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) continue;
+        if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys)
+          continue;
         if (e instanceof errors.JWTExpired) return deny(ErrorCode.TokenExpired, 'token expired: get a new token');
         if (e instanceof errors.JWTClaimValidationFailed) return deny(ErrorCode.Unauthorized, `token rejected: ${e.message}`);
         return deny(ErrorCode.Unauthorized, 'invalid token');
@@ -137,7 +138,8 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
       const v = await verify(token);
       if (!v.ok) return v;
       const c = v.value;
-      if (typeof c.sub !== 'string' || c.sub.length === 0 || c.sub.length > MAX_ID) return deny(ErrorCode.Unauthorized, 'token has no valid "sub" claim (the user id)');
+      if (typeof c.sub !== 'string' || c.sub.length === 0 || c.sub.length > MAX_ID)
+        return deny(ErrorCode.Unauthorized, 'token has no valid "sub" claim (the user id)');
       const subs = patternsClaim(c, 'subs');
       const pubs = patternsClaim(c, 'pubs');
       const channels = c.channels === undefined ? [] : c.channels;
@@ -156,7 +158,8 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
       const subs = patternsClaim(c, 'subs');
       if (typeof subs === 'string') return deny(ErrorCode.Unauthorized, subs);
       if (c.topic !== undefined && typeof c.topic !== 'string') return deny(ErrorCode.Unauthorized, 'invalid "topic" claim');
-      if (c.topic === undefined && subs.patterns.length === 0) return deny(ErrorCode.Unauthorized, 'subscription token names no topic ("topic" or "subs" claim)');
+      if (c.topic === undefined && subs.patterns.length === 0)
+        return deny(ErrorCode.Unauthorized, 'subscription token names no topic ("topic" or "subs" claim)');
       return {
         ok: true,
         value: { user: c.sub ?? null, exp: typeof c.exp === 'number' ? c.exp : null, topic: (c.topic as string | undefined) ?? null, subs },
@@ -192,13 +195,17 @@ function readKeyFile(path: string, field: string): string {
 function algorithmsFor(pem: string): string[] {
   const key = createPublicKey(pem);
   switch (key.asymmetricKeyType) {
-    case 'rsa': return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
-    case 'rsa-pss': return ['PS256', 'PS384', 'PS512'];
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512'];
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
       return curve === 'prime256v1' ? ['ES256'] : curve === 'secp384r1' ? ['ES384'] : curve === 'secp521r1' ? ['ES512'] : [];
     }
-    case 'ed25519': return ['EdDSA', 'Ed25519'];
-    default: return [];
+    case 'ed25519':
+      return ['EdDSA', 'Ed25519'];
+    default:
+      return [];
   }
 }

@@ -9,9 +9,7 @@ import type { Namespace } from './namespaces.ts';
 import type { Denial } from './permissions.ts';
 
 export function topicTooLong(ns: Namespace, topic: string): Denial | null {
-  return topic.length > ns.maxTopicLength
-    ? { ok: false, code: ErrorCode.BadTopic, message: `topic longer than ${ns.maxTopicLength} characters` }
-    : null;
+  return topic.length > ns.maxTopicLength ? { ok: false, code: ErrorCode.BadTopic, message: `topic longer than ${ns.maxTopicLength} characters` } : null;
 }
 
 /**

@@ -43,18 +43,25 @@ export function canSubscribe(id: Identity, ns: Namespace, topic: string, grant: 
     }
   }
   switch (ns.subscribe) {
-    case 'anyone': return ALLOW;
-    case 'authenticated': return id.user !== null ? ALLOW : deny(ErrorCode.Unauthorized, `${label(ns)} needs an authenticated connection`);
-    case 'token': return deny(ErrorCode.Forbidden, `${label(ns)} needs a subscription token (sub.token) or a matching "subs" claim`);
+    case 'anyone':
+      return ALLOW;
+    case 'authenticated':
+      return id.user !== null ? ALLOW : deny(ErrorCode.Unauthorized, `${label(ns)} needs an authenticated connection`);
+    case 'token':
+      return deny(ErrorCode.Forbidden, `${label(ns)} needs a subscription token (sub.token) or a matching "subs" claim`);
   }
 }
 
 export function canPublish(id: Identity, ns: Namespace, topic: string, clientPublish: boolean): Decision {
   if (!clientPublish) return deny(ErrorCode.PublishNotAllowed, 'clients may not publish on this gateway');
   switch (ns.publish) {
-    case 'server': return deny(ErrorCode.PublishNotAllowed, `clients may not publish to ${label(ns)}`);
-    case 'token': return id.pubs.matches(topic) ? ALLOW : deny(ErrorCode.Forbidden, `publishing to ${label(ns)} needs a matching "pubs" claim`);
-    case 'authenticated': return id.user !== null ? ALLOW : deny(ErrorCode.Unauthorized, `publishing to ${label(ns)} needs an authenticated connection`);
-    case 'anyone': return ALLOW;
+    case 'server':
+      return deny(ErrorCode.PublishNotAllowed, `clients may not publish to ${label(ns)}`);
+    case 'token':
+      return id.pubs.matches(topic) ? ALLOW : deny(ErrorCode.Forbidden, `publishing to ${label(ns)} needs a matching "pubs" claim`);
+    case 'authenticated':
+      return id.user !== null ? ALLOW : deny(ErrorCode.Unauthorized, `publishing to ${label(ns)} needs an authenticated connection`);
+    case 'anyone':
+      return ALLOW;
   }
 }

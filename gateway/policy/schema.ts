@@ -47,37 +47,42 @@ const TypeName = z.enum(SCHEMA_TYPES);
 
 /** The config-side validator of a schema (strict: unknown keywords are errors). */
 export const JsonSchemaConfig: z.ZodType<JsonSchema> = z.lazy(() =>
-  z.object({
-    type: z.union([TypeName, z.array(TypeName).min(1)]).optional(),
-    enum: z.array(z.unknown()).min(1).optional(),
-    const: z.unknown().optional(),
-    anyOf: z.array(JsonSchemaConfig).min(1).optional(),
-    minLength: Count.optional(),
-    maxLength: Count.optional(),
-    pattern: z.string().refine((p) => {
-      try {
-        new RegExp(p, 'u');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'not a valid regular expression').optional(),
-    minimum: z.number().optional(),
-    maximum: z.number().optional(),
-    exclusiveMinimum: z.number().optional(),
-    exclusiveMaximum: z.number().optional(),
-    items: JsonSchemaConfig.optional(),
-    minItems: Count.optional(),
-    maxItems: Count.optional(),
-    properties: z.record(z.string(), JsonSchemaConfig).optional(),
-    required: z.array(z.string()).optional(),
-    additionalProperties: z.union([z.boolean(), JsonSchemaConfig]).optional(),
-    minProperties: Count.optional(),
-    maxProperties: Count.optional(),
-    title: z.string().optional(),
-    description: z.string().optional(),
-    $comment: z.string().optional(),
-  }).strict(),
+  z
+    .object({
+      type: z.union([TypeName, z.array(TypeName).min(1)]).optional(),
+      enum: z.array(z.unknown()).min(1).optional(),
+      const: z.unknown().optional(),
+      anyOf: z.array(JsonSchemaConfig).min(1).optional(),
+      minLength: Count.optional(),
+      maxLength: Count.optional(),
+      pattern: z
+        .string()
+        .refine((p) => {
+          try {
+            new RegExp(p, 'u');
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'not a valid regular expression')
+        .optional(),
+      minimum: z.number().optional(),
+      maximum: z.number().optional(),
+      exclusiveMinimum: z.number().optional(),
+      exclusiveMaximum: z.number().optional(),
+      items: JsonSchemaConfig.optional(),
+      minItems: Count.optional(),
+      maxItems: Count.optional(),
+      properties: z.record(z.string(), JsonSchemaConfig).optional(),
+      required: z.array(z.string()).optional(),
+      additionalProperties: z.union([z.boolean(), JsonSchemaConfig]).optional(),
+      minProperties: Count.optional(),
+      maxProperties: Count.optional(),
+      title: z.string().optional(),
+      description: z.string().optional(),
+      $comment: z.string().optional(),
+    })
+    .strict(),
 );
 
 /** Returns null when `data` matches, else the first mismatch as "path: reason". */
@@ -152,12 +157,21 @@ function compile(s: JsonSchema): Check {
     });
   }
   // Objects
-  if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined
-    || s.minProperties !== undefined || s.maxProperties !== undefined) {
+  if (
+    s.properties !== undefined ||
+    s.required !== undefined ||
+    s.additionalProperties !== undefined ||
+    s.minProperties !== undefined ||
+    s.maxProperties !== undefined
+  ) {
     const props = new Map(Object.entries(s.properties ?? {}).map(([k, v]) => [k, compile(v)]));
     const required = s.required ?? [];
-    const extra = s.additionalProperties === undefined || s.additionalProperties === true ? null
-      : s.additionalProperties === false ? false : compile(s.additionalProperties);
+    const extra =
+      s.additionalProperties === undefined || s.additionalProperties === true
+        ? null
+        : s.additionalProperties === false
+          ? false
+          : compile(s.additionalProperties);
     const { minProperties = 0, maxProperties = Infinity } = s;
     checks.push((v, path) => {
       if (!isObject(v)) return null;
@@ -196,13 +210,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isType(v: unknown, t: SchemaType): boolean {
   switch (t) {
-    case 'null': return v === null;
-    case 'boolean': return typeof v === 'boolean';
-    case 'number': return typeof v === 'number' && Number.isFinite(v);
-    case 'integer': return typeof v === 'number' && Number.isInteger(v);
-    case 'string': return typeof v === 'string';
-    case 'array': return Array.isArray(v);
-    case 'object': return isObject(v);
+    case 'null':
+      return v === null;
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'array':
+      return Array.isArray(v);
+    case 'object':
+      return isObject(v);
   }
 }
 
@@ -216,8 +237,7 @@ function deepEqual(a: unknown, b: unknown): boolean {
   }
   const ka = Object.keys(a);
   const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k)
-    && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 function short(v: unknown): string {

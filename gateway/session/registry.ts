@@ -45,7 +45,8 @@ export interface RegistryOptions {
 }
 
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
-const isWrongRevision = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? '') || (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+const isWrongRevision = (e: unknown) =>
+  /wrong last sequence/i.test((e as Error)?.message ?? '') || (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
 
 /** Compare-and-set attempts per write; each lost one re-reads the record first. */
 const MAX_WRITE_ATTEMPTS = 3;
@@ -57,22 +58,28 @@ const nodeToken = (node: string) => createHash('sha256').update(node).digest('he
 export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
   const resolved = resolveOptions({ ...o.nats, name: `${o.nodeId}-sessions` });
   const opTimeout = o.opTimeoutMs ?? resolved.readTimeoutMs;
-  const conn: BusConnection = await openConnection(resolved, {
-    onDisconnect: () => o.log.warn('session registry disconnected'),
-    onReconnect: () => o.log.info('session registry reconnected'),
-    onError: (e) => o.log.warn('session registry error', { error: e.message }),
-  }, o.nats.connect);
+  const conn: BusConnection = await openConnection(
+    resolved,
+    {
+      onDisconnect: () => o.log.warn('session registry disconnected'),
+      onReconnect: () => o.log.info('session registry reconnected'),
+      onError: (e) => o.log.warn('session registry error', { error: e.message }),
+    },
+    o.nats.connect,
+  );
   const nc: NatsConnection = conn.nc;
   // Binding reads the bucket's stream info, unanswered while its leader is being elected: asked
   // again with short attempts until the start deadline, like the bus's own setup.
-  const kv: KV = await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () => nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
-    history: 1,
-    replicas: resolved.replicas,
-    storage: StorageType.File,
-    ttl: o.ttlMs,
-    allow_direct: false,
-    description: `Symphonic sessions of deployment ${resolved.prefix}`,
-  })).catch(async (e: unknown) => {
+  const kv: KV = await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () =>
+    nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
+      history: 1,
+      replicas: resolved.replicas,
+      storage: StorageType.File,
+      ttl: o.ttlMs,
+      allow_direct: false,
+      description: `Symphonic sessions of deployment ${resolved.prefix}`,
+    }),
+  ).catch(async (e: unknown) => {
     await conn.close();
     throw e;
   });
@@ -96,7 +103,11 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   const record = (s: Session): SessionRecord => ({
-    v: 1, keyHash: hashKey(s.key).toString('base64'), user: s.user, owner: o.nodeId, topics: [...s.topics],
+    v: 1,
+    keyHash: hashKey(s.key).toString('base64'),
+    user: s.user,
+    owner: o.nodeId,
+    topics: [...s.topics],
     ...(s.state === undefined ? {} : { state: s.state }),
     ...(s.previousClose ? { previousClose: s.previousClose } : {}),
   });
@@ -214,7 +225,14 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     const stored = Buffer.from(r.keyHash, 'base64');
     if (r.v !== 1 || r.user !== user || stored.length !== given.length || !timingSafeEqual(stored, given)) return null;
     const session: Session = {
-      id: offer.id, user, key: '', topics: new Set(r.topics), state: r.state, previousClose: r.previousClose, holder: null, expiresAt: Infinity,
+      id: offer.id,
+      user,
+      key: '',
+      topics: new Set(r.topics),
+      state: r.state,
+      previousClose: r.previousClose,
+      holder: null,
+      expiresAt: Infinity,
     };
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
@@ -226,9 +244,12 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them.
-  const refresh = setInterval(() => {
-    for (const s of local.values()) if (s.holder) schedule(s);
-  }, Math.max(500, Math.floor(o.ttlMs / 3)));
+  const refresh = setInterval(
+    () => {
+      for (const s of local.values()) if (s.holder) schedule(s);
+    },
+    Math.max(500, Math.floor(o.ttlMs / 3)),
+  );
   refresh.unref();
 
   return {

@@ -50,7 +50,12 @@ export interface SessionInfo {
 
 export function sessionInfo(s: Session): SessionInfo {
   return {
-    id: s.id, user: s.user, topics: [...s.topics], attached: s.holder !== null, local: true, owner: null,
+    id: s.id,
+    user: s.user,
+    topics: [...s.topics],
+    attached: s.holder !== null,
+    local: true,
+    owner: null,
     expiresAt: Number.isFinite(s.expiresAt) ? s.expiresAt : null,
   };
 }

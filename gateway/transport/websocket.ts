@@ -13,9 +13,7 @@
  * calling end()/close() from inside it crashes uWS (it runs inside the pub/sub drain loop).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
-import {
-  CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor,
-} from '../../protocol/index.ts';
+import { CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor } from '../../protocol/index.ts';
 import { decodeClientFrame, requestIdOf } from '../../protocol/validate.ts';
 import { Connection, type SocketData } from '../connection/connection.ts';
 import { handleFrame } from '../connection/handlers.ts';
@@ -38,7 +36,10 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
 
   const refuseUpgrade = (res: HttpResponse, status: string, code: ErrorCode, message: string) => {
     res.cork(() => {
-      res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code, message } }));
+      res
+        .writeStatus(status)
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify({ error: { code, message } }));
     });
   };
 
@@ -62,8 +63,12 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       }
       const ip = clientIp(res, req, ipHeader);
       if (!policy.limits.ipHasRoom(ip)) {
-        return refuseUpgrade(res, '429 Too Many Requests', ErrorCode.TooManyConnections,
-          `at most ${ctx.config.limits.maxConnectionsPerIp} connections per client address`);
+        return refuseUpgrade(
+          res,
+          '429 Too Many Requests',
+          ErrorCode.TooManyConnections,
+          `at most ${ctx.config.limits.maxConnectionsPerIp} connections per client address`,
+        );
       }
       const offered = req.getHeader('sec-websocket-protocol');
       const encoding = negotiateEncoding(offered);
@@ -102,11 +107,12 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       }
       ctx.metrics.clientFrames++;
       ctx.metrics.bytesIn += message.byteLength;
-      const result = message.byteLength > cfg.maxFrameBytes
-        ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes`, id: requestId(conn, message) }
-        : conn.codec.binary && !isBinary
-          ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
-          : decodeClientFrame(conn.codec.encoding, message);
+      const result =
+        message.byteLength > cfg.maxFrameBytes
+          ? { ok: false as const, code: ErrorCode.FrameTooLarge, message: `frame larger than ${cfg.maxFrameBytes} bytes`, id: requestId(conn, message) }
+          : conn.codec.binary && !isBinary
+            ? { ok: false as const, code: ErrorCode.BadFrame, message: 'text frame on a binary (msgpack) connection' }
+            : decodeClientFrame(conn.codec.encoding, message);
       if (!result.ok) {
         ctx.metrics.invalidFrames++;
         conn.sendError(result.code, result.message, 'id' in result ? result.id : undefined);

@@ -57,7 +57,10 @@ interface Options {
 }
 
 function list(s: string): number[] {
-  return s.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
+  return s
+    .split(',')
+    .map((x) => Number(x.trim()))
+    .filter((x) => Number.isFinite(x) && x > 0);
 }
 
 function options(): Options {
@@ -80,10 +83,15 @@ function options(): Options {
     },
   });
   if (v.help) {
-    console.log('usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]');
+    console.log(
+      'usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]',
+    );
     process.exit(0);
   }
-  const names = v.targets.split(',').map((t) => t.trim()).filter(Boolean);
+  const names = v.targets
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const unknown = names.filter((t) => !TARGETS[t]);
   if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${Object.keys(TARGETS).join(', ')}`);
   // --quick: a smoke run (CI): few sockets, low rates, short steps.
@@ -105,7 +113,15 @@ function options(): Options {
     svg: v.svg,
   };
   if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
-  if (!o.subs.length || !o.steps.length || !(o.seconds > 0 && o.seconds <= 60) || !(o.drainMs >= 0 && o.drainMs <= 60_000) || !(o.repeat >= 1 && o.repeat <= 9) || !(o.rounds >= 1 && o.rounds <= 9)) throw new Error('bad --subs/--steps/--seconds/--drain/--repeat/--rounds');
+  if (
+    !o.subs.length ||
+    !o.steps.length ||
+    !(o.seconds > 0 && o.seconds <= 60) ||
+    !(o.drainMs >= 0 && o.drainMs <= 60_000) ||
+    !(o.repeat >= 1 && o.repeat <= 9) ||
+    !(o.rounds >= 1 && o.rounds <= 9)
+  )
+    throw new Error('bad --subs/--steps/--seconds/--drain/--repeat/--rounds');
   return o;
 }
 
@@ -183,7 +199,15 @@ async function measureStep(fleet: Fleet, step: number, so: StepOptions, o: Optio
 }
 
 async function runTarget(target: Target, n: number, o: Options): Promise<TargetRun> {
-  const run: TargetRun = { target: target.name, description: target.description, subscribers: n, connectSeconds: 0, serverKBPerConnection: 0, messageBytes: 0, steps: [] };
+  const run: TargetRun = {
+    target: target.name,
+    description: target.description,
+    subscribers: n,
+    connectSeconds: 0,
+    serverKBPerConnection: 0,
+    messageBytes: 0,
+    steps: [],
+  };
   let fleet: Fleet | null = null;
   try {
     const port = await freePort();
@@ -260,7 +284,9 @@ async function main(): Promise<number> {
     if (os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
     pinToCpu(process.pid, 0);
   }
-  console.log(`fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`);
+  console.log(
+    `fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`,
+  );
   const runs: TargetRun[] = [];
   // Targets side by side for each N, so each comparison is made under the same conditions.
   for (const n of o.subs) {
@@ -289,7 +315,17 @@ async function main(): Promise<number> {
   const summary = summarize(runs, Object.fromEntries(o.targets.map((t) => [t.name, t.baseline])));
   const md = formatMarkdown(summary);
   console.log('\n## Summary\n\n' + md);
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, argv: process.argv.slice(2), topic: TOPIC, seconds: o.seconds, drainMs: o.drainMs, samples: o.samples };
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    argv: process.argv.slice(2),
+    topic: TOPIC,
+    seconds: o.seconds,
+    drainMs: o.drainMs,
+    samples: o.samples,
+  };
   if (o.md) {
     const head = `# Fan-out benchmark, ${meta.date.slice(0, 10)}\n\n\`${['npm run bench --', ...meta.argv].join(' ')}\`, Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel ?? '?'}), ${o.seconds} s per step.\n\n`;
     writeFileSync(o.md, head + md);

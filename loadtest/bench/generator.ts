@@ -254,10 +254,13 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
   // flight at its start and at its end cancels out.
   let cMid = c0;
   let tMid = t0;
-  const mid = setTimeout(() => {
-    cMid = received(fleet.subs);
-    tMid = performance.now();
-  }, (o.seconds * 1000) / 3);
+  const mid = setTimeout(
+    () => {
+      cMid = received(fleet.subs);
+      tMid = performance.now();
+    },
+    (o.seconds * 1000) / 3,
+  );
   const published = await publisher.run(publishRate, o.seconds * 1000);
   clearTimeout(mid);
   const t1 = performance.now();

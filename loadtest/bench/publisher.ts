@@ -31,9 +31,15 @@ export interface PublishSink {
 /** Publishes as frames on the target's publisher socket; server frames are checked for problem reports. */
 export function wsSink(ws: RawWs, client: BenchClient): PublishSink {
   const sink: PublishSink = {
-    get closed() { return ws.closed; },
-    get closeCode() { return ws.closeCode; },
-    get closeReason() { return ws.closeReason; },
+    get closed() {
+      return ws.closed;
+    },
+    get closeCode() {
+      return ws.closeCode;
+    },
+    get closeReason() {
+      return ws.closeReason;
+    },
     full: () => ws.pendingBytes > MAX_PUBLISHER_PENDING,
     sendMany: (batch) => ws.sendMany(batch, !client.textPublish),
     onNotice: undefined,
@@ -56,9 +62,13 @@ export function natsSink(nc: NatsConnection, js: JetStreamClient, subject: strin
   let n = 0;
   const idBase = `bench-${process.pid}-${Date.now().toString(36)}-`;
   const sink: PublishSink = {
-    get closed() { return nc.isClosed(); },
+    get closed() {
+      return nc.isClosed();
+    },
     closeCode: 0,
-    get closeReason() { return nc.isClosed() ? 'NATS connection closed' : ''; },
+    get closeReason() {
+      return nc.isClosed() ? 'NATS connection closed' : '';
+    },
     // Checked before a tick's batch, which may take it past the limit by one batch (<= 200 ms worth).
     full: () => inFlight >= MAX_NATS_IN_FLIGHT,
     sendMany(batch) {
@@ -107,7 +117,10 @@ export class Publisher {
   private noticeCount = 0;
   private seq = 0;
 
-  constructor(readonly sink: PublishSink, private readonly client: BenchClient) {
+  constructor(
+    readonly sink: PublishSink,
+    private readonly client: BenchClient,
+  ) {
     sink.onNotice = (notice) => {
       this.noticeCount++;
       if (this.notices.length < 5) this.notices.push(notice);
@@ -142,6 +155,14 @@ export class Publisher {
 
   report(sent: number): PublisherReport {
     const { sink } = this;
-    return { sent, stalls: this.stalls, notices: this.notices, noticeCount: this.noticeCount, closed: sink.closed, closeCode: sink.closeCode, closeReason: sink.closeReason };
+    return {
+      sent,
+      stalls: this.stalls,
+      notices: this.notices,
+      noticeCount: this.noticeCount,
+      closed: sink.closed,
+      closeCode: sink.closeCode,
+      closeReason: sink.closeReason,
+    };
   }
 }

@@ -73,7 +73,14 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number, p
     const b = byStep.get(s.targetDeliveriesPerSec);
     if (!b) return [];
     const disturbed = s.disturbed || b.disturbed;
-    return [{ step: s.targetDeliveriesPerSec, deliveredRatio: s.deliveredPerSec / b.deliveredPerSec, nsPerDeliveryRatio: s.serverNsPerDelivery / b.serverNsPerDelivery, disturbed }];
+    return [
+      {
+        step: s.targetDeliveriesPerSec,
+        deliveredRatio: s.deliveredPerSec / b.deliveredPerSec,
+        nsPerDeliveryRatio: s.serverNsPerDelivery / b.serverNsPerDelivery,
+        disturbed,
+      },
+    ];
   });
   const pt = peakOf(run.steps);
   const pb = peakOf(base.steps);
@@ -93,10 +100,15 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number, p
     cpuPerDelivery = { step, target: t, baseline: b, ratio: t / b };
   }
   let generatorBound = false;
-  for (const [name, s] of [[base.target, pb], [run.target, pt]] as const) {
+  for (const [name, s] of [
+    [base.target, pb],
+    [run.target, pt],
+  ] as const) {
     if (s && s.generatorCpuPct >= GEN_BUSY_PCT) {
       generatorBound = true;
-      notes.push(`${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% of a core (limit ${GEN_BUSY_PCT}%): that is the generator's limit, not a peak of the server`);
+      notes.push(
+        `${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% of a core (limit ${GEN_BUSY_PCT}%): that is the generator's limit, not a peak of the server`,
+      );
     }
   }
   // A peak from a sustained step is only a floor of the capacity (the server kept up with all it was asked).
@@ -112,7 +124,8 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number, p
   const disturbed = [...base.steps, ...run.steps].filter((s) => s.disturbed).length;
   if (disturbed) notes.push(`${disturbed} step(s) were disturbed by other processes (other % > 25, marked !) and are left out of the peak and CPU comparisons`);
   let verdict: Comparison['verdict'] = 'n/a';
-  if (Number.isFinite(peak.ratio) && cpuPerDelivery) verdict = peak.ratio >= 0.9 && (maxCpuRatio === undefined || cpuPerDelivery.ratio <= maxCpuRatio) ? 'pass' : 'fail';
+  if (Number.isFinite(peak.ratio) && cpuPerDelivery)
+    verdict = peak.ratio >= 0.9 && (maxCpuRatio === undefined || cpuPerDelivery.ratio <= maxCpuRatio) ? 'pass' : 'fail';
   // Against an unmeasured baseline capacity a good ratio proves nothing (a bad one still fails).
   if (verdict === 'pass' && baseFloor) verdict = 'n/a';
   // A peak set by the generator compares two generators: no verdict either way.
@@ -148,7 +161,21 @@ const mM = (x: number) => (Number.isFinite(x) ? m(x) + 'M' : '-');
 const r2 = (x: number | null) => (x !== null && Number.isFinite(x) ? x.toFixed(2) + 'x' : '-');
 
 /** `srv CPU %` and `srv ns/dlv` are server-side: the server process plus nats-server, if any (shown alone under `nats %`). */
-export const STEP_HEADER = ['step M/s', 'pub/s', 'offered M/s', 'delivered M/s', 'loss %', 'p50 ms', 'p99 ms', 'srv CPU %', 'nats %', 'srv ns/dlv', 'gen CPU %', 'other %', 'sustained'];
+export const STEP_HEADER = [
+  'step M/s',
+  'pub/s',
+  'offered M/s',
+  'delivered M/s',
+  'loss %',
+  'p50 ms',
+  'p99 ms',
+  'srv CPU %',
+  'nats %',
+  'srv ns/dlv',
+  'gen CPU %',
+  'other %',
+  'sustained',
+];
 
 export function stepRow(s: StepResult): string[] {
   return [
@@ -171,8 +198,11 @@ export function stepRow(s: StepResult): string[] {
 export function formatRun(run: TargetRun): string {
   const title = `== ${run.target} (${run.description}), ${run.subscribers} subscribers`;
   if (run.error) return `${title}\nERROR: ${run.error}`;
-  const info = `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages` +
-    (run.rounds ? `; median of ${run.rounds} interleaved rounds per step (delivered M/s per round: ${run.steps.map((s) => `${m(s.targetDeliveriesPerSec)}: ${(s.deliveredPerSecRuns ?? []).map((x) => f(x / 1e6, 2)).join('/')}`).join(', ')})` : '');
+  const info =
+    `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages` +
+    (run.rounds
+      ? `; median of ${run.rounds} interleaved rounds per step (delivered M/s per round: ${run.steps.map((s) => `${m(s.targetDeliveriesPerSec)}: ${(s.deliveredPerSecRuns ?? []).map((x) => f(x / 1e6, 2)).join('/')}`).join(', ')})`
+      : '');
   return [
     title,
     info,
@@ -191,7 +221,7 @@ export function formatComparison(c: Comparison): string {
     `max sustained step: ${mM(c.maxSustained.target ?? NaN)} vs ${mM(c.maxSustained.baseline ?? NaN)}`,
     c.cpuPerDelivery
       ? `CPU per delivery at ${mM(c.cpuPerDelivery.step)}/s (highest step both sustained, undisturbed): ${f(c.cpuPerDelivery.target, 0)} ns vs ${f(c.cpuPerDelivery.baseline, 0)} ns = ${r2(c.cpuPerDelivery.ratio)}` +
-        (c.maxCpuRatio !== undefined ? ` (target <= ${c.maxCpuRatio.toFixed(2)}x)` : c.peer ? '' : ' (reported; not part of this pair\'s target)')
+        (c.maxCpuRatio !== undefined ? ` (target <= ${c.maxCpuRatio.toFixed(2)}x)` : c.peer ? '' : " (reported; not part of this pair's target)")
       : 'CPU per delivery: no step that both sustained undisturbed',
     c.peer
       ? 'verdict: none (a peer, measured for reference)'

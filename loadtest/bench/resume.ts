@@ -62,9 +62,16 @@ function open(c: Client, url: string, since: { seq: number; epoch: string } | un
     c.seen.push(data as number);
   };
   const restore = RESTORE && c.session.id !== '' && since !== undefined;
-  ws.on('open', () => ws.send(msgpackCodec.encode({
-    t: 'hello', v: 1, ...(c.session.id ? { session: c.session } : {}), ...(restore ? { restore: { since: { [TOPIC]: since } } } : {}),
-  })));
+  ws.on('open', () =>
+    ws.send(
+      msgpackCodec.encode({
+        t: 'hello',
+        v: 1,
+        ...(c.session.id ? { session: c.session } : {}),
+        ...(restore ? { restore: { since: { [TOPIC]: since } } } : {}),
+      }),
+    ),
+  );
   ws.on('message', (buf: Buffer) => {
     const f = msgpackCodec.decode(buf) as ServerFrame;
     if (f.t === 'welcome') {
@@ -97,17 +104,27 @@ async function main(): Promise<void> {
     limits: { connRatePerSec: 0, userRatePerSec: 0 },
     log: { level: 'warn' },
   };
-  const [a, b] = await Promise.all([
-    startGatewayProcess({ name: 'gw-a', config }),
-    startGatewayProcess({ name: 'gw-b', config }),
-  ]);
+  const [a, b] = await Promise.all([startGatewayProcess({ name: 'gw-a', config }), startGatewayProcess({ name: 'gw-b', config })]);
   const clients: Client[] = [];
   try {
     let ready = 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${ready}/${CLIENTS} clients subscribed`)), DEADLINE_MS);
       for (let i = 0; i < CLIENTS; i++) {
-        const c: Client = { ws: null as never, session: { id: '', key: '' }, epoch: '', last: 0, seen: [], dups: 0, gaps: 0, killedAt: 0, resumedAt: 0, helloAt: 0, recovered: null, sessionResumed: false };
+        const c: Client = {
+          ws: null as never,
+          session: { id: '', key: '' },
+          epoch: '',
+          last: 0,
+          seen: [],
+          dups: 0,
+          gaps: 0,
+          killedAt: 0,
+          resumedAt: 0,
+          helloAt: 0,
+          recovered: null,
+          sessionResumed: false,
+        };
         clients.push(c);
         open(c, a.url, undefined, () => ++ready === CLIENTS && (clearTimeout(timer), resolve()));
       }
@@ -122,7 +139,8 @@ async function main(): Promise<void> {
         const due = start + (published * 1000) / RATE;
         if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
         const res = await fetch(`${b.httpUrl}/api/publish`, {
-          method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
           body: JSON.stringify({ topic: TOPIC, data: published + 1 }),
         });
         if (res.ok) published++;
@@ -142,7 +160,7 @@ async function main(): Promise<void> {
           c.killedAt = Date.now();
           open(c, b.url, { seq: c.last, epoch: c.epoch }, () => {
             c.resumedAt = Date.now();
-            if (++resumed === CLIENTS) (clearTimeout(timer), resolve());
+            if (++resumed === CLIENTS) clearTimeout(timer), resolve();
           });
         });
       }

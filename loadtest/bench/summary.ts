@@ -43,7 +43,14 @@ export function summarize(runs: TargetRun[], baselines: Record<string, string | 
   return counts.map((n) => {
     const group = runs.filter((r) => r.subscribers === n);
     const ok = group.filter((r) => !r.error && r.steps.length > 0);
-    const stepSets = ok.map((r) => new Set(usable(r.steps).filter((s) => s.sustained).map((s) => s.targetDeliveriesPerSec)));
+    const stepSets = ok.map(
+      (r) =>
+        new Set(
+          usable(r.steps)
+            .filter((s) => s.sustained)
+            .map((s) => s.targetDeliveriesPerSec),
+        ),
+    );
     const common = ok.length ? [...stepSets[0]!].filter((v) => stepSets.every((set) => set.has(v))) : [];
     let referenceStep: number | null = null;
     let referenceKind: Summary['referenceKind'] = 'none';
@@ -69,10 +76,26 @@ export function summarize(runs: TargetRun[], baselines: Record<string, string | 
       const s = referenceStep === null ? undefined : stepOf(run, referenceStep);
       return {
         ...base,
-        peak: p ? { deliveredPerSec: p.deliveredPerSec, step: p.targetDeliveriesPerSec, generatorCpuPct: p.generatorCpuPct, sustained: p.sustained, disturbed: pDisturbed } : null,
+        peak: p
+          ? {
+              deliveredPerSec: p.deliveredPerSec,
+              step: p.targetDeliveriesPerSec,
+              generatorCpuPct: p.generatorCpuPct,
+              sustained: p.sustained,
+              disturbed: pDisturbed,
+            }
+          : null,
         maxSustained: maxSustainedOf(run.steps),
         atStep: s
-          ? { nsPerDelivery: s.serverNsPerDelivery, p50: s.latencyMs.p50, p99: s.latencyMs.p99, generatorCpuPct: s.generatorCpuPct, serverCpuPct: s.serverCpuPct, sustained: s.sustained, disturbed: s.disturbed }
+          ? {
+              nsPerDelivery: s.serverNsPerDelivery,
+              p50: s.latencyMs.p50,
+              p99: s.latencyMs.p99,
+              generatorCpuPct: s.generatorCpuPct,
+              serverCpuPct: s.serverCpuPct,
+              sustained: s.sustained,
+              disturbed: s.disturbed,
+            }
           : null,
       };
     });
@@ -104,7 +127,11 @@ export function formatMarkdown(summaries: Summary[]): string {
     const at = sm.referenceStep === null ? null : stepM(sm.referenceStep);
     out.push(`### ${sm.subscribers.toLocaleString('en-US')} subscribers`, '');
     if (sm.referenceKind === 'common') out.push(`Reference step: **${at} deliveries/s**, the highest step every target sustained (undisturbed).`, '');
-    else if (sm.referenceKind === 'lowest') out.push(`Reference step: **${at} deliveries/s**, the lowest step: no step was sustained by every target without disturbance (see the "sustained" column).`, '');
+    else if (sm.referenceKind === 'lowest')
+      out.push(
+        `Reference step: **${at} deliveries/s**, the lowest step: no step was sustained by every target without disturbance (see the "sustained" column).`,
+        '',
+      );
     else out.push('No step every target ran: no reference step.', '');
     const ref = at ?? 'ref';
     out.push(
@@ -122,9 +149,14 @@ export function formatMarkdown(summaries: Summary[]): string {
         peak = `${r.peak.sustained ? '>= ' : ''}${M(r.peak.deliveredPerSec)} (${stepM(r.peak.step)})`;
         if (r.peak.disturbed) {
           peak += ' !';
-          notes.add('`!`: every step of the target was disturbed by other processes (other load above 25% of a core): a rough figure, rerun on a quiet machine.');
+          notes.add(
+            '`!`: every step of the target was disturbed by other processes (other load above 25% of a core): a rough figure, rerun on a quiet machine.',
+          );
         }
-        if (r.peak.sustained) notes.add('`>=` before a peak: it comes from a step the target sustained, so it is a floor of its capacity, not the capacity (add higher `--steps`); a peak ratio against such a floor is a bound (`<=`, `>=`), or unknown when both are floors.');
+        if (r.peak.sustained)
+          notes.add(
+            '`>=` before a peak: it comes from a step the target sustained, so it is a floor of its capacity, not the capacity (add higher `--steps`); a peak ratio against such a floor is a bound (`<=`, `>=`), or unknown when both are floors.',
+          );
         if (r.peak.generatorCpuPct >= GEN_BUSY_PCT) {
           peak += ' †';
           notes.add(`†: the generator used ${GEN_BUSY_PCT}% of a core or more at that step: the peak may be the generator's limit, not the server's.`);
@@ -213,18 +245,28 @@ export function renderSvg(runs: TargetRun[], title = 'Fan-out: p99 latency vs of
     group.forEach((run, i) => {
       const c = color(run.target);
       const steps = run.steps.filter((s) => fin(s.latencyMs.p99) && s.latencyMs.p99 > 0).sort((a, b) => a.offeredDeliveriesPerSec - b.offeredDeliveriesPerSec);
-      if (steps.length > 1) parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${steps.map((s) => `${num(X(s.offeredDeliveriesPerSec))},${num(Y(s.latencyMs.p99))}`).join(' ')}"/>`);
+      if (steps.length > 1)
+        parts.push(
+          `<polyline fill="none" stroke="${c}" stroke-width="2" points="${steps.map((s) => `${num(X(s.offeredDeliveriesPerSec))},${num(Y(s.latencyMs.p99))}`).join(' ')}"/>`,
+        );
       for (const s of steps) {
         const tip = `${run.target}: offered ${(s.offeredDeliveriesPerSec / 1e6).toFixed(2)}M/s, delivered ${(s.deliveredPerSec / 1e6).toFixed(2)}M/s, p99 ${ms(s.latencyMs.p99)} ms${s.sustained ? '' : ' (not sustained)'}`;
-        parts.push(`<circle cx="${num(X(s.offeredDeliveriesPerSec))}" cy="${num(Y(s.latencyMs.p99))}" r="4" stroke="${c}" stroke-width="2" fill="${s.sustained ? c : 'white'}"><title>${esc(tip)}</title></circle>`);
+        parts.push(
+          `<circle cx="${num(X(s.offeredDeliveriesPerSec))}" cy="${num(Y(s.latencyMs.p99))}" r="4" stroke="${c}" stroke-width="2" fill="${s.sustained ? c : 'white'}"><title>${esc(tip)}</title></circle>`,
+        );
       }
       const ly = y0 + T + 10 + i * 20;
       const lx = L + plotW + 14;
-      parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/><circle cx="${lx + 11}" cy="${ly}" r="4" fill="${c}"/>`);
+      parts.push(
+        `<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/><circle cx="${lx + 11}" cy="${ly}" r="4" fill="${c}"/>`,
+      );
       parts.push(`<text x="${lx + 28}" y="${ly + 4}">${esc(run.target)}${run.error ? ' (error)' : ''}</text>`);
     });
     const ly = y0 + T + 10 + group.length * 20 + 8;
-    parts.push(`<text x="${L + plotW + 14}" y="${ly}" fill="#555">filled: sustained</text>`, `<text x="${L + plotW + 14}" y="${ly + 16}" fill="#555">hollow: not sustained</text>`);
+    parts.push(
+      `<text x="${L + plotW + 14}" y="${ly}" fill="#555">filled: sustained</text>`,
+      `<text x="${L + plotW + 14}" y="${ly + 16}" fill="#555">hollow: not sustained</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';

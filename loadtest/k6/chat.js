@@ -65,71 +65,74 @@ export function user(run) {
   let id = 1;
   let opened = false;
   let finished = false;
-  setTimeout(() => {
-    const ws = new WebSocket(URL, SUBPROTOCOL);
-    let safety;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(safety); // a pending timer would keep the VU alive
-      subscribed.add(t.subscribes > 0);
-      gaps.add(t.gaps);
-      duplicates.add(t.duplicates);
-      ws.close();
-    };
-    ws.onopen = () => {
-      opened = true;
-      connectFailed.add(false);
-      ws.send(helloFrame({ client: 'k6-chat', token: tokenFor('k6-chat', vu) }));
-    };
-    ws.onmessage = (e) => {
-      const f = parseFrame(e.data);
-      if (!f) return errors.add(1, { reason: 'undecodable' });
-      if (f.t === 'welcome') {
-        t.startSubscribe();
-        ws.send(subFrame(id++, room));
-      } else if (f.t === 'ack') {
-        acked.add(1);
-        ackLatency.add(Date.now() - sentAt.get(f.id));
-        sentAt.delete(f.id);
-      } else if (f.t === 'error' && sentAt.has(f.id)) {
-        publishFailed.add(1, { code: String(f.code) });
-        sentAt.delete(f.id);
-      } else {
-        if (f.t === 'error') errors.add(1, { code: String(f.code) });
-        if (f.topic === room) {
-          const wasSubscribing = t.phase === 'subscribing';
-          for (const m of t.onFrame(f)) {
-            received.add(1);
-            if (m.data && typeof m.data.sentAt === 'number') latency.add(Date.now() - m.data.sentAt);
+  setTimeout(
+    () => {
+      const ws = new WebSocket(URL, SUBPROTOCOL);
+      let safety;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(safety); // a pending timer would keep the VU alive
+        subscribed.add(t.subscribes > 0);
+        gaps.add(t.gaps);
+        duplicates.add(t.duplicates);
+        ws.close();
+      };
+      ws.onopen = () => {
+        opened = true;
+        connectFailed.add(false);
+        ws.send(helloFrame({ client: 'k6-chat', token: tokenFor('k6-chat', vu) }));
+      };
+      ws.onmessage = (e) => {
+        const f = parseFrame(e.data);
+        if (!f) return errors.add(1, { reason: 'undecodable' });
+        if (f.t === 'welcome') {
+          t.startSubscribe();
+          ws.send(subFrame(id++, room));
+        } else if (f.t === 'ack') {
+          acked.add(1);
+          ackLatency.add(Date.now() - sentAt.get(f.id));
+          sentAt.delete(f.id);
+        } else if (f.t === 'error' && sentAt.has(f.id)) {
+          publishFailed.add(1, { code: String(f.code) });
+          sentAt.delete(f.id);
+        } else {
+          if (f.t === 'error') errors.add(1, { code: String(f.code) });
+          if (f.topic === room) {
+            const wasSubscribing = t.phase === 'subscribing';
+            for (const m of t.onFrame(f)) {
+              received.add(1);
+              if (m.data && typeof m.data.sentAt === 'number') latency.add(Date.now() - m.data.sentAt);
+            }
+            if (wasSubscribing && t.phase === 'live') startPublishing();
           }
-          if (wasSubscribing && t.phase === 'live') startPublishing();
         }
+      };
+      ws.onerror = (e) => {
+        const code = closeCodeOf(e);
+        if (!opened) connectFailed.add(true);
+        else if (code) closes.add(1, { code: String(code) });
+        else errors.add(1, { reason: 'socket' });
+      };
+      ws.onclose = finish;
+      function startPublishing() {
+        if (MSG_RATE <= 0) return;
+        const stopAt = Date.now() + DURATION_S * 1000;
+        const tick = setInterval(() => {
+          if (Date.now() >= stopAt) {
+            clearInterval(tick);
+            setTimeout(finish, DRAIN_S * 1000);
+            return;
+          }
+          const n = id++;
+          sentAt.set(n, Date.now());
+          ws.send(pubFrame(n, room, 'event', { from: vu, sentAt: Date.now() }));
+        }, 1000 / MSG_RATE);
       }
-    };
-    ws.onerror = (e) => {
-      const code = closeCodeOf(e);
-      if (!opened) connectFailed.add(true);
-      else if (code) closes.add(1, { code: String(code) });
-      else errors.add(1, { reason: 'socket' });
-    };
-    ws.onclose = finish;
-    function startPublishing() {
-      if (MSG_RATE <= 0) return;
-      const stopAt = Date.now() + DURATION_S * 1000;
-      const tick = setInterval(() => {
-        if (Date.now() >= stopAt) {
-          clearInterval(tick);
-          setTimeout(finish, DRAIN_S * 1000);
-          return;
-        }
-        const n = id++;
-        sentAt.set(n, Date.now());
-        ws.send(pubFrame(n, room, 'event', { from: vu, sentAt: Date.now() }));
-      }, 1000 / MSG_RATE);
-    }
-    safety = setTimeout(finish, (RAMP_S + DURATION_S + DRAIN_S + 10) * 1000);
-  }, ((vu - 1) % USERS) * ((RAMP_S * 1000) / Math.max(1, USERS)));
+      safety = setTimeout(finish, (RAMP_S + DURATION_S + DRAIN_S + 10) * 1000);
+    },
+    ((vu - 1) % USERS) * ((RAMP_S * 1000) / Math.max(1, USERS)),
+  );
 }
 
 export const handleSummary = summary('chat');

@@ -27,8 +27,14 @@ const errors = new Counter('symphonic_errors');
 export const options = {
   scenarios: {
     storm: {
-      executor: 'constant-arrival-rate', exec: 'connectOnce', rate: CONNECT_RATE, timeUnit: '1s', duration: `${DURATION_S}s`,
-      preAllocatedVUs: Math.min(MAX_VUS, Math.ceil(CONNECT_RATE * (HOLD_S + 2))), maxVUs: MAX_VUS, gracefulStop: `${HOLD_S + 10}s`,
+      executor: 'constant-arrival-rate',
+      exec: 'connectOnce',
+      rate: CONNECT_RATE,
+      timeUnit: '1s',
+      duration: `${DURATION_S}s`,
+      preAllocatedVUs: Math.min(MAX_VUS, Math.ceil(CONNECT_RATE * (HOLD_S + 2))),
+      maxVUs: MAX_VUS,
+      gracefulStop: `${HOLD_S + 10}s`,
     },
   },
   summaryTrendStats: SUMMARY_TREND_STATS,

@@ -40,8 +40,21 @@ const ackLatency = new Trend('symphonic_ack_latency', true);
 
 export const options = {
   scenarios: {
-    subscribers: { executor: 'per-vu-iterations', exec: 'subscriber', vus: SUBSCRIBERS, iterations: 1, maxDuration: `${RAMP_S + SETTLE_S + DURATION_S + DRAIN_S + 30}s` },
-    publisher: { executor: 'per-vu-iterations', exec: 'publisher', vus: 1, iterations: 1, startTime: `${RAMP_S + SETTLE_S}s`, maxDuration: `${DURATION_S + DRAIN_S + 30}s` },
+    subscribers: {
+      executor: 'per-vu-iterations',
+      exec: 'subscriber',
+      vus: SUBSCRIBERS,
+      iterations: 1,
+      maxDuration: `${RAMP_S + SETTLE_S + DURATION_S + DRAIN_S + 30}s`,
+    },
+    publisher: {
+      executor: 'per-vu-iterations',
+      exec: 'publisher',
+      vus: 1,
+      iterations: 1,
+      startTime: `${RAMP_S + SETTLE_S}s`,
+      maxDuration: `${DURATION_S + DRAIN_S + 30}s`,
+    },
   },
   summaryTrendStats: SUMMARY_TREND_STATS,
   thresholds: thresholds({
@@ -113,28 +126,31 @@ export function subscriber(run) {
     ws.close();
   };
   // A linear ramp: subscriber k connects at k / SUBSCRIBERS of RAMP_S.
-  setTimeout(() => {
-    const ws = open(
-      (s) => s.send(helloFrame({ client: 'k6-fanout', token: tokenFor('k6-sub', vu) })),
-      (s, f) => {
-        if (f.t === 'welcome') {
-          t.startSubscribe();
-          s.send(subFrame(1, run.topic));
-        } else if (f.topic === run.topic) {
-          for (const m of t.onFrame(f)) {
-            received.add(1);
-            if (m.data && typeof m.data.sentAt === 'number') latency.add(Date.now() - m.data.sentAt);
-            if (m.data && typeof m.data.end === 'number') {
-              total = m.data.end;
-              finish(s);
+  setTimeout(
+    () => {
+      const ws = open(
+        (s) => s.send(helloFrame({ client: 'k6-fanout', token: tokenFor('k6-sub', vu) })),
+        (s, f) => {
+          if (f.t === 'welcome') {
+            t.startSubscribe();
+            s.send(subFrame(1, run.topic));
+          } else if (f.topic === run.topic) {
+            for (const m of t.onFrame(f)) {
+              received.add(1);
+              if (m.data && typeof m.data.sentAt === 'number') latency.add(Date.now() - m.data.sentAt);
+              if (m.data && typeof m.data.end === 'number') {
+                total = m.data.end;
+                finish(s);
+              }
             }
           }
-        }
-      },
-      () => finish(ws),
-    );
-    deadline = setTimeout(() => finish(ws), Math.max(1000, run.publishAt - Date.now() + (DURATION_S + DRAIN_S) * 1000));
-  }, ((vu - 1) % SUBSCRIBERS) * ((RAMP_S * 1000) / Math.max(1, SUBSCRIBERS)));
+        },
+        () => finish(ws),
+      );
+      deadline = setTimeout(() => finish(ws), Math.max(1000, run.publishAt - Date.now() + (DURATION_S + DRAIN_S) * 1000));
+    },
+    ((vu - 1) % SUBSCRIBERS) * ((RAMP_S * 1000) / Math.max(1, SUBSCRIBERS)),
+  );
 }
 
 /** Sends message n at n / PUBLISH_RATE seconds (any rate, no rounding), then the end marker. */

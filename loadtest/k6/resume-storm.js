@@ -87,7 +87,14 @@ export function client(run) {
       const restore = {};
       if (resume && RESTORE) for (const t of trackers) if (t.since()) restore[t.topic] = t.since();
       if (resume && RESTORE) for (const t of trackers) t.startSubscribe();
-      me.send(helloFrame({ client: 'k6-resume', token: tokenFor('k6-resume', vu), session: resume ? session : undefined, restore: resume && RESTORE ? restore : undefined }));
+      me.send(
+        helloFrame({
+          client: 'k6-resume',
+          token: tokenFor('k6-resume', vu),
+          session: resume ? session : undefined,
+          restore: resume && RESTORE ? restore : undefined,
+        }),
+      );
     };
     ws.onmessage = (e) => {
       const f = parseFrame(e.data);
@@ -125,12 +132,15 @@ export function client(run) {
 
   setTimeout(() => connect(false), ((vu - 1) % CLIENTS) * ((RAMP_S * 1000) / Math.max(1, CLIENTS)));
   // Everyone drops at the same moment, and comes straight back.
-  setTimeout(() => {
-    droppedAt = Date.now();
-    for (const t of trackers) t.disconnected();
-    ws.close();
-    connect(true);
-  }, Math.max(0, run.dropAt - Date.now()));
+  setTimeout(
+    () => {
+      droppedAt = Date.now();
+      for (const t of trackers) t.disconnected();
+      ws.close();
+      connect(true);
+    },
+    Math.max(0, run.dropAt - Date.now()),
+  );
   setTimeout(() => {
     if (finished) return;
     finished = true;

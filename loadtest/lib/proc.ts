@@ -50,7 +50,10 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, everyMs 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -98,8 +101,15 @@ export async function startServer(o: StartOptions): Promise<ServerChild> {
       lines.forEach(onLine);
     });
   }
-  const exitPromise = new Promise<void>((resolve) => child.once('exit', (code, sig) => { exited = `exited (code ${code}, signal ${sig})`; resolve(); }));
-  child.once('error', (e) => { exited = `failed to start: ${e.message}`; });
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once('exit', (code, sig) => {
+      exited = `exited (code ${code}, signal ${sig})`;
+      resolve();
+    }),
+  );
+  child.once('error', (e) => {
+    exited = `failed to start: ${e.message}`;
+  });
 
   const server: ServerChild = {
     pid: child.pid ?? -1,

@@ -49,7 +49,10 @@ export class RawWs {
   // Decoded messages that came before anyone listened (e.g. with the 101 response), for waitFor.
   private early: { p: Buffer; b: boolean }[] = [];
 
-  constructor(readonly socket: net.Socket, opts: ConnectOptions) {
+  constructor(
+    readonly socket: net.Socket,
+    opts: ConnectOptions,
+  ) {
     this.onMessage = opts.onMessage;
     const onMessage = (p: Buffer, b: boolean) => {
       if (this.waiter?.(p, b)) return;
@@ -146,7 +149,9 @@ let sharedReadBuffer: Buffer | null = null;
 /** Opens a socket, performs the HTTP upgrade, resolves once the 101 response is verified. */
 export function connectRawWs(opts: ConnectOptions): Promise<RawWs> {
   const key = randomBytes(16).toString('base64');
-  const accept = createHash('sha1').update(key + GUID).digest('base64');
+  const accept = createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
   const readBuffer = opts.readBuffer ?? (sharedReadBuffer ??= Buffer.allocUnsafe(256 * 1024));
 
   return new Promise<RawWs>((resolve, reject) => {

@@ -94,7 +94,10 @@ export class FrameParser {
   private msgLen = 0;
   private parts: Buffer[] = [];
 
-  constructor(private readonly events: FrameEvents, opts: { decode: boolean; minCountBytes?: number }) {
+  constructor(
+    private readonly events: FrameEvents,
+    opts: { decode: boolean; minCountBytes?: number },
+  ) {
     this.decode = opts.decode;
     this.minCountBytes = opts.minCountBytes ?? 0;
   }

@@ -27,7 +27,11 @@ export class HttpPublishTransport implements PublishTransport {
   async publish(req: PublishRequest): Promise<PublishAck> {
     if (hasBinary(req.data)) {
       // JSON would turn a Uint8Array into {"0": .., "1": ..}: refuse rather than corrupt it.
-      throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${req.topic}: binary data cannot travel over the HTTP API (JSON); publish it over NATS`, req.topic);
+      throw new SymphonicError(
+        ErrorCode.InvalidPayload,
+        `publish to ${req.topic}: binary data cannot travel over the HTTP API (JSON); publish it over NATS`,
+        req.topic,
+      );
     }
     const doFetch = this.opts.fetch ?? globalThis.fetch;
     const timeout = this.opts.timeout ?? 10_000;
@@ -38,7 +42,8 @@ export class HttpPublishTransport implements PublishTransport {
       res = await doFetch(this.endpoint, { method: 'POST', headers, body: JSON.stringify(req), signal: AbortSignal.timeout(timeout) });
     } catch (e) {
       const err = e as Error & { cause?: { code?: unknown } };
-      if (err?.name === 'TimeoutError' || err?.name === 'AbortError') throw new TimeoutError(`publish to ${req.topic}: no answer within ${timeout} ms`, req.topic);
+      if (err?.name === 'TimeoutError' || err?.name === 'AbortError')
+        throw new TimeoutError(`publish to ${req.topic}: no answer within ${timeout} ms`, req.topic);
       const code = err?.cause?.code;
       if (typeof code === 'string' && NOT_SENT.has(code)) {
         throw new TransportUnavailableError(`publish to ${req.topic}: ${this.endpoint} not reachable (${code})`, req.topic, e);

@@ -97,7 +97,8 @@ export class NatsPublishTransport implements PublishTransport {
   constructor(private readonly opts: NatsTransportOptions) {
     this.prefix = opts.prefix ?? DEFAULT_BUS_PREFIX;
     if (!BUS_PREFIX_RE.test(this.prefix)) throw new TypeError(`prefix ${JSON.stringify(this.prefix)} must be 1-32 characters of [A-Za-z0-9_-]`);
-    if (!opts.connection && (opts.servers === undefined || opts.servers.length === 0)) throw new TypeError('NatsPublishTransport needs servers (or a connection)');
+    if (!opts.connection && (opts.servers === undefined || opts.servers.length === 0))
+      throw new TypeError('NatsPublishTransport needs servers (or a connection)');
     this.streamName = busStreamName(this.prefix);
   }
 
@@ -127,14 +128,16 @@ export class NatsPublishTransport implements PublishTransport {
     for (let attempt = 0; ; attempt++) {
       if (!this.connected) {
         if (!maybeSent) throw new TransportUnavailableError(`publish to ${topic}: the NATS connection is down (reconnecting)`, topic);
-        if (Date.now() >= deadline) throw new TimeoutError(`publish to ${topic}: NATS connection lost; not acknowledged within ${timeout} ms (it may have been stored)`, topic);
+        if (Date.now() >= deadline)
+          throw new TimeoutError(`publish to ${topic}: NATS connection lost; not acknowledged within ${timeout} ms (it may have been stored)`, topic);
         await pause(Math.min(backoff(attempt), Math.max(0, deadline - Date.now())));
         continue;
       }
       let ack: PubAck;
       try {
         ack = await link.js.publish(subject, payload, {
-          msgID, timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
+          msgID,
+          timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
           ...(req.expect === undefined ? {} : { expect: { lastSubjectSequence: req.expect } }),
         });
       } catch (e) {
@@ -142,10 +145,16 @@ export class NatsPublishTransport implements PublishTransport {
         // JetStream's per-subject expected-sequence check failed ("wrong last sequence: 42"): nothing stored.
         if (req.expect !== undefined && apiErrCode(e) === 10071) {
           const current = Number(/wrong last sequence: (\d+)/.exec(String((e as Error)?.message))?.[1] ?? NaN);
-          throw new SequenceConflictError(`publish to ${topic}: the topic is at sequence ${Number.isNaN(current) ? 'another' : current}, not ${req.expect}; nothing was stored`, topic, Number.isNaN(current) ? -1 : current);
+          throw new SequenceConflictError(
+            `publish to ${topic}: the topic is at sequence ${Number.isNaN(current) ? 'another' : current}, not ${req.expect}; nothing was stored`,
+            topic,
+            Number.isNaN(current) ? -1 : current,
+          );
         }
-        if (code === 'MAX_PAYLOAD_EXCEEDED') throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
-        if (this.closed || code === 'CONNECTION_CLOSED') throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
+        if (code === 'MAX_PAYLOAD_EXCEEDED')
+          throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
+        if (this.closed || code === 'CONNECTION_CLOSED')
+          throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
         // "No responders" means nobody received this attempt; anything else may have been stored.
         if (code !== '503') maybeSent = true;
         const retryable = (code !== undefined && RETRYABLE.has(code)) || apiCode(e) === 503;
@@ -154,7 +163,11 @@ export class NatsPublishTransport implements PublishTransport {
           continue;
         }
         if (!maybeSent) {
-          throw new SymphonicError(ErrorCode.Unavailable, `publish to ${topic}: no stream answers on ${subject} within ${timeout} ms (stream leader election, or the stream is gone); not stored`, topic);
+          throw new SymphonicError(
+            ErrorCode.Unavailable,
+            `publish to ${topic}: no stream answers on ${subject} within ${timeout} ms (stream leader election, or the stream is gone); not stored`,
+            topic,
+          );
         }
         if (retryable) throw new TimeoutError(`publish to ${topic}: not acknowledged within ${timeout} ms (it may have been stored)`, topic);
         throw new SymphonicError(ErrorCode.Internal, `publish to ${topic} refused by NATS: ${(e as Error)?.message ?? e}`, topic);
@@ -255,7 +268,10 @@ export class NatsPublishTransport implements PublishTransport {
       if (this.link && !this.closed) {
         // Closed under us (e.g. by its owner): the next publish connects again.
         const current = this.link;
-        void current.then((l) => l.nc === nc && this.link === current && (this.link = undefined), () => {});
+        void current.then(
+          (l) => l.nc === nc && this.link === current && (this.link = undefined),
+          () => {},
+        );
       }
     });
     // Epoch changes (stream deleted, recreated, updated) are announced: forget the cached one.
@@ -297,11 +313,19 @@ export class NatsPublishTransport implements PublishTransport {
       return epochFromCreated((await jsm.streams.info(this.streamName)).created);
     } catch (e) {
       if (apiErrCode(e) === STREAM_NOT_FOUND) {
-        throw new SymphonicError(ErrorCode.Unavailable, `stream ${this.streamName} does not exist: a gateway on the NATS engine with prefix "${this.prefix}" creates it`, topic);
+        throw new SymphonicError(
+          ErrorCode.Unavailable,
+          `stream ${this.streamName} does not exist: a gateway on the NATS engine with prefix "${this.prefix}" creates it`,
+          topic,
+        );
       }
       const code = errorCode(e);
       const retryable = code !== undefined && RETRYABLE.has(code);
-      throw new SymphonicError(retryable ? ErrorCode.Unavailable : ErrorCode.Internal, `cannot read the epoch of stream ${this.streamName}: ${(e as Error)?.message ?? e}`, topic);
+      throw new SymphonicError(
+        retryable ? ErrorCode.Unavailable : ErrorCode.Internal,
+        `cannot read the epoch of stream ${this.streamName}: ${(e as Error)?.message ?? e}`,
+        topic,
+      );
     }
   }
 }

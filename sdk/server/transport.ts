@@ -54,7 +54,10 @@ export interface FallbackOptions {
  */
 export class FallbackTransport implements PublishTransport {
   private readonly transports: readonly PublishTransport[];
-  constructor(transports: readonly PublishTransport[], private readonly opts: FallbackOptions = {}) {
+  constructor(
+    transports: readonly PublishTransport[],
+    private readonly opts: FallbackOptions = {},
+  ) {
     if (transports.length === 0) throw new TypeError('FallbackTransport needs at least one transport');
     this.transports = [...transports];
   }

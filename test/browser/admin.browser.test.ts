@@ -23,7 +23,12 @@ const SCREENSHOT = join(fileURLToPath(new URL('../..', import.meta.url)), 'test-
 const gw = await useGateway({
   nodeId: NODE,
   demo: false,
-  api: { keys: [{ key: ADMIN, scopes: ['admin', 'publish'], name: 'ops' }, { key: PUBLISHER, scopes: ['publish'] }] },
+  api: {
+    keys: [
+      { key: ADMIN, scopes: ['admin', 'publish'], name: 'ops' },
+      { key: PUBLISHER, scopes: ['publish'] },
+    ],
+  },
   cluster: { heartbeatMs: 250 },
   drain: { windowMs: 2000 },
 });
@@ -76,21 +81,28 @@ describe('admin page in Chromium', () => {
     expect(await page.textContent(cell('state'))).toBe('serving');
     expect(await page.textContent('#serving')).toContain(NODE);
 
-    const clients = await Promise.all(Array.from({ length: 5 }, async () => {
-      const { c } = await connectHello(gw.url, 'json');
-      c.send({ t: 'sub', id: 1, topic: 'ui.live' });
-      await c.next(isReply(1));
-      return c;
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const { c } = await connectHello(gw.url, 'json');
+        c.send({ t: 'sub', id: 1, topic: 'ui.live' });
+        await c.next(isReply(1));
+        return c;
+      }),
+    );
     await cellText('connections', '5');
     expect(await page.textContent('#sum-connections')).toBe('5');
 
     // Traffic for the rates and the charts: publish until the page shows deliveries going out.
     const admin = adminClient(gw.httpUrl, ADMIN);
-    await poll('an out rate on the page', async () => {
-      for (let i = 0; i < 10; i++) await admin.post('/api/publish', { topic: 'ui.live', data: { i } });
-      return page.evaluate((sel) => Number(document.querySelector(sel)?.textContent) > 0, cell('out'));
-    }, 15_000, 20);
+    await poll(
+      'an out rate on the page',
+      async () => {
+        for (let i = 0; i < 10; i++) await admin.post('/api/publish', { topic: 'ui.live', data: { i } });
+        return page.evaluate((sel) => Number(document.querySelector(sel)?.textContent) > 0, cell('out'));
+      },
+      15_000,
+      20,
+    );
     await page.waitForFunction(() => document.querySelectorAll('#chart-conn polyline, #chart-rate polyline').length >= 3, undefined, { timeout: 5000 });
     // A topic lookup, for the screenshot too.
     await page.fill('#topic', 'ui.live');

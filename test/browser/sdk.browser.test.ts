@@ -131,20 +131,31 @@ describe('demo page', () => {
 
     await a.page.click('.swatch[aria-label="#ef4444"]');
     await a.page.click('.cell[data-key="3,4"]');
-    await b.page.waitForFunction(() => (document.querySelector('.cell[data-key="3,4"]') as HTMLElement).style.backgroundColor === 'rgb(239, 68, 68)', undefined, { timeout: 5000 });
+    await b.page.waitForFunction(
+      () => (document.querySelector('.cell[data-key="3,4"]') as HTMLElement).style.backgroundColor === 'rgb(239, 68, 68)',
+      undefined,
+      { timeout: 5000 },
+    );
 
     await b.page.fill('#text', 'hi from tab b');
     await b.page.press('#text', 'Enter');
     await a.page.waitForFunction(() => document.getElementById('chat')!.textContent!.includes('hi from tab b'), undefined, { timeout: 5000 });
 
     gw.dropAllSockets();
-    for (const p of [a.page, b.page]) await p.waitForFunction(() => document.getElementById('log')!.textContent!.includes('resumed, nothing lost'), undefined, { timeout: 10_000 });
+    for (const p of [a.page, b.page])
+      await p.waitForFunction(() => document.getElementById('log')!.textContent!.includes('resumed, nothing lost'), undefined, { timeout: 10_000 });
     await b.page.click('.swatch[aria-label="#3b82f6"]');
     await b.page.click('.cell[data-key="0,0"]');
-    await a.page.waitForFunction(() => (document.querySelector('.cell[data-key="0,0"]') as HTMLElement).style.backgroundColor === 'rgb(59, 130, 246)', undefined, { timeout: 5000 });
+    await a.page.waitForFunction(
+      () => (document.querySelector('.cell[data-key="0,0"]') as HTMLElement).style.backgroundColor === 'rgb(59, 130, 246)',
+      undefined,
+      { timeout: 5000 },
+    );
     // Clicking your own colour again erases (a `null` in the merge patch).
     await b.page.click('.cell[data-key="0,0"]');
-    await a.page.waitForFunction(() => (document.querySelector('.cell[data-key="0,0"]') as HTMLElement).style.backgroundColor === '', undefined, { timeout: 5000 });
+    await a.page.waitForFunction(() => (document.querySelector('.cell[data-key="0,0"]') as HTMLElement).style.backgroundColor === '', undefined, {
+      timeout: 5000,
+    });
 
     expect(a.errors).toEqual([]);
     expect(b.errors).toEqual([]);

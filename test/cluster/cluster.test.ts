@@ -74,7 +74,13 @@ function delivered(cs: readonly ClusterClient[], topics: readonly string[], last
   return changes.until(
     () => cs.every((c) => topics.every((t) => c.view(t).last >= lastSeq(t))),
     timeoutMs,
-    () => `delivery of everything: ${cs.flatMap((c) => topics.filter((t) => c.view(t).last < lastSeq(t)).map((t) => `${c.name}/${t} at ${c.view(t).last} < ${lastSeq(t)} (${c.view(t).phase})`)).slice(0, 6).join(', ')}`,
+    () =>
+      `delivery of everything: ${cs
+        .flatMap((c) =>
+          topics.filter((t) => c.view(t).last < lastSeq(t)).map((t) => `${c.name}/${t} at ${c.view(t).last} < ${lastSeq(t)} (${c.view(t).phase})`),
+        )
+        .slice(0, 6)
+        .join(', ')}`,
   );
 }
 
@@ -85,7 +91,10 @@ async function stepDownStreamLeader(stream: string, old: string): Promise<string
   // The election has no event a client can wait on: poll the stream's info, bounded.
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const leader = await jsm.streams.info(stream).then((i) => i.cluster?.leader, () => undefined);
+    const leader = await jsm.streams.info(stream).then(
+      (i) => i.cluster?.leader,
+      () => undefined,
+    );
     if (leader && leader !== old) return leader;
     if (Date.now() > deadline) throw new Error(`stream ${stream}: no new leader within 20 s of a step-down`);
     await new Promise((r) => setTimeout(r, 100));
@@ -101,12 +110,7 @@ beforeAll(async () => {
   cluster = await startMonitoredCluster(3);
   const tCluster = Date.now() - t0;
   admin = await connect({ servers: [...cluster.urls] });
-  await Promise.all([
-    startGw('a', 'gw-a'),
-    startGw('b', 'gw-b'),
-    startGw('c', 'gw-c'),
-    startGw('r1', 'gw-r1', RET_PREFIX, 20),
-  ]);
+  await Promise.all([startGw('a', 'gw-a'), startGw('b', 'gw-b'), startGw('c', 'gw-c'), startGw('r1', 'gw-r1', RET_PREFIX, 20)]);
   figure(`setup: 3-node cluster ready in ${tCluster} ms, 4 gateway processes listening ${Date.now() - t0 - tCluster} ms later`);
 }, 120_000);
 
@@ -117,7 +121,10 @@ afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail') {
     // What the gateways had to say (warnings and errors) is usually the explanation.
     for (const p of started) {
-      const lines = p.logs().filter((l) => l.level === 'warn' || l.level === 'error').slice(-30);
+      const lines = p
+        .logs()
+        .filter((l) => l.level === 'warn' || l.level === 'error')
+        .slice(-30);
       if (lines.length > 0) console.error(`${p.name} (${p.running ? 'running' : 'exited'}) warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
     }
   }
@@ -132,7 +139,8 @@ afterAll(async () => {
   // gateways failed (answered 5001: the clients retried), for the figures.
   for (const p of started) {
     for (const l of p.logs()) {
-      if (/keeper|lease|subscribe failed|publish failed/.test(String(l.msg))) figure(`log: ${l.time} ${p.name} ${l.msg}${l.topic ? ` ${String(l.topic)}` : ''}${l.error ? ` (${String(l.error)})` : ''}`);
+      if (/keeper|lease|subscribe failed|publish failed/.test(String(l.msg)))
+        figure(`log: ${l.time} ${p.name} ${l.msg}${l.topic ? ` ${String(l.topic)}` : ''}${l.error ? ` (${String(l.error)})` : ''}`);
     }
   }
   if (subRetries > 0) figure(`clients retried ${subRetries} sub(s) answered 5001 (Unavailable)`);
@@ -159,14 +167,17 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     const allMs = Date.now() - t0;
 
     for (const cl of cs) {
-      for (const t of topics) expect({ client: cl.name, topic: t, ...sequenceProblems(cl.view(t), per) }).toEqual({ client: cl.name, topic: t, ...NO_PROBLEMS });
+      for (const t of topics)
+        expect({ client: cl.name, topic: t, ...sequenceProblems(cl.view(t), per) }).toEqual({ client: cl.name, topic: t, ...NO_PROBLEMS });
       expect(cl.stray).toEqual([]);
       expect(cl.reconnects).toEqual([]);
     }
     // Every topic's sequence numbers belong to one stream epoch.
     expect(new Set(topics.flatMap((t) => stream.records.get(t)!.map((r) => r.epoch))).size).toBe(1);
     const latencies = topics.flatMap((t) => stream.records.get(t)!.map((r) => r.endedAt - r.startedAt));
-    figure(`(1) ${topics.length}x${per} HTTP publishes (one in flight per topic) in ${publishMs} ms (${Math.round((topics.length * per) / (publishMs / 1000))}/s, ack p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms); all ${cs.length} clients complete ${allMs} ms after the first publish`);
+    figure(
+      `(1) ${topics.length}x${per} HTTP publishes (one in flight per topic) in ${publishMs} ms (${Math.round((topics.length * per) / (publishMs / 1000))}/s, ack p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms); all ${cs.length} clients complete ${allMs} ms after the first publish`,
+    );
   }, 90_000);
 
   it('(2) a gateway SIGKILLed mid-stream: its clients resume on the others with no loss and no duplicates', async () => {
@@ -195,7 +206,9 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     const atResume = stream.minCount();
     await stream.reach(atResume + 60, 30_000);
     await stream.stop();
-    const publishedDuringOutage = topics.map((t) => stream.records.get(t)!.filter((r) => r.endedAt > killedAt && r.endedAt < Math.max(...resumed.map((x) => x.resubscribedAt!))).length);
+    const publishedDuringOutage = topics.map(
+      (t) => stream.records.get(t)!.filter((r) => r.endedAt > killedAt && r.endedAt < Math.max(...resumed.map((x) => x.resubscribedAt!))).length,
+    );
     await delivered([...victims, ...witnesses], topics, (t) => stream.lastSeq(t), 30_000);
     await Promise.all(victims.map((v) => v.settled()));
 
@@ -213,7 +226,10 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       expect([a.url, b.url]).toContain(v.reconnects[0]!.to);
       for (const [j, t] of topics.entries()) {
         const subs = v.view(t).subscribes;
-        expect(subs.map((s) => [s.wasRecovering, s.recovered])).toEqual([[false, false], [true, true]]);
+        expect(subs.map((s) => [s.wasRecovering, s.recovered])).toEqual([
+          [false, false],
+          [true, true],
+        ]);
         // The resume really had something to recover: messages after the last one seen before the kill.
         expect(v.view(t).applied.length).toBeGreaterThan(appliedAtKill[i]![j]!);
       }
@@ -222,7 +238,9 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     expect(topics.filter((t) => stream.ambiguous(t).size > 0)).toEqual([]);
 
     const replayed = victims.flatMap((v) => topics.map((t) => v.view(t).subscribes[1]!.replay?.length ?? 0));
-    figure(`(2) gw-c SIGKILLed: victims saw the close after ${Math.min(...resumed.map((r) => r.closedAt - killedAt))}-${Math.max(...resumed.map((r) => r.closedAt - killedAt))} ms (code ${resumed[0]!.closeCode}), reconnected after ${Math.max(...resumed.map((r) => r.connectedAt! - killedAt))} ms, all ${topics.length} topics resubscribed (recovered) after ${Math.min(...resumed.map((r) => r.resubscribedAt! - killedAt))}-${Math.max(...resumed.map((r) => r.resubscribedAt! - killedAt))} ms; replays of ${Math.min(...replayed)}-${Math.max(...replayed)} messages (${victims.reduce((n, v) => n + topics.reduce((m, t) => m + v.view(t).duplicates, 0), 0)} overlapping live frames dropped by seq); ${publishedDuringOutage.join('/')} messages per topic published between kill and resume; welcome.resumed on the new gateway: ${[...new Set(resumed.map((r) => String(r.resumed)))].join('/')}`);
+    figure(
+      `(2) gw-c SIGKILLed: victims saw the close after ${Math.min(...resumed.map((r) => r.closedAt - killedAt))}-${Math.max(...resumed.map((r) => r.closedAt - killedAt))} ms (code ${resumed[0]!.closeCode}), reconnected after ${Math.max(...resumed.map((r) => r.connectedAt! - killedAt))} ms, all ${topics.length} topics resubscribed (recovered) after ${Math.min(...resumed.map((r) => r.resubscribedAt! - killedAt))}-${Math.max(...resumed.map((r) => r.resubscribedAt! - killedAt))} ms; replays of ${Math.min(...replayed)}-${Math.max(...replayed)} messages (${victims.reduce((n, v) => n + topics.reduce((m, t) => m + v.view(t).duplicates, 0), 0)} overlapping live frames dropped by seq); ${publishedDuringOutage.join('/')} messages per topic published between kill and resume; welcome.resumed on the new gateway: ${[...new Set(resumed.map((r) => String(r.resumed)))].join('/')}`,
+    );
   }, 90_000);
 
   it('(3) a NATS node (the stream leader) SIGKILLed mid-stream: publishing and delivery carry on, exactly once, in order', async () => {
@@ -264,8 +282,11 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       for (const t of topics) {
         // A publish answered 503 (or cut) and retried may have been stored twice, under two seqs:
         // that is the HTTP publisher's at-least-once, not a delivery fault; only those n may repeat.
-        expect({ client: cl.name, topic: t, ...sequenceProblems(cl.view(t), stream.count(t), stream.ambiguous(t)) })
-          .toEqual({ client: cl.name, topic: t, ...NO_PROBLEMS });
+        expect({ client: cl.name, topic: t, ...sequenceProblems(cl.view(t), stream.count(t), stream.ambiguous(t)) }).toEqual({
+          client: cl.name,
+          topic: t,
+          ...NO_PROBLEMS,
+        });
         expect(cl.view(t).lossReports).toBe(0);
       }
       // The gateways keep their sockets through a NATS node loss.
@@ -282,7 +303,9 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       return `${t} (via ${[a, b, c].find((g) => g.httpUrl === rs.at(-1)!.via)?.name}) ${gap} ms`;
     });
     const ambiguous = topics.reduce((s, t) => s + stream.ambiguous(t).size, 0);
-    figure(`(3) stream leader ${victim!.name} SIGKILLed (gateways connected to it: ${gatewaysOnVictim.join(', ') || 'none'}; ${stepDowns} leader step-downs to get there): longest ack gap after the kill per topic: ${ackGaps.join(', ')}; ${publisher.failures.length} failed HTTP attempts (${[...new Set(publisher.failures.map((f) => f[2].slice(0, 40)))].join('; ') || 'none'}), ${ambiguous} ambiguous publishes; all delivered exactly once`);
+    figure(
+      `(3) stream leader ${victim!.name} SIGKILLed (gateways connected to it: ${gatewaysOnVictim.join(', ') || 'none'}; ${stepDowns} leader step-downs to get there): longest ack gap after the kill per topic: ${ackGaps.join(', ')}; ${publisher.failures.length} failed HTTP attempts (${[...new Set(publisher.failures.map((f) => f[2].slice(0, 40)))].join('; ') || 'none'}), ${ambiguous} ambiguous publishes; all delivered exactly once`,
+    );
 
     const restartAt = Date.now();
     await victim!.restart();
@@ -290,7 +313,7 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     figure(`(3) ${victim!.name} restarted and back in the meta group after ${Date.now() - restartAt} ms`);
   }, 120_000);
 
-  it('(4) a client offline past retention gets a snapshot (recovered: false) equal to the publisher\'s document', async () => {
+  it("(4) a client offline past retention gets a snapshot (recovered: false) equal to the publisher's document", async () => {
     const topic = 'ret.doc';
     const r1 = gw.r1!;
     const publisher = new HttpPublisher(KEY, [r1.httpUrl]);
@@ -336,14 +359,24 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
 
     for (const cl of [x, z]) {
       const s = cl.view(topic).subscribes.at(-1)!;
-      expect({ client: cl.name, wasRecovering: s.wasRecovering, recovered: s.recovered, seq: s.seq, hasReplay: (s.replay ?? []).length > 0 })
-        .toEqual({ client: cl.name, wasRecovering: true, recovered: false, seq: lastSeq, hasReplay: false });
+      expect({ client: cl.name, wasRecovering: s.wasRecovering, recovered: s.recovered, seq: s.seq, hasReplay: (s.replay ?? []).length > 0 }).toEqual({
+        client: cl.name,
+        wasRecovering: true,
+        recovered: false,
+        seq: lastSeq,
+        hasReplay: false,
+      });
       expect(s.state).toEqual(doc);
       expect(cl.view(topic).state).toEqual(doc);
       expect(cl.view(topic).lossReports).toBe(1);
     }
     const ws = w.view(topic).subscribes.at(-1)!;
-    expect([ws.wasRecovering, ws.recovered, ws.seq, ws.replay?.map((p) => (p.data as { n: number }).n)]).toEqual([true, true, lastSeq, [66, 67, 68, 69, 70, 71, 72, 73, 74, 75]]);
+    expect([ws.wasRecovering, ws.recovered, ws.seq, ws.replay?.map((p) => (p.data as { n: number }).n)]).toEqual([
+      true,
+      true,
+      lastSeq,
+      [66, 67, 68, 69, 70, 71, 72, 73, 74, 75],
+    ]);
     expect(sequenceProblems(w.view(topic), 75)).toEqual(NO_PROBLEMS);
     expect(w.view(topic).state).toEqual(doc);
     expect(sequenceProblems(y.view(topic), 75)).toEqual(NO_PROBLEMS);
@@ -354,7 +387,9 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     x.raw!.send({ t: 'history', id: hid, topic, since: 0, limit: 1000 });
     const h = await x.raw!.next<Extract<ServerFrame, { t: 'history' }>>((f) => f.t === 'history' && f.id === hid, 15_000);
     expect([h.complete, h.messages.length, h.messages.at(-1)?.seq]).toEqual([false, 20, lastSeq]);
-    figure(`(4) history.size=20: client 60 messages behind got recovered:false + state equal to the document (cold gateway gw-r2, started in ${coldStartMs} ms, and the watching gw-r1); 10 behind: recovered:true with a 10-message replay`);
+    figure(
+      `(4) history.size=20: client 60 messages behind got recovered:false + state equal to the document (cold gateway gw-r2, started in ${coldStartMs} ms, and the watching gw-r1); 10 behind: recovered:true with a 10-message replay`,
+    );
   }, 90_000);
 
   it('(5) interest routing: each gateway subscribes to, and receives, only its own topics', async () => {
@@ -378,7 +413,10 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
         expect({ gateway: gw[r]!.name, wildcards }).toEqual({ gateway: gw[r]!.name, wildcards: [`${out}>`] });
         keepers.push(r);
       }
-      const ir = subs.filter((s) => s.subject.startsWith(`${out}ir.`)).map((s) => s.subject).sort();
+      const ir = subs
+        .filter((s) => s.subject.startsWith(`${out}ir.`))
+        .map((s) => s.subject)
+        .sort();
       expect({ gateway: gw[r]!.name, subjects: ir }).toEqual({ gateway: gw[r]!.name, subjects: wildcards.length ? [] : own[r].map((t) => out + t) });
       const m = await gw[r]!.metrics();
       expect({ gateway: gw[r]!.name, keeper: m.symphonic_bus_nats_keeper }).toEqual({ gateway: gw[r]!.name, keeper: wildcards.length ? 1 : 0 });
@@ -389,7 +427,10 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
 
     const per = 30;
     const topics = roles.flatMap((r) => own[r]);
-    const publisher = new HttpPublisher(KEY, roles.map((r) => gw[r]!.httpUrl));
+    const publisher = new HttpPublisher(
+      KEY,
+      roles.map((r) => gw[r]!.httpUrl),
+    );
     // Published through a gateway that does not serve the topic, to show publishing takes no interest.
     const stream = new PublishStream(publisher, { topics, via: (i) => Math.floor(i / 2) + 1, maxPerTopic: per, changes, registry: streams });
     await stream.reach(per, 30_000);
@@ -404,8 +445,11 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     for (const r of roles) {
       const received = (await gw[r]!.metrics()).symphonic_bus_messages_received_total! - before[r]!;
       const subs = (await subscriptionsOf(cluster, gw[r]!.name)).filter((s) => s.subject.startsWith(`${out}ir.`));
-      expect({ gateway: gw[r]!.name, received, perSubscription: subs.map((s) => [s.subject, s.msgs]).sort() })
-        .toEqual({ gateway: gw[r]!.name, received: 2 * per, perSubscription: keepers.includes(r) ? [] : own[r].map((t) => [out + t, per]).sort() });
+      expect({ gateway: gw[r]!.name, received, perSubscription: subs.map((s) => [s.subject, s.msgs]).sort() }).toEqual({
+        gateway: gw[r]!.name,
+        received: 2 * per,
+        perSubscription: keepers.includes(r) ? [] : own[r].map((t) => [out + t, per]).sort(),
+      });
       counts.push(`${gw[r]!.name} ${received} (all NATS messages to its connection: ${(await messagesSentTo(cluster, gw[r]!.name)) - natsBefore[r]!})`);
     }
 
@@ -420,10 +464,12 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(left).toEqual([]);
-    figure(`(5) ${topics.length} topics x ${per}: bus messages received per gateway ${counts.join(', ')} (each exactly its own 2 topics; the NATS totals add the acks of its own publishes, and on the state keeper (${keepers.map((r) => gw[r]!.name).join(', ') || 'none'}, one wildcard subscription) every message of the deployment); per-subscription counts in /connz match`);
+    figure(
+      `(5) ${topics.length} topics x ${per}: bus messages received per gateway ${counts.join(', ')} (each exactly its own 2 topics; the NATS totals add the acks of its own publishes, and on the state keeper (${keepers.map((r) => gw[r]!.name).join(', ') || 'none'}, one wildcard subscription) every message of the deployment); per-subscription counts in /connz match`,
+    );
   }, 60_000);
 
-  it('(6) state: late subscribers and a cold gateway serve the publisher\'s document after interleaved set/patch', async () => {
+  it("(6) state: late subscribers and a cold gateway serve the publisher's document after interleaved set/patch", async () => {
     if (!gw.c!.running) await startGw('c', 'gw-c2');
     const topic = 'state.doc';
     const { a, b, c } = gw as Record<'a' | 'b' | 'c', GatewayProcess>;
@@ -440,16 +486,22 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
       return Object.fromEntries(keys.slice(0, 1 + rand.int(3)).map((key) => [key, value(depth + 1)]));
     };
     const patch = (depth: number): Record<string, unknown> =>
-      Object.fromEntries(keys.filter(() => rand.chance(0.4)).map((key) => [key, rand.chance(0.25) ? null : depth < 2 && rand.chance(0.4) ? patch(depth + 1) : value(depth + 1)]));
+      Object.fromEntries(
+        keys.filter(() => rand.chance(0.4)).map((key) => [key, rand.chance(0.25) ? null : depth < 2 && rand.chance(0.4) ? patch(depth + 1) : value(depth + 1)]),
+      );
     let doc: unknown;
     let lastSeq = 0;
     const kinds: Record<string, number> = {};
     for (let i = 0; i < 150; i++) {
       const roll = rand.next();
-      const [kind, data]: [MessageKind, unknown] = roll < 0.12 ? ['set', { ...(value(0) as object), i }]
-        : roll < 0.2 ? ['event', { i }]
-        : roll < 0.23 ? ['patch', `replaced-${i}`] // a non-object patch replaces the whole document
-        : ['patch', patch(0)];
+      const [kind, data]: [MessageKind, unknown] =
+        roll < 0.12
+          ? ['set', { ...(value(0) as object), i }]
+          : roll < 0.2
+            ? ['event', { i }]
+            : roll < 0.23
+              ? ['patch', `replaced-${i}`] // a non-object patch replaces the whole document
+              : ['patch', patch(0)];
       kinds[kind] = (kinds[kind] ?? 0) + 1;
       // Through the three gateways in turn: order is the order of the acks (one in flight).
       lastSeq = (await publisher.publish(topic, kind, data, i % 3)).seq;
@@ -466,9 +518,20 @@ describe('3 NATS nodes (R3) + 3 gateways', () => {
     late.push(await client('l6-d', [d.url], [topic]));
     for (const cl of late) {
       const s = cl.view(topic).subscribes[0]!;
-      expect({ client: cl.name, wasRecovering: s.wasRecovering, recovered: s.recovered, seq: s.seq }).toEqual({ client: cl.name, wasRecovering: false, recovered: false, seq: lastSeq });
+      expect({ client: cl.name, wasRecovering: s.wasRecovering, recovered: s.recovered, seq: s.seq }).toEqual({
+        client: cl.name,
+        wasRecovering: false,
+        recovered: false,
+        seq: lastSeq,
+      });
       expect(s.state).toEqual(doc);
     }
-    figure(`(6) 150 interleaved publishes (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}) through 3 gateways: watching client, late subscribers on gw-a/gw-b and cold gw-d (started in ${coldStartMs} ms) all hold the publisher's document at seq ${lastSeq}`);
+    figure(
+      `(6) 150 interleaved publishes (${Object.entries(kinds)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(
+          ', ',
+        )}) through 3 gateways: watching client, late subscribers on gw-a/gw-b and cold gw-d (started in ${coldStartMs} ms) all hold the publisher's document at seq ${lastSeq}`,
+    );
   }, 90_000);
 });

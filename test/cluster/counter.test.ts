@@ -22,11 +22,20 @@ const clients: SymphonicClient[] = [];
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  gateways.push(...(await Promise.all(['c-1', 'c-2', 'c-3'].map((name) => startGatewayProcess({
-    name,
-    config: { bus: { engine: 'nats', nats: { servers: [nats.url], prefix: 'cnt' }, history: { size: 2000 } }, limits: { connRatePerSec: 0, userRatePerSec: 0 } },
-    readyTimeoutMs: 60_000,
-  })))));
+  gateways.push(
+    ...(await Promise.all(
+      ['c-1', 'c-2', 'c-3'].map((name) =>
+        startGatewayProcess({
+          name,
+          config: {
+            bus: { engine: 'nats', nats: { servers: [nats.url], prefix: 'cnt' }, history: { size: 2000 } },
+            limits: { connRatePerSec: 0, userRatePerSec: 0 },
+          },
+          readyTimeoutMs: 60_000,
+        }),
+      ),
+    )),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -46,14 +55,20 @@ describe('optimistic concurrency across gateways', () => {
     }
     let conflictsSeen = 0;
     const t0 = Date.now();
-    await Promise.all(clients.map(async (c) => {
-      for (let n = 0; n < 50; n++) {
-        await c.update<{ count: number }>(topic, (s) => {
-          if (s !== undefined) conflictsSeen++; // counts reads, not conflicts: every read after the first
-          return { count: (s?.count ?? 0) + 1 };
-        }, { attempts: 200 });
-      }
-    }));
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let n = 0; n < 50; n++) {
+          await c.update<{ count: number }>(
+            topic,
+            (s) => {
+              if (s !== undefined) conflictsSeen++; // counts reads, not conflicts: every read after the first
+              return { count: (s?.count ?? 0) + 1 };
+            },
+            { attempts: 200 },
+          );
+        }
+      }),
+    );
     const took = Date.now() - t0;
     const h = await clients[0]!.history(topic, { limit: 1000 });
     expect(h.messages.map((m) => (m.data as { count: number }).count)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
@@ -68,14 +83,21 @@ describe('optimistic concurrency across gateways', () => {
 
   it('on a replicated stream of nats-server < 2.10 a conditional publish is refused with 2004, never silently raced', async () => {
     cluster = await startNatsCluster(3);
-    const g = await startGatewayProcess({ name: 'c-r3', config: { bus: { engine: 'nats', nats: { servers: [...cluster.urls], prefix: 'cnt3', replicas: 3 } } }, readyTimeoutMs: 60_000 });
+    const g = await startGatewayProcess({
+      name: 'c-r3',
+      config: { bus: { engine: 'nats', nats: { servers: [...cluster.urls], prefix: 'cnt3', replicas: 3 } } },
+      readyTimeoutMs: 60_000,
+    });
     gateways.push(g);
     const c = new SymphonicClient(g.url, { WebSocket: WebSocket as never });
     c.connect();
     clients.push(c);
     const [major, minor] = (/v?(\d+)\.(\d+)/.exec(assertNatsServerInstalled()) ?? []).slice(1).map(Number);
     const atomic = major! > 2 || (major === 2 && minor! >= 10);
-    const outcome = await c.publish('cnt3.t', { v: 1 }, { kind: 'set', expect: 0 }).then(() => 'stored', (e: unknown) => e);
+    const outcome = await c.publish('cnt3.t', { v: 1 }, { kind: 'set', expect: 0 }).then(
+      () => 'stored',
+      (e: unknown) => e,
+    );
     if (atomic) expect(outcome).toBe('stored');
     else {
       expect(outcome).toMatchObject({ code: 2004 });

@@ -74,11 +74,19 @@ function clientsOn(gw: GatewayProcess): ClusterClient[] {
 /** Waits until `movers` (the clients that were on `from`) have all resumed elsewhere and every client is live. */
 async function resumedFrom(from: GatewayProcess, movers: readonly ClusterClient[], what: string): Promise<number[]> {
   const moved = (c: ClusterClient) => c.reconnects.at(-1)?.from === from.url && c.reconnects.at(-1)!.resubscribedAt !== undefined;
-  await changes.until(() => movers.every(moved) && allLive(clients), 60_000,
-    () => `${what}: ${movers.filter((c) => !moved(c)).length} of ${movers.length} clients not resubscribed`);
+  await changes.until(
+    () => movers.every(moved) && allLive(clients),
+    60_000,
+    () => `${what}: ${movers.filter((c) => !moved(c)).length} of ${movers.length} clients not resubscribed`,
+  );
   await Promise.all(movers.map((c) => c.settled()));
   const records = movers.map((c) => c.reconnects.at(-1)!);
-  welcomed.push(`${what}: welcome after p50 ${percentile(records.map((r) => r.connectedAt! - r.closedAt), 50)} ms, max ${Math.max(...records.map((r) => r.connectedAt! - r.closedAt))} ms`);
+  welcomed.push(
+    `${what}: welcome after p50 ${percentile(
+      records.map((r) => r.connectedAt! - r.closedAt),
+      50,
+    )} ms, max ${Math.max(...records.map((r) => r.connectedAt! - r.closedAt))} ms`,
+  );
   return records.map((r) => r.resubscribedAt! - r.closedAt);
 }
 
@@ -109,7 +117,10 @@ describe('a NATS node dies and stays dead', () => {
     onTestFailed(() => {
       // What the gateways had to say is usually the explanation.
       for (const p of started) {
-        const lines = p.logs().filter((l) => l.level === 'warn' || l.level === 'error').slice(-40);
+        const lines = p
+          .logs()
+          .filter((l) => l.level === 'warn' || l.level === 'error')
+          .slice(-40);
         if (lines.length > 0) console.error(`${p.name} (${p.running ? 'running' : 'exited'}) warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
       }
     });
@@ -121,14 +132,21 @@ describe('a NATS node dies and stays dead', () => {
       clients.push(new ClusterClient(`c${i}`, { urls: [...urls.slice(own), ...urls.slice(0, own)], changes, restore: i % 2 === 0 }));
     }
     for (let i = 0; i < clients.length; i += 25) {
-      await Promise.all(clients.slice(i, i + 25).map(async (cl) => {
-        await cl.connect(0);
-        await cl.subscribe(TOPICS);
-      }));
+      await Promise.all(
+        clients.slice(i, i + 25).map(async (cl) => {
+          await cl.connect(0);
+          await cl.subscribe(TOPICS);
+        }),
+      );
     }
     const publisher = new HttpPublisher(KEY, [a.httpUrl, b.httpUrl]);
     stream = new PublishStream(publisher, {
-      topics: TOPICS, via: (i) => i % 2, maxPerTopic: 100_000, changes, idempotencyPrefix: `run-${Date.now()}`, ratePerTopic: RATE,
+      topics: TOPICS,
+      via: (i) => i % 2,
+      maxPerTopic: 100_000,
+      changes,
+      idempotencyPrefix: `run-${Date.now()}`,
+      ratePerTopic: RATE,
     });
     await stream.reach(RATE, 30_000);
 
@@ -149,7 +167,10 @@ describe('a NATS node dies and stays dead', () => {
 
     // 3-4. Rolling restart of the surviving gateways, each replacement started after the node died.
     let publishVia = [a.httpUrl];
-    for (const [old, name] of [[b, 'gw-b2'], [a, 'gw-a2']] as const) {
+    for (const [old, name] of [
+      [b, 'gw-b2'],
+      [a, 'gw-a2'],
+    ] as const) {
       const fresh = await startGw(name);
       for (const cl of clients) cl.urls.push(fresh.url);
       publishVia = [...publishVia.filter((u) => u !== old.httpUrl), fresh.httpUrl];
@@ -157,7 +178,9 @@ describe('a NATS node dies and stays dead', () => {
       publisher.httpUrls.splice(0, Infinity, ...publishVia);
       const movers = clientsOn(old);
       await old.stop(20_000);
-      figures.push(`${old.name} SIGTERMed, ${name} started after the NATS node died: its clients resubscribed ${spread(await resumedFrom(old, movers, `after ${old.name} stopped`))}`);
+      figures.push(
+        `${old.name} SIGTERMed, ${name} started after the NATS node died: its clients resubscribed ${spread(await resumedFrom(old, movers, `after ${old.name} stopped`))}`,
+      );
     }
 
     const lastCount = stream.minCount();
@@ -166,7 +189,11 @@ describe('a NATS node dies and stays dead', () => {
     await changes.until(
       () => clients.every((cl) => TOPICS.every((t) => cl.view(t).last >= stream!.lastSeq(t))),
       60_000,
-      () => `delivery of everything: ${clients.flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`)).slice(0, 6).join(', ')}`,
+      () =>
+        `delivery of everything: ${clients
+          .flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`))
+          .slice(0, 6)
+          .join(', ')}`,
     );
 
     for (const cl of clients) {
@@ -174,8 +201,12 @@ describe('a NATS node dies and stays dead', () => {
         const v = cl.view(t);
         expect({ client: cl.name, topic: t, ...sequenceProblems(v, stream.count(t)) }).toEqual({ client: cl.name, topic: t, ...NO_PROBLEMS });
         // Every resume was within retention: every one of them recovered.
-        expect({ client: cl.name, topic: t, lossReports: v.lossReports, notRecovered: v.subscribes.filter((s) => s.wasRecovering && !s.recovered).length })
-          .toEqual({ client: cl.name, topic: t, lossReports: 0, notRecovered: 0 });
+        expect({
+          client: cl.name,
+          topic: t,
+          lossReports: v.lossReports,
+          notRecovered: v.subscribes.filter((s) => s.wasRecovering && !s.recovered).length,
+        }).toEqual({ client: cl.name, topic: t, lossReports: 0, notRecovered: 0 });
         // Served within the gateway's own retry bound: no "retry later" reached a client.
         expect({ client: cl.name, topic: t, unavailable: v.unavailable }).toEqual({ client: cl.name, topic: t, unavailable: [] });
       }
@@ -185,10 +216,22 @@ describe('a NATS node dies and stays dead', () => {
     const restorers = clients.filter((_, i) => i % 2 === 0);
     expect(restorers.reduce((n, cl) => n + cl.restored, 0)).toBeGreaterThan(0);
 
-    const doubts = started.flatMap((p) => p.logs().filter((l) => /may be incomplete|may be lost|resume from registry failed/.test(String(l.msg))).map((l) => `${p.name}: ${l.msg} ${JSON.stringify(l)}`));
+    const doubts = started.flatMap((p) =>
+      p
+        .logs()
+        .filter((l) => /may be incomplete|may be lost|resume from registry failed/.test(String(l.msg)))
+        .map((l) => `${p.name}: ${l.msg} ${JSON.stringify(l)}`),
+    );
     expect(doubts).toEqual([]);
 
-    const failures = started.flatMap((p) => p.logs().filter((l) => /failed/.test(String(l.msg))).map((l) => `${p.name} ${l.msg}`));
-    figures.push(`${CLIENTS} clients x ${TOPICS.length} topics, ${stream.count(TOPICS[0]!)} messages per topic at ${RATE}/s; ${clients.reduce((n, cl) => n + cl.reconnects.length, 0)} resumes (${restorers.reduce((n, cl) => n + cl.restored, 0)} subscriptions restored by hello.restore, ${restorers.reduce((n, cl) => n + cl.restoreErrors, 0)} restores refused); HTTP publish attempts failed: ${publisher.failures.length}; gateway log lines with "failed": ${failures.length} ${[...new Set(failures)].slice(0, 5).join('; ')}`);
+    const failures = started.flatMap((p) =>
+      p
+        .logs()
+        .filter((l) => /failed/.test(String(l.msg)))
+        .map((l) => `${p.name} ${l.msg}`),
+    );
+    figures.push(
+      `${CLIENTS} clients x ${TOPICS.length} topics, ${stream.count(TOPICS[0]!)} messages per topic at ${RATE}/s; ${clients.reduce((n, cl) => n + cl.reconnects.length, 0)} resumes (${restorers.reduce((n, cl) => n + cl.restored, 0)} subscriptions restored by hello.restore, ${restorers.reduce((n, cl) => n + cl.restoreErrors, 0)} restores refused); HTTP publish attempts failed: ${publisher.failures.length}; gateway log lines with "failed": ${failures.length} ${[...new Set(failures)].slice(0, 5).join('; ')}`,
+    );
   }, 300_000);
 });

@@ -86,7 +86,10 @@ describe('rolling restart behind nginx', () => {
   it('every gateway drained and restarted in turn: nothing lost or doubled, every resume recovered', async () => {
     onTestFailed(() => {
       for (const p of started) {
-        const lines = p.logs().filter((l) => l.level === 'warn' || l.level === 'error').slice(-30);
+        const lines = p
+          .logs()
+          .filter((l) => l.level === 'warn' || l.level === 'error')
+          .slice(-30);
         if (lines.length > 0) console.error(`${p.name} warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
       }
     });
@@ -102,22 +105,31 @@ describe('rolling restart behind nginx', () => {
     const frontHttp = `http://127.0.0.1:${ports[3]}`;
     for (let i = 0; i < CLIENTS; i++) clients.push(new ClusterClient(`r${i}`, { urls: [front], changes, restore: i % 2 === 0 }));
     for (let i = 0; i < clients.length; i += 25) {
-      await Promise.all(clients.slice(i, i + 25).map(async (cl) => {
-        // nginx may still be starting: the first connects are retried (bounded).
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await cl.connect(0);
-            break;
-          } catch (e) {
-            if (attempt >= 20) throw e;
-            await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(
+        clients.slice(i, i + 25).map(async (cl) => {
+          // nginx may still be starting: the first connects are retried (bounded).
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await cl.connect(0);
+              break;
+            } catch (e) {
+              if (attempt >= 20) throw e;
+              await new Promise((r) => setTimeout(r, 100));
+            }
           }
-        }
-        await cl.subscribe(TOPICS);
-      }));
+          await cl.subscribe(TOPICS);
+        }),
+      );
     }
     const publisher = new HttpPublisher(KEY, [frontHttp]);
-    stream = new PublishStream(publisher, { topics: TOPICS, via: () => 0, maxPerTopic: 100_000, changes, idempotencyPrefix: `roll-${Date.now()}`, ratePerTopic: RATE });
+    stream = new PublishStream(publisher, {
+      topics: TOPICS,
+      via: () => 0,
+      maxPerTopic: 100_000,
+      changes,
+      idempotencyPrefix: `roll-${Date.now()}`,
+      ratePerTopic: RATE,
+    });
     await stream.reach(RATE, 30_000);
 
     for (let i = 0; i < gateways.length; i++) {
@@ -127,8 +139,11 @@ describe('rolling restart behind nginx', () => {
       await old.stop(DRAIN_MS + 10_000); // SIGTERM: drains, then exits
       const drainedMs = Date.now() - t0;
       gateways[i] = await startGw(`${old.name}'`, gwPorts[i]!, cluster.urls);
-      await changes.until(() => clients.every((c) => c.connected && TOPICS.every((t) => c.view(t).phase === 'live')), 60_000,
-        () => `all clients live after ${old.name} restarted (${clients.filter((c) => !c.connected).length} disconnected)`);
+      await changes.until(
+        () => clients.every((c) => c.connected && TOPICS.every((t) => c.view(t).phase === 'live')),
+        60_000,
+        () => `all clients live after ${old.name} restarted (${clients.filter((c) => !c.connected).length} disconnected)`,
+      );
       figures.push(`${old.name}: SIGTERM to exit ${drainedMs} ms (drain window ${DRAIN_MS} ms), restarted; it held ${on} clients`);
     }
 
@@ -138,7 +153,11 @@ describe('rolling restart behind nginx', () => {
     await changes.until(
       () => clients.every((cl) => TOPICS.every((t) => cl.view(t).last >= stream!.lastSeq(t))),
       60_000,
-      () => `delivery of everything: ${clients.flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`)).slice(0, 6).join(', ')}`,
+      () =>
+        `delivery of everything: ${clients
+          .flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`))
+          .slice(0, 6)
+          .join(', ')}`,
     );
     await Promise.all(clients.map((c) => c.settled()));
 
@@ -146,16 +165,25 @@ describe('rolling restart behind nginx', () => {
       for (const t of TOPICS) {
         const v = cl.view(t);
         expect({ client: cl.name, topic: t, ...sequenceProblems(v, stream.count(t)) }).toEqual({ client: cl.name, topic: t, ...NO_PROBLEMS });
-        expect({ client: cl.name, topic: t, notRecovered: v.subscribes.filter((s) => s.wasRecovering && !s.recovered).length, unavailable: v.unavailable.length })
-          .toEqual({ client: cl.name, topic: t, notRecovered: 0, unavailable: 0 });
+        expect({
+          client: cl.name,
+          topic: t,
+          notRecovered: v.subscribes.filter((s) => s.wasRecovering && !s.recovered).length,
+          unavailable: v.unavailable.length,
+        }).toEqual({ client: cl.name, topic: t, notRecovered: 0, unavailable: 0 });
       }
       expect({ client: cl.name, resumed: cl.reconnects.map((r) => r.resumed) }).toEqual({ client: cl.name, resumed: cl.reconnects.map(() => true) });
-      expect({ client: cl.name, codes: [...new Set(cl.reconnects.map((r) => r.closeCode))] }).toEqual({ client: cl.name, codes: cl.reconnects.length ? [4000] : [] });
+      expect({ client: cl.name, codes: [...new Set(cl.reconnects.map((r) => r.closeCode))] }).toEqual({
+        client: cl.name,
+        codes: cl.reconnects.length ? [4000] : [],
+      });
       expect(cl.stray).toEqual([]);
     }
     const reconnects = clients.flatMap((c) => c.reconnects);
     expect(reconnects.length).toBeGreaterThanOrEqual(CLIENTS);
     const took = reconnects.map((r) => r.resubscribedAt! - r.closedAt);
-    figures.push(`${CLIENTS} clients x ${TOPICS.length} topics at ${RATE} msg/s each, ${stream.count(TOPICS[0]!)} messages per topic; ${reconnects.length} resumes, all recovered; reconnect (close to all topics resubscribed) p50 ${percentile(took, 50)} ms, p90 ${percentile(took, 90)} ms, p99 ${percentile(took, 99)} ms, worst gap a client saw ${Math.max(...took)} ms; HTTP publish attempts failed: ${publisher.failures.length}`);
+    figures.push(
+      `${CLIENTS} clients x ${TOPICS.length} topics at ${RATE} msg/s each, ${stream.count(TOPICS[0]!)} messages per topic; ${reconnects.length} resumes, all recovered; reconnect (close to all topics resubscribed) p50 ${percentile(took, 50)} ms, p90 ${percentile(took, 90)} ms, p99 ${percentile(took, 99)} ms, worst gap a client saw ${Math.max(...took)} ms; HTTP publish attempts failed: ${publisher.failures.length}`,
+    );
   }, 300_000);
 });

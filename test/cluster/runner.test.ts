@@ -12,7 +12,13 @@ import { connectHello, isMsg } from '../support/raw-client.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-interface Ready { ready: true; url: string; ws: string; gateways: string[]; pids: Record<string, number> }
+interface Ready {
+  ready: true;
+  url: string;
+  ws: string;
+  gateways: string[];
+  pids: Record<string, number>;
+}
 
 const alive = (pid: number) => {
   try {
@@ -25,7 +31,11 @@ const alive = (pid: number) => {
 
 describe('npm run cluster', () => {
   it('serves clients through nginx on a NATS cluster and stops everything on SIGINT', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/cluster.ts', '--port', '0', '--gateways', '2', '--api-key', 'runner-key', '--prefix', 'runner'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/cluster.ts', '--port', '0', '--gateways', '2', '--api-key', 'runner-key', '--prefix', 'runner'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     trackChild(child);
     let out = '';
     const ready = await new Promise<Ready>((resolve, reject) => {
@@ -50,7 +60,11 @@ describe('npm run cluster', () => {
     const { c } = await connectHello(ready.ws, 'json');
     c.send({ t: 'sub', id: 1, topic: 'runner.t' });
     await c.next((f) => f.t === 'subscribed');
-    const r = await fetch(`${ready.url}api/publish`, { method: 'POST', headers: { authorization: 'Bearer runner-key' }, body: JSON.stringify({ topic: 'runner.t', data: { hello: 'cluster' } }) });
+    const r = await fetch(`${ready.url}api/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer runner-key' },
+      body: JSON.stringify({ topic: 'runner.t', data: { hello: 'cluster' } }),
+    });
     expect(r.status).toBe(200);
     const m = await c.next(isMsg('runner.t'));
     expect(m).toMatchObject({ t: 'msg', topic: 'runner.t', data: { hello: 'cluster' } });

@@ -132,7 +132,10 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       const first = await bus.publish(topic, 'set', { v: 1 }, { expectedSeq: 0 });
       await expect(bus.publish(topic, 'set', { v: 'stale' }, { expectedSeq: 0 })).rejects.toMatchObject({ code: 'sequence_conflict', current: first.seq });
       const second = await bus.publish(topic, 'patch', { v: 2 }, { expectedSeq: first.seq });
-      await expect(bus.publish(topic, 'patch', { v: 'stale' }, { expectedSeq: first.seq })).rejects.toMatchObject({ code: 'sequence_conflict', current: second.seq });
+      await expect(bus.publish(topic, 'patch', { v: 'stale' }, { expectedSeq: first.seq })).rejects.toMatchObject({
+        code: 'sequence_conflict',
+        current: second.seq,
+      });
       const h = await bus.history(topic, 0, 10);
       expect(h.messages.map((m) => m.data)).toEqual([{ v: 1 }, { v: 2 }]);
       const r = await bus.recover(topic, undefined);
@@ -144,7 +147,7 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
       const topic = freshTopic('counter');
       let conflicts = 0;
       const writer = async () => {
-        for (let done = 0; done < 50;) {
+        for (let done = 0; done < 50; ) {
           const { seq, state } = await bus.recover(topic, undefined);
           const count = ((state as { count?: number } | undefined)?.count ?? 0) + 1;
           try {
@@ -424,7 +427,11 @@ export function runBusContract(name: string, makeBus: MakeBus): void {
         const { bus, got } = await open({ historyFor: (t) => (t.includes('.brief-') ? { size: 1000, ageMs } : undefined) });
         const topic = freshTopic(`brief-${mode}`);
         if (watched) await bus.watch(topic);
-        const early = await publishAll(bus, topic, [['set', { a: 1 }], ['patch', { b: 2 }], ['patch', { c: 3 }]]);
+        const early = await publishAll(bus, topic, [
+          ['set', { a: 1 }],
+          ['patch', { b: 2 }],
+          ['patch', { c: 3 }],
+        ]);
         // Age is the behaviour under test here: let the first three messages grow older than the limit.
         const expired = Date.now() + ageMs + 50;
         while (Date.now() < expired) await new Promise((r) => setTimeout(r, expired - Date.now()));

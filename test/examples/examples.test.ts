@@ -29,7 +29,11 @@ describe('examples', () => {
     await paintDiagonal(gw.httpUrl, KEY, 'demo.board', (line) => published.push(line));
     expect(published).toHaveLength(COLOURS.length);
     const painted = JSON.stringify({ cells: Object.fromEntries(COLOURS.map((c, i) => [`${i},${i}`, c])) });
-    await changes.until(() => watched.includes(`demo.board @ ${COLOURS.length}: ${painted}`), 10_000, () => `the painted board, saw:\n${watched.join('\n')}`);
+    await changes.until(
+      () => watched.includes(`demo.board @ ${COLOURS.length}: ${painted}`),
+      10_000,
+      () => `the painted board, saw:\n${watched.join('\n')}`,
+    );
   });
 
   it('the shell scripts parse', () => {

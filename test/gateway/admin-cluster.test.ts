@@ -24,7 +24,14 @@ let b: GatewayProcess;
 let c: GatewayProcess | undefined;
 let config: (name: string) => Record<string, unknown>;
 
-interface Gw { node: string; self: boolean; connections: number; version: string; bus: { engine: string; status: string; keeper: boolean | null }; lastSeenAgoMs: number }
+interface Gw {
+  node: string;
+  self: boolean;
+  connections: number;
+  version: string;
+  bus: { engine: string; status: string; keeper: boolean | null };
+  lastSeenAgoMs: number;
+}
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -46,26 +53,47 @@ const nodesOf = async (gw: GatewayProcess): Promise<Gw[]> => (await adminClient(
 
 describe('admin API on NATS, two gateway processes', () => {
   it('each gateway sees both in /api/admin/cluster, one of them the keeper', async () => {
-    for (const [gw, other] of [[a, b], [b, a]] as const) {
-      const gws = await poll(`${gw.name} sees ${other.name}`, async () => {
-        const g = await nodesOf(gw);
-        return g.length === 2 && g.every((x) => x.bus.keeper !== null) ? g : undefined;
-      }, 15_000, 100);
-      expect(gws.map((g) => [g.node, g.self])).toEqual([[gw.name, true], [other.name, false]]);
+    for (const [gw, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const gws = await poll(
+        `${gw.name} sees ${other.name}`,
+        async () => {
+          const g = await nodesOf(gw);
+          return g.length === 2 && g.every((x) => x.bus.keeper !== null) ? g : undefined;
+        },
+        15_000,
+        100,
+      );
+      expect(gws.map((g) => [g.node, g.self])).toEqual([
+        [gw.name, true],
+        [other.name, false],
+      ]);
       for (const g of gws) expect(g).toMatchObject({ version: VERSION, bus: { engine: 'nats', status: 'ready' } });
       expect(gws[1]!.lastSeenAgoMs).toBeLessThanOrEqual(STALE_AFTER_MS);
     }
     const r = await adminClient(a.httpUrl, ADMIN).get('/api/admin/cluster');
     expect(r.body).toMatchObject({ engine: 'nats', heartbeatMs: HEARTBEAT_MS, staleAfterMs: STALE_AFTER_MS });
     // Exactly one keeper (by lease); both gateways agree on which.
-    const keepers = await poll('one keeper', async () => {
-      const k = (await nodesOf(a)).filter((g) => g.bus.keeper).map((g) => g.node);
-      return k.length === 1 ? k : undefined;
-    }, 15_000, 100);
-    await poll('the same keeper seen from gw-b', async () => JSON.stringify((await nodesOf(b)).filter((g) => g.bus.keeper).map((g) => g.node)) === JSON.stringify(keepers), 15_000, 100);
+    const keepers = await poll(
+      'one keeper',
+      async () => {
+        const k = (await nodesOf(a)).filter((g) => g.bus.keeper).map((g) => g.node);
+        return k.length === 1 ? k : undefined;
+      },
+      15_000,
+      100,
+    );
+    await poll(
+      'the same keeper seen from gw-b',
+      async () => JSON.stringify((await nodesOf(b)).filter((g) => g.bus.keeper).map((g) => g.node)) === JSON.stringify(keepers),
+      15_000,
+      100,
+    );
   });
 
-  it('a gateway\'s connections show on the other within a heartbeat', async () => {
+  it("a gateway's connections show on the other within a heartbeat", async () => {
     const clients = await Promise.all([1, 2, 3].map(() => connectHello(b.url, 'json')));
     await poll('gw-a sees 3 connections on gw-b', async () => (await nodesOf(a)).find((g) => g.node === 'gw-b')?.connections === 3, 3 * HEARTBEAT_MS, 100);
     for (const { c } of clients) c.close();
@@ -86,7 +114,15 @@ describe('admin API on NATS, two gateway processes', () => {
 
     const t = await onA.get('/api/admin/topics/adm.room');
     expect(t.status).toBe(200);
-    expect(t.body).toMatchObject({ topic: 'adm.room', subscribers: 1, gateways: [{ node: 'gw-a', subscribers: 0 }, { node: 'gw-b', subscribers: 1 }], unanswered: [] });
+    expect(t.body).toMatchObject({
+      topic: 'adm.room',
+      subscribers: 1,
+      gateways: [
+        { node: 'gw-a', subscribers: 0 },
+        { node: 'gw-b', subscribers: 1 },
+      ],
+      unanswered: [],
+    });
 
     const d = await onA.post('/api/admin/disconnect', { session: welcome.session });
     expect(d.body).toEqual({ disconnected: 1, gateways: [{ node: 'gw-b', disconnected: 1 }], unanswered: [] });
@@ -103,7 +139,14 @@ describe('admin API on NATS, two gateway processes', () => {
     const conns = await Promise.all([a, b, b].map((gw) => connectWithToken(gw.url, token)));
     const r = await adminClient(a.httpUrl, ADMIN).post('/api/admin/disconnect', { user: 'erin' });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ disconnected: 3, gateways: [{ node: 'gw-a', disconnected: 1 }, { node: 'gw-b', disconnected: 2 }], unanswered: [] });
+    expect(r.body).toEqual({
+      disconnected: 3,
+      gateways: [
+        { node: 'gw-a', disconnected: 1 },
+        { node: 'gw-b', disconnected: 2 },
+      ],
+      unanswered: [],
+    });
     for (const { c } of conns) expect((await c.closed).code).toBe(CloseCode.Kicked);
   });
 
@@ -111,7 +154,7 @@ describe('admin API on NATS, two gateway processes', () => {
     expect((await nodesOf(a)).map((g) => g.node)).toContain('gw-b');
     await b.kill();
     const killedAt = Date.now();
-    await poll('gw-b gone from gw-a\'s view', async () => !(await nodesOf(a)).some((g) => g.node === 'gw-b'), STALE_AFTER_MS + 2000, 50);
+    await poll("gw-b gone from gw-a's view", async () => !(await nodesOf(a)).some((g) => g.node === 'gw-b'), STALE_AFTER_MS + 2000, 50);
     const gone = Date.now() - killedAt;
     // Dropped CLUSTER_MISSED_BEATS intervals after its last beat, which came at most one interval before the kill.
     expect(gone).toBeLessThanOrEqual(STALE_AFTER_MS + 500);
@@ -129,7 +172,7 @@ describe('admin API on NATS, two gateway processes', () => {
     await c.stop();
     const stoppedAt = Date.now();
     // It says goodbye on the way out (the drain has no clients to move, so it exits at once).
-    await poll('gw-c gone from gw-a\'s view', async () => !(await nodesOf(a)).some((g) => g.node === 'gw-c'), HEARTBEAT_MS, 50);
+    await poll("gw-c gone from gw-a's view", async () => !(await nodesOf(a)).some((g) => g.node === 'gw-c'), HEARTBEAT_MS, 50);
     expect(Date.now() - stoppedAt).toBeLessThan(HEARTBEAT_MS);
   }, 60_000);
 });

@@ -20,7 +20,12 @@ const gw = await useGateway({
   nodeId: 'adm-1',
   demo: false,
   auth: { secret: SECRET },
-  api: { keys: [{ key: ADMIN, scopes: ['admin', 'publish'], name: 'ops' }, { key: PUBLISHER, scopes: ['publish'] }] },
+  api: {
+    keys: [
+      { key: ADMIN, scopes: ['admin', 'publish'], name: 'ops' },
+      { key: PUBLISHER, scopes: ['publish'] },
+    ],
+  },
   namespaces: { chat: { history: { size: 50, ageMs: 60_000 } } },
   cluster: { heartbeatMs: 200 },
 });
@@ -42,7 +47,11 @@ async function call(base: string, key: string | null, [method, path, body]: [str
 
 describe('admin API: keys', () => {
   it.each(ROUTES)('%s %s: 401 without a key or with a wrong one, 403 with a key lacking the admin scope, 503 with no keys configured', async (...route) => {
-    for (const [key, status, code] of [[null, 401, ErrorCode.Unauthorized], ['wrong-key-0123456789', 401, ErrorCode.Unauthorized], [PUBLISHER, 403, ErrorCode.Forbidden]] as const) {
+    for (const [key, status, code] of [
+      [null, 401, ErrorCode.Unauthorized],
+      ['wrong-key-0123456789', 401, ErrorCode.Unauthorized],
+      [PUBLISHER, 403, ErrorCode.Forbidden],
+    ] as const) {
       const r = await call(gw.httpUrl, key, route);
       expect(r.status, `${key}`).toBe(status);
       expect(r.body.error.code).toBe(code);
@@ -62,7 +71,11 @@ describe('admin API: cluster', () => {
     expect(r.body.gateways).toHaveLength(1);
     const before = r.body.gateways[0].connections;
     expect(r.body.gateways[0]).toMatchObject({
-      node: 'adm-1', self: true, version: VERSION, draining: false, lastSeenAgoMs: 0,
+      node: 'adm-1',
+      self: true,
+      version: VERSION,
+      draining: false,
+      lastSeenAgoMs: 0,
       bus: { engine: 'memory', status: 'ready', keeper: null },
       rates: { inPerSec: expect.any(Number), outPerSec: expect.any(Number), busPerSec: expect.any(Number) },
     });
@@ -77,12 +90,14 @@ describe('admin API: cluster', () => {
   });
 
   it('measures message rates over the sampling interval, and keeps their history for the charts', async () => {
-    const subs = await Promise.all([1, 2].map(async () => {
-      const { c } = await connectHello(gw.url, 'json');
-      c.send({ t: 'sub', id: 1, topic: 'rates.t' });
-      await c.next(isReply(1));
-      return c;
-    }));
+    const subs = await Promise.all(
+      [1, 2].map(async () => {
+        const { c } = await connectHello(gw.url, 'json');
+        c.send({ t: 'sub', id: 1, topic: 'rates.t' });
+        await c.next(isReply(1));
+        return c;
+      }),
+    );
     const t0 = Date.now();
     // Publishing until a sample shows deliveries: each message goes out twice (two subscribers).
     const seen = await poll('an out rate above zero', async () => {
@@ -96,7 +111,9 @@ describe('admin API: cluster', () => {
     expect(h.body.intervalMs).toBe(200);
     expect(h.body.samples.length).toBeGreaterThan(0);
     for (const s of h.body.samples) expect(s.t).toBeGreaterThan(t0);
-    expect(h.body.samples.some((s: { gateways: { node: string; outPerSec: number }[] }) => s.gateways.some((g) => g.node === 'adm-1' && g.outPerSec > 0))).toBe(true);
+    expect(h.body.samples.some((s: { gateways: { node: string; outPerSec: number }[] }) => s.gateways.some((g) => g.node === 'adm-1' && g.outPerSec > 0))).toBe(
+      true,
+    );
     const later = await admin.get(`/api/admin/history?since=${h.body.samples.at(-1).t}`);
     for (const s of later.body.samples) expect(s.t).toBeGreaterThan(h.body.samples.at(-1).t);
     expect((await admin.get('/api/admin/history?since=soon')).status).toBe(400);
@@ -130,7 +147,7 @@ describe('admin API: sessions', () => {
 });
 
 describe('admin API: disconnect', () => {
-  it('closes one session with 4504 and leaves the user\'s other connections', async () => {
+  it("closes one session with 4504 and leaves the user's other connections", async () => {
     const token = await hs256({ sub: 'bob' });
     const a = await connectWithToken(gw.url, token);
     const b = await connectWithToken(gw.url, token);
@@ -165,12 +182,14 @@ describe('admin API: disconnect', () => {
 });
 
 describe('admin API: topics', () => {
-  it('shows subscribers, last sequence, epoch, state size and the namespace\'s history window', async () => {
-    const clients = await Promise.all([1, 2].map(async () => {
-      const { c } = await connectHello(gw.url, 'json');
-      c.send({ t: 'sub', id: 1, topic: 'chat.lobby' });
-      return { c, sub: await c.next<Extract<import('../../protocol/index.ts').ServerFrame, { t: 'subscribed' }>>(isReply(1)) };
-    }));
+  it("shows subscribers, last sequence, epoch, state size and the namespace's history window", async () => {
+    const clients = await Promise.all(
+      [1, 2].map(async () => {
+        const { c } = await connectHello(gw.url, 'json');
+        c.send({ t: 'sub', id: 1, topic: 'chat.lobby' });
+        return { c, sub: await c.next<Extract<import('../../protocol/index.ts').ServerFrame, { t: 'subscribed' }>>(isReply(1)) };
+      }),
+    );
     const state = { title: 'lobby', members: ['a', 'b'] };
     await admin.post('/api/publish', { topic: 'chat.lobby', kind: 'set', data: state });
     const last = await admin.post('/api/publish', { topic: 'chat.lobby', kind: 'patch', data: { title: 'Lobby' } });
@@ -178,10 +197,16 @@ describe('admin API: topics', () => {
     const r = await admin.get('/api/admin/topics/chat.lobby');
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
-      topic: 'chat.lobby', namespace: 'chat', epoch: clients[0]!.sub.epoch, seq: last.body.seq,
-      hasState: true, stateBytes: Buffer.byteLength(JSON.stringify({ ...state, title: 'Lobby' })),
+      topic: 'chat.lobby',
+      namespace: 'chat',
+      epoch: clients[0]!.sub.epoch,
+      seq: last.body.seq,
+      hasState: true,
+      stateBytes: Buffer.byteLength(JSON.stringify({ ...state, title: 'Lobby' })),
       history: { size: 50, ageMs: 60_000 },
-      subscribers: 2, gateways: [{ node: 'adm-1', subscribers: 2 }], unanswered: [],
+      subscribers: 2,
+      gateways: [{ node: 'adm-1', subscribers: 2 }],
+      unanswered: [],
     });
     for (const { c } of clients) c.close();
 

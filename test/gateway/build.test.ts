@@ -20,7 +20,11 @@ afterAll(() => rmSync(OUT.slice(0, OUT.lastIndexOf('/')), { recursive: true, for
 describe('production build', () => {
   it('runs as plain JavaScript on node (no tsx) and serves clients', async () => {
     await (buildGateway as (out: string) => Promise<string>)(OUT);
-    const child = spawn(process.execPath, [OUT], { cwd: ROOT, env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SYMPHONIC_demo: 'false', SYMPHONIC_api__keys: 'build-key' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [OUT], {
+      cwd: ROOT,
+      env: { ...process.env, HOST: '127.0.0.1', PORT: '0', SYMPHONIC_demo: 'false', SYMPHONIC_api__keys: 'build-key' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     trackChild(child);
     try {
       let out = '';
@@ -44,7 +48,11 @@ describe('production build', () => {
       const { c } = await connectHello(`ws://127.0.0.1:${port}/ws`);
       c.send({ t: 'sub', id: 1, topic: 'build.t' });
       await c.next((f) => f.t === 'subscribed');
-      const r = await fetch(`http://127.0.0.1:${port}/api/publish`, { method: 'POST', headers: { authorization: 'Bearer build-key' }, body: JSON.stringify({ topic: 'build.t', data: 1 }) });
+      const r = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer build-key' },
+        body: JSON.stringify({ topic: 'build.t', data: 1 }),
+      });
       expect(r.status).toBe(200);
       expect(await c.next(isMsg('build.t'))).toMatchObject({ data: 1 });
       c.close();

@@ -8,14 +8,23 @@ function run(env: Record<string, string>, until: RegExp) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise<{ out: string; code: number | null; child: typeof child }>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timeout; output: ${out}`)); }, 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timeout; output: ${out}`));
+    }, 20_000);
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (until.test(out)) { clearTimeout(timer); resolve({ out, code: null, child }); }
+      if (until.test(out)) {
+        clearTimeout(timer);
+        resolve({ out, code: null, child });
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ out, code, child }); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ out, code, child });
+    });
   });
 }
 

@@ -26,8 +26,10 @@ describe('config', () => {
     expect(c.bus.nats.servers).toEqual(['nats://n1:4222', 'nats://n2:4222', 'nats://n3:4222']);
     expect(c.api.keys).toEqual(['k-billing-0123456789', 'k-orders-0123456789']);
     // A value that parses as JSON is JSON: scoped keys, or a lone all-digit key, go in a JSON array.
-    expect(loadConfig({ SYMPHONIC_api__keys: '["k1",{"key":"k2","scopes":["publish","admin"],"name":"ops"}]' }).api.keys)
-      .toEqual(['k1', { key: 'k2', scopes: ['publish', 'admin'], name: 'ops' }]);
+    expect(loadConfig({ SYMPHONIC_api__keys: '["k1",{"key":"k2","scopes":["publish","admin"],"name":"ops"}]' }).api.keys).toEqual([
+      'k1',
+      { key: 'k2', scopes: ['publish', 'admin'], name: 'ops' },
+    ]);
     expect(loadConfig({ SYMPHONIC_api__keys: '["12345678901234567890"]' }).api.keys).toEqual(['12345678901234567890']);
     expect(() => loadConfig({ SYMPHONIC_api__keys: '12345678901234567890' })).toThrow(/api\.keys/);
   });

@@ -44,7 +44,11 @@ describe('drain', () => {
       const clients = await Promise.all(Array.from({ length: 10 }, () => connectHello(gw.url, 'json')));
       const closes = clients.map(({ c }) => c.closed.then((e) => ({ ...e, at: Date.now() })));
       const t0 = Date.now();
-      const r = await fetch(`${gw.httpUrl}/api/drain`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ windowMs: 3000 }) });
+      const r = await fetch(`${gw.httpUrl}/api/drain`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ windowMs: 3000 }),
+      });
       expect(r.status).toBe(202);
       expect(await r.json()).toMatchObject({ draining: true, windowMs: 3000, connections: 10 });
       expect(await readyz(gw.httpUrl)).toEqual({ status: 503, body: expect.objectContaining({ ready: false, reason: 'draining' }) });
@@ -77,7 +81,12 @@ describe('drain', () => {
 describe('readiness with NATS', () => {
   it('/readyz is 503 while the NATS connection is down and 200 once it is back', async () => {
     const nats = await startNatsServer();
-    const gw = await startGateway({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, bus: { engine: 'nats', nats: { servers: [nats.url], prefix: `rz${process.pid}` } } });
+    const gw = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      log: { level: 'silent' },
+      bus: { engine: 'nats', nats: { servers: [nats.url], prefix: `rz${process.pid}` } },
+    });
     try {
       expect(await readyz(gw.httpUrl)).toMatchObject({ status: 200, body: { ready: true } });
       await nats.stop('SIGKILL');

@@ -50,11 +50,12 @@ describe('HTTP publish API', () => {
     const { c } = await connectHello(gw.url);
     c.send({ t: 'sub', id: 1, topic: 'idem.t' });
     await c.next(isReply(1));
-    const send = (key: string, n: number) => fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'idempotency-key': key },
-      body: JSON.stringify({ topic: 'idem.t', data: n }),
-    }).then((r) => r.json() as Promise<{ seq: number }>);
+    const send = (key: string, n: number) =>
+      fetch(`${gw.httpUrl}/api/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'idempotency-key': key },
+        body: JSON.stringify({ topic: 'idem.t', data: n }),
+      }).then((r) => r.json() as Promise<{ seq: number }>);
     const [a, b] = await Promise.all([send('order-42', 1), send('order-42', 1)]);
     const c2 = await send('order-43', 2);
     expect(a).toEqual(b);
@@ -62,18 +63,21 @@ describe('HTTP publish API', () => {
     const msgs = await c.collect(isMsg('idem.t'), 2);
     expect(msgs.map((m) => (m as { data: number }).data)).toEqual([1, 2]);
     const bad = await fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'idempotency-key': 'has space' }, body: '{"topic":"idem.t"}',
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'idempotency-key': 'has space' },
+      body: '{"topic":"idem.t"}',
     });
     expect(bad.status).toBe(400);
     c.close();
   });
 
   it('refuses an Idempotency-Key reused for a different publish (422, 2007); a true retry still answers the first seq', async () => {
-    const send = (body: unknown, idem: string, key = KEY) => fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': idem },
-      body: JSON.stringify(body),
-    });
+    const send = (body: unknown, idem: string, key = KEY) =>
+      fetch(`${gw.httpUrl}/api/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': idem },
+        body: JSON.stringify(body),
+      });
     const first = await send({ topic: 'idem.reuse', kind: 'set', data: { a: 1, b: 2 } }, 'order-77');
     expect(first.status).toBe(200);
     const { seq } = (await first.json()) as { seq: number };

@@ -31,7 +31,12 @@ describe('logs', () => {
     const log = createLogger('debug', {}, { destination: stream });
     log.info('oops', { token: 'eyJhbGciOi.secret.sig', authorization: 'Bearer k', data: { card: '4111' }, nested: { apiKey: 'k', password: 'p' }, topic: 't' });
     expect(lines[0]).not.toMatch(/eyJhbGciOi|Bearer k|4111|"k"|"p"/);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ token: '[redacted]', data: '[redacted]', nested: { apiKey: '[redacted]', password: '[redacted]' }, topic: 't' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      token: '[redacted]',
+      data: '[redacted]',
+      nested: { apiKey: '[redacted]', password: '[redacted]' },
+      topic: 't',
+    });
   });
 
   it('lets payloads through only when asked (debugging)', () => {

@@ -38,7 +38,11 @@ describe('/metrics', () => {
     await c.collect(isMsg('met.a'), 20);
     c.send({ t: 'sub', id: 2, topic: 'met.a' }); // already subscribed: 2002
     await c.next(isReply(2));
-    const r = await fetch(`${gw.httpUrl}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify({ topic: 'met.a', data: 'x' }) });
+    const r = await fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ topic: 'met.a', data: 'x' }),
+    });
     expect(r.status).toBe(200);
     await c.collect(isMsg('met.a'), 21);
     // A resume: the session comes back, the subscription recovers from its position.

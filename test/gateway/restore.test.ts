@@ -21,7 +21,8 @@ for (const engine of ['memory', 'nats'] as const) {
     // `priv` needs a subscription token, which a restore cannot present (the client sends its own `sub`).
     const config = {
       bus: { engine, nats: { servers: [natsServer.url], prefix: `restore_${process.pid}_${engine}` } },
-      auth: { secret: SECRET }, namespaces: { priv: { subscribe: 'token' as const } },
+      auth: { secret: SECRET },
+      namespaces: { priv: { subscribe: 'token' as const } },
     };
     const a = await useGateway(config);
     // A second gateway of the same deployment (the memory engine is one node: the same one).
@@ -52,7 +53,12 @@ for (const engine of ['memory', 'nats'] as const) {
 
       const c = await connectRaw(b.url);
       const last = seen.at(-1)!;
-      c.send({ t: 'hello', v: 1, session: { id: first.welcome.session, key: first.welcome.key }, restore: { since: { [events]: { seq: last.seq, epoch: missed[0]!.epoch } } } });
+      c.send({
+        t: 'hello',
+        v: 1,
+        session: { id: first.welcome.session, key: first.welcome.key },
+        restore: { since: { [events]: { seq: last.seq, epoch: missed[0]!.epoch } } },
+      });
       const welcome = (await c.next((f) => f.t === 'welcome')) as Extract<ServerFrame, { t: 'welcome' }>;
       expect(welcome.resumed).toBe(true);
       expect([...welcome.topics!].sort()).toEqual([doc, events].sort());

@@ -32,7 +32,7 @@ describe('resume on the same gateway', () => {
     expect(r.replay![0]!.prev).toBe(last.seq);
     // and live delivery continues after the replay
     pub.send({ t: 'pub', id: 9, topic: 'r.a', data: 9 });
-    expect(((await again.c.next(isMsg('r.a'))) as MsgFrame)).toMatchObject({ seq: 9, prev: 8, data: 9 });
+    expect((await again.c.next(isMsg('r.a'))) as MsgFrame).toMatchObject({ seq: 9, prev: 8, data: 9 });
     pub.close();
     again.c.close();
   });

@@ -62,7 +62,11 @@ async function subscriber(topic: string): Promise<{ t: Tracker; ws: WebSocket }>
 }
 
 async function publish(topic: string, data: unknown): Promise<void> {
-  const r = await fetch(`${gw.httpUrl}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify({ topic, kind: 'event', data }) });
+  const r = await fetch(`${gw.httpUrl}/api/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ topic, kind: 'event', data }),
+  });
   expect(r.status).toBe(200);
 }
 

@@ -30,9 +30,18 @@ describe('FrameParser onShortMessage', () => {
   it('hands messages below minCountBytes to the hook in count-only mode, uncounted', () => {
     const short: string[] = [];
     const decoded: string[] = [];
-    const p = new FrameParser({ onShortMessage: (b) => short.push(b.toString()), onMessage: (b) => decoded.push(b.toString()) }, { decode: false, minCountBytes: 64 });
+    const p = new FrameParser(
+      { onShortMessage: (b) => short.push(b.toString()), onMessage: (b) => decoded.push(b.toString()) },
+      { decode: false, minCountBytes: 64 },
+    );
     const big = Buffer.from(socketioData(1234.5, 1));
-    const bytes = Buffer.concat([frame(OP_TEXT, Buffer.from('2')), frame(OP_TEXT, big), frame(OP_TEXT, Buffer.from('2')), frame(OP_TEXT, big), frame(OP_BINARY, Buffer.alloc(0))]);
+    const bytes = Buffer.concat([
+      frame(OP_TEXT, Buffer.from('2')),
+      frame(OP_TEXT, big),
+      frame(OP_TEXT, Buffer.from('2')),
+      frame(OP_TEXT, big),
+      frame(OP_BINARY, Buffer.alloc(0)),
+    ]);
     for (const step of [1, 3, bytes.length]) {
       short.length = 0;
       p.count = 0;
@@ -55,7 +64,7 @@ describe('NatsStream', () => {
     ...Array.from({ length: 10 }, (_, i) => msg(i)),
     Buffer.from('PING\r\n'),
     Buffer.concat([Buffer.from(`MSG bench.fanout 1 _INBOX.reply ${tricky.length}\r\n`), tricky, Buffer.from('\r\n')]),
-    Buffer.from('PONG\r\n-ERR \'Slow Consumer\'\r\n'),
+    Buffer.from("PONG\r\n-ERR 'Slow Consumer'\r\n"),
     Buffer.from('MSG bench.fanout 1 0\r\n\r\n'),
     ...Array.from({ length: 5 }, (_, i) => msg(10 + i)),
   ]);
@@ -73,16 +82,28 @@ describe('NatsStream', () => {
     const sent: string[] = [];
     const parser = new FrameParser({}, { decode, minCountBytes: 16 });
     parser.sampleEvery = sampleEvery;
-    parser.stream = new NatsStream({ parser, emit: (p, binary) => emitted.push({ p: p.toString(), binary }), send: (d) => sent.push(Buffer.from(d).toString()) });
+    parser.stream = new NatsStream({
+      parser,
+      emit: (p, binary) => emitted.push({ p: p.toString(), binary }),
+      send: (d) => sent.push(Buffer.from(d).toString()),
+    });
     feed(parser, framed(per), step);
     return { parser, emitted, sent };
   }
 
-  for (const [per, step] of [[proto.length, proto.length], [7, 1], [33, 5], [100, 64], [1000, 3]] as const) {
+  for (const [per, step] of [
+    [proto.length, proto.length],
+    [7, 1],
+    [33, 5],
+    [100, 64],
+    [1000, 3],
+  ] as const) {
     it(`counts every MSG, several per frame or split over frames (frames of ${per} bytes, read ${step} at a time)`, () => {
       const c = run(false, per, step);
       expect(c.parser.count).toBe(messages);
-      expect(c.parser.bytes).toBe(proto.length - 'INFO {"server_id":"X","max_payload":1048576}\r\n'.length - 'PING\r\n'.length - 'PONG\r\n-ERR \'Slow Consumer\'\r\n'.length);
+      expect(c.parser.bytes).toBe(
+        proto.length - 'INFO {"server_id":"X","max_payload":1048576}\r\n'.length - 'PING\r\n'.length - "PONG\r\n-ERR 'Slow Consumer'\r\n".length,
+      );
       expect(c.sent).toEqual(['PONG\r\n']); // PING answered on a count-only socket
       expect(c.emitted.filter((e) => e.binary)).toEqual([]); // count-only decodes no payload
       expect(c.emitted.map((e) => e.p)).toEqual(['INFO {"server_id":"X","max_payload":1048576}', 'PONG', "-ERR 'Slow Consumer'"]);
@@ -90,7 +111,12 @@ describe('NatsStream', () => {
       const d = run(true, per, step);
       expect(d.parser.count).toBe(messages);
       const payloads = d.emitted.filter((e) => e.binary).map((e) => e.p);
-      expect(payloads).toEqual([...Array.from({ length: 10 }, (_, i) => payload(i).toString()), tricky.toString(), '', ...Array.from({ length: 5 }, (_, i) => payload(10 + i).toString())]);
+      expect(payloads).toEqual([
+        ...Array.from({ length: 10 }, (_, i) => payload(i).toString()),
+        tricky.toString(),
+        '',
+        ...Array.from({ length: 5 }, (_, i) => payload(10 + i).toString()),
+      ]);
 
       const s = run(true, per, step, 4);
       expect(s.parser.count).toBe(messages);
@@ -132,13 +158,26 @@ describe('Socket.IO server (socketio-server.ts), raw client', () => {
   beforeAll(async () => {
     port = await freePort();
     // Ping every 200 ms, closed after 400 ms without a pong: count-only sockets must answer pings to stay.
-    server = await startServer({ ...nodeTs('loadtest/bench/socketio-server.ts'), cwd: REPO_ROOT, env: { PORT: String(port), HOST: '127.0.0.1', PING_INTERVAL_MS: '200', PING_TIMEOUT_MS: '400' }, port });
+    server = await startServer({
+      ...nodeTs('loadtest/bench/socketio-server.ts'),
+      cwd: REPO_ROOT,
+      env: { PORT: String(port), HOST: '127.0.0.1', PING_INTERVAL_MS: '200', PING_TIMEOUT_MS: '400' },
+      port,
+    });
   });
   afterAll(() => server?.stop());
 
   it('answers pings on count-only sockets and counts one frame per delivered event', async () => {
     const c = socketioClient('bench.fanout');
-    const open = () => connectRawWs({ host: '127.0.0.1', port, path: c.subscriberPath, decode: true, minCountBytes: c.minCountBytes, onShortMessage: c.onShortMessage!.bind(c) });
+    const open = () =>
+      connectRawWs({
+        host: '127.0.0.1',
+        port,
+        path: c.subscriberPath,
+        decode: true,
+        minCountBytes: c.minCountBytes,
+        onShortMessage: c.onShortMessage!.bind(c),
+      });
     const subs: RawWs[] = [];
     for (let i = 0; i < 5; i++) {
       const ws = await open();
@@ -153,7 +192,10 @@ describe('Socket.IO server (socketio-server.ts), raw client', () => {
     await sleep(1200); // several ping intervals
     const n = 300;
     for (let i = 0; i < n; i += 30) {
-      pub.sendMany(Array.from({ length: 30 }, (_, j) => c.encodePublish(performance.timeOrigin + performance.now(), i + j)), false);
+      pub.sendMany(
+        Array.from({ length: 30 }, (_, j) => c.encodePublish(performance.timeOrigin + performance.now(), i + j)),
+        false,
+      );
       await sleep(5);
     }
     await allCounted(subs, n);
@@ -198,7 +240,10 @@ describe('nats-server WebSocket target (nats-ws)', () => {
     await c.preparePublisher(pub);
     const n = 2000;
     for (let i = 0; i < n; i += 100) {
-      pub.sendMany(Array.from({ length: 100 }, (_, j) => c.encodePublish(performance.timeOrigin + performance.now(), i + j)), true);
+      pub.sendMany(
+        Array.from({ length: 100 }, (_, j) => c.encodePublish(performance.timeOrigin + performance.now(), i + j)),
+        true,
+      );
       await sleep(2);
     }
     await allCounted(subs, n);
@@ -242,7 +287,15 @@ describe('summary: markdown table and SVG chart', () => {
     publisherNotices: 0,
     sustained,
   });
-  const run = (target: string, steps: StepResult[]): TargetRun => ({ target, description: target, subscribers: 1000, connectSeconds: 1, serverKBPerConnection: 1, messageBytes: 100, steps });
+  const run = (target: string, steps: StepResult[]): TargetRun => ({
+    target,
+    description: target,
+    subscribers: 1000,
+    connectSeconds: 1,
+    serverKBPerConnection: 1,
+    messageBytes: 100,
+    steps,
+  });
   const runs = [
     run('bare', [step(5e5, 5e5, 2, true, 400), step(1e6, 1e6, 4, true, 350), step(2e6, 1.6e6, 300, false, 300)]),
     run('socketio', [step(5e5, 5e5, 30, true, 2000), step(1e6, 6e5, 2000, false, 1800)]),

@@ -24,7 +24,11 @@ function feed(bytes: Buffer, step: number, decode: boolean, minCountBytes = 0) {
   const pings: Buffer[] = [];
   const closes: { code: number; reason: string }[] = [];
   const p = new FrameParser(
-    { onMessage: (payload, binary) => messages.push({ payload, binary }), onPing: (b) => pings.push(b), onClose: (code, reason) => closes.push({ code, reason }) },
+    {
+      onMessage: (payload, binary) => messages.push({ payload, binary }),
+      onPing: (b) => pings.push(b),
+      onClose: (code, reason) => closes.push({ code, reason }),
+    },
     { decode, minCountBytes },
   );
   for (let i = 0; i < bytes.length; i += step) p.push(bytes, i, Math.min(bytes.length, i + step));
@@ -75,7 +79,15 @@ describe('FrameParser', () => {
   it('can switch from decode to count-only between messages', () => {
     const bytes = Buffer.concat([serverFrame(OP_TEXT, Buffer.from('welcome')), serverFrame(OP_BINARY, filled(50, 1)), serverFrame(OP_BINARY, filled(50, 2))]);
     const seen: string[] = [];
-    const p: FrameParser = new FrameParser({ onMessage: (b) => { seen.push(b.toString()); p.decode = false; } }, { decode: true });
+    const p: FrameParser = new FrameParser(
+      {
+        onMessage: (b) => {
+          seen.push(b.toString());
+          p.decode = false;
+        },
+      },
+      { decode: true },
+    );
     for (let i = 0; i < bytes.length; i++) p.push(bytes, i, i + 1);
     expect(seen).toEqual(['welcome']);
     expect(p.count).toBe(3);

@@ -55,7 +55,13 @@ describe('live path gap repair', () => {
     const { bus, got } = await buses.start({ servers: server.url, prefix: prefix(), connect: lossy.connect });
     const topic = 'gap.room';
     await bus.watch(topic);
-    const ops: Op[] = [['set', { a: 1 }], ['patch', { b: 2 }], ['event', 'e'], ['patch', { a: null }], ['patch', { c: 3 }]];
+    const ops: Op[] = [
+      ['set', { a: 1 }],
+      ['patch', { b: 2 }],
+      ['event', 'e'],
+      ['patch', { a: null }],
+      ['patch', { c: 3 }],
+    ];
     const acks = [await bus.publish(topic, ...ops[0]!)];
     await got.count(topic, 1);
     lossy.dropNext(3);
@@ -141,7 +147,11 @@ describe('deployments and publishers', () => {
     const a3 = await js.publish(`${p}.in.${topic}`, 'not an envelope');
     await got.count(topic, 3);
     const ms = got.of(topic);
-    expect(ms.map((m) => [m.seq, m.prev, m.kind])).toEqual([[a1.seq, 0, 'set'], [a2.seq, a1.seq, 'patch'], [a3.seq, a2.seq, 'event']]);
+    expect(ms.map((m) => [m.seq, m.prev, m.kind])).toEqual([
+      [a1.seq, 0, 'set'],
+      [a2.seq, a1.seq, 'patch'],
+      [a3.seq, a2.seq, 'event'],
+    ]);
     expect(ms.map((m) => m.ts).slice(0, 2)).toEqual([1111, 2222]);
     expect(new TextDecoder().decode(ms[2]!.data as Uint8Array)).toBe('not an envelope');
     expect((await bus.recover(topic, undefined)).state).toEqual({ v: 1, w: 2 });
@@ -236,7 +246,10 @@ describe('topic state', () => {
 
     // Two more patches while no keeper runs: they exist only in the stream tail.
     const publisher = await buses.start({ servers: server.url, prefix: p, history: { size: 4 }, keeper: { enabled: false } });
-    const tailOps: Op[] = [['patch', { tail: 1 }], ['patch', { items: { i0: null } }]];
+    const tailOps: Op[] = [
+      ['patch', { tail: 1 }],
+      ['patch', { items: { i0: null } }],
+    ];
     for (const op of tailOps) acks.push(await publisher.bus.publish(topic, ...op));
 
     const jsm = await admin.jetstreamManager();
@@ -370,13 +383,23 @@ describe('retention per namespace', () => {
     const p = prefix();
     const ageMs = 1_500;
     const options = {
-      servers: server.url, prefix: p, history: { size: 1000, ageMs: 3_600_000 },
+      servers: server.url,
+      prefix: p,
+      history: { size: 1000, ageMs: 3_600_000 },
       historyFor: (t: string) => (t.startsWith('brief.') ? { size: 1000, ageMs } : undefined),
-      namespaces: [{ name: '', ageMs: 3_600_000 }, { name: 'brief', ageMs }],
+      namespaces: [
+        { name: '', ageMs: 3_600_000 },
+        { name: 'brief', ageMs },
+      ],
     };
     const keeperBus = await buses.start(options);
     expect(keeperBus.bus.stats().keeper).toBe(true);
-    const ops: Op[] = [['set', { a: 1 }], ['patch', { b: 2 }], ['event', 'e'], ['patch', { a: null, c: 3 }]];
+    const ops: Op[] = [
+      ['set', { a: 1 }],
+      ['patch', { b: 2 }],
+      ['event', 'e'],
+      ['patch', { a: null, c: 3 }],
+    ];
     const acks = [];
     for (const topic of ['brief.one', 'brief', 'long.one']) for (const op of ops) acks.push(await keeperBus.bus.publish(topic, ...op));
     const jsm = await admin.jetstreamManager();
@@ -385,10 +408,14 @@ describe('retention per namespace', () => {
     expect(await counts()).toEqual({ [subject('brief.one')]: 4, [subject('brief')]: 4, [subject('long.one')]: 4 });
 
     // Gone from disk once older than the namespace's age (the purge runs on the keeper).
-    const left = await eventually('the brief namespace purged', async () => {
-      const c = await counts();
-      return c[subject('brief.one')] === undefined && c[subject('brief')] === undefined ? c : undefined;
-    }, 15_000);
+    const left = await eventually(
+      'the brief namespace purged',
+      async () => {
+        const c = await counts();
+        return c[subject('brief.one')] === undefined && c[subject('brief')] === undefined ? c : undefined;
+      },
+      15_000,
+    );
     expect(left).toEqual({ [subject('long.one')]: 4 });
     expect(keeperBus.bus.stats().agePurged).toBe(8);
 
@@ -407,7 +434,10 @@ describe('retention per namespace: size', () => {
   it('trims a topic of a smaller-size namespace on disk, keeps the others, and its state survives', async () => {
     const p = prefix();
     const options = {
-      servers: server.url, prefix: p, history: { size: 100 }, snapshot: { everyMessages: 4 },
+      servers: server.url,
+      prefix: p,
+      history: { size: 100 },
+      snapshot: { everyMessages: 4 },
       historyFor: (t: string) => (t.startsWith('latest.') ? { size: 2, ageMs: 3_600_000 } : undefined),
     };
     const keeperBus = await buses.start(options);
@@ -440,7 +470,9 @@ describe('keeper lease', () => {
     const p = prefix();
     let crashed: NatsConnection | undefined;
     const a = await buses.start({
-      servers: server.url, prefix: p, keeper: { leaseMs: 600 },
+      servers: server.url,
+      prefix: p,
+      keeper: { leaseMs: 600 },
       connect: async (o) => (crashed = await connect(o)),
     });
     const b = await buses.start({ servers: server.url, prefix: p, keeper: { leaseMs: 600 } });
@@ -463,8 +495,9 @@ describe('credentials', () => {
     try {
       const ok = await buses.start({ servers: secured.url, prefix: prefix(), credentials: { user: 'gw', pass: 's3cret' } });
       expect((await ok.bus.publish('auth.t', 'event', 1)).seq).toBe(1);
-      await expect(buses.start({ servers: secured.url, prefix: prefix(), credentials: { user: 'gw', pass: 'wrong' }, connectTimeoutMs: 500 }))
-        .rejects.toMatchObject({ code: 'unavailable' });
+      await expect(
+        buses.start({ servers: secured.url, prefix: prefix(), credentials: { user: 'gw', pass: 'wrong' }, connectTimeoutMs: 500 }),
+      ).rejects.toMatchObject({ code: 'unavailable' });
     } finally {
       await buses.closeAll();
       await secured.cleanup();

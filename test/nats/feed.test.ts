@@ -61,25 +61,31 @@ function setup(opts: { cacheSize?: number; maxPending?: number; cursor?: number;
   const out: BusMessage[] = [];
   const losses: Array<[number, number]> = [];
   const waiters = new Set<() => void>();
-  const feed = new TopicFeed(T, stream, {
-    deliver: (m) => {
-      out.push(m);
-      for (const w of [...waiters]) w();
+  const feed = new TopicFeed(
+    T,
+    stream,
+    {
+      deliver: (m) => {
+        out.push(m);
+        for (const w of [...waiters]) w();
+      },
+      onLoss: (a, b) => losses.push([a, b]),
     },
-    onLoss: (a, b) => losses.push([a, b]),
-  }, { cacheSize: opts.cacheSize ?? 100, maxPending: opts.maxPending ?? 1000, retryDelayMs: () => 1 });
-  const until = (n: number) => new Promise<void>((resolve, reject) => {
-    const check = () => {
-      if (out.length >= n) {
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    const timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} delivered`)), 2000);
-    waiters.add(check);
-    check();
-  });
+    { cacheSize: opts.cacheSize ?? 100, maxPending: opts.maxPending ?? 1000, retryDelayMs: () => 1 },
+  );
+  const until = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (out.length >= n) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} delivered`)), 2000);
+      waiters.add(check);
+      check();
+    });
   const idle = async () => {
     for (let i = 0; i < 50 && feed.repairing; i++) await new Promise((r) => setImmediate(r));
     expect(feed.repairing).toBe(false);
@@ -285,7 +291,10 @@ describe('rebuildChain', () => {
     const c = rebuildChain(T, 3, stored(3, 5, 9));
     expect(c.proven).toBe(true);
     expect(c.unknownFirst).toBeUndefined();
-    expect(c.messages.map((m) => [m.seq, m.prev])).toEqual([[5, 3], [9, 5]]);
+    expect(c.messages.map((m) => [m.seq, m.prev])).toEqual([
+      [5, 3],
+      [9, 5],
+    ]);
   });
 
   it('is proven when nothing can lie between (seq - 1 === after), including the stream start', () => {
@@ -297,7 +306,10 @@ describe('rebuildChain', () => {
     const c = rebuildChain(T, 3, stored(7, 9));
     expect(c.proven).toBe(false);
     expect(c.unknownFirst?.seq).toBe(7);
-    expect(c.messages.map((m) => [m.seq, m.prev])).toEqual([[7, 6], [9, 7]]);
+    expect(c.messages.map((m) => [m.seq, m.prev])).toEqual([
+      [7, 6],
+      [9, 7],
+    ]);
   });
 });
 

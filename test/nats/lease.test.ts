@@ -52,19 +52,21 @@ describe('gateways starting together on a fresh 3-node cluster', () => {
     const prefix = unique('lease');
     const urls = [...cluster.urls];
     const ms: number[] = [];
-    const opened = await Promise.all(Array.from({ length: count }, async (_, i) => {
-      const t0 = Date.now();
-      const o = await buses.start({
-        servers: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)],
-        prefix,
-        replicas: 3,
-        name: `${prefix}-g${i}`,
-        connectTimeoutMs: 30_000,
-        ...(connectFn ? { connect: connectFn } : {}),
-      });
-      ms[i] = Date.now() - t0;
-      return o;
-    }));
+    const opened = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const t0 = Date.now();
+        const o = await buses.start({
+          servers: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)],
+          prefix,
+          replicas: 3,
+          name: `${prefix}-g${i}`,
+          connectTimeoutMs: 30_000,
+          ...(connectFn ? { connect: connectFn } : {}),
+        });
+        ms[i] = Date.now() - t0;
+        return o;
+      }),
+    );
     return { opened, ms };
   }
 
@@ -117,23 +119,29 @@ class FaultyKv {
   readonly kv: KV;
 
   constructor(readonly real: KV) {
-    const wrap = <A extends unknown[], R>(op: Op, call: (...args: A) => Promise<R>) => (...args: A): Promise<R> => {
-      this.calls[op]++;
-      const fault = this.cut ? 'drop' : this.faults[op].shift();
-      if (fault === 'drop') return new Promise<R>(() => {});
-      const late = this.parked[op];
-      delete this.parked[op];
-      if (fault === 'late') {
-        this.parked[op] = () => call(...args);
-        return new Promise<R>(() => {});
-      }
-      const answer = late ? late().catch(() => {}).then(() => call(...args)) : call(...args);
-      if (fault === 'lose-answer') {
-        answer.catch(() => {});
-        return new Promise<R>(() => {});
-      }
-      return answer;
-    };
+    const wrap =
+      <A extends unknown[], R>(op: Op, call: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> => {
+        this.calls[op]++;
+        const fault = this.cut ? 'drop' : this.faults[op].shift();
+        if (fault === 'drop') return new Promise<R>(() => {});
+        const late = this.parked[op];
+        delete this.parked[op];
+        if (fault === 'late') {
+          this.parked[op] = () => call(...args);
+          return new Promise<R>(() => {});
+        }
+        const answer = late
+          ? late()
+              .catch(() => {})
+              .then(() => call(...args))
+          : call(...args);
+        if (fault === 'lose-answer') {
+          answer.catch(() => {});
+          return new Promise<R>(() => {});
+        }
+        return answer;
+      };
     this.kv = {
       get: wrap('get', (k: string) => real.get(k)),
       create: wrap('create', (k: string, v: Uint8Array) => real.create(k, v)),
@@ -152,9 +160,15 @@ class Seen implements LeaseEvents {
   readonly at = { acquired: [] as number[], lost: [] as number[], renewed: [] as number[] };
   private readonly changes = new Changes();
 
-  acquired(): void { this.push('acquired'); }
-  lost(): void { this.push('lost'); }
-  renewed(): void { this.push('renewed'); }
+  acquired(): void {
+    this.push('acquired');
+  }
+  lost(): void {
+    this.push('lost');
+  }
+  renewed(): void {
+    this.push('renewed');
+  }
 
   private push(k: keyof Seen['at']): void {
     this.at[k].push(Date.now());

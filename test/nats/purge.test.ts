@@ -4,14 +4,35 @@ import { AgePurger, purgeRules } from '../../gateway/bus/nats/purge.ts';
 
 describe('purgeRules', () => {
   it('purges namespaces shorter-lived than the stream, never the default namespace', () => {
-    const rules = purgeRules([{ name: '', ageMs: 60_000 }, { name: 'cursor', ageMs: 5_000 }, { name: 'chat', ageMs: 60_000 }], 60_000);
+    const rules = purgeRules(
+      [
+        { name: '', ageMs: 60_000 },
+        { name: 'cursor', ageMs: 5_000 },
+        { name: 'chat', ageMs: 60_000 },
+      ],
+      60_000,
+    );
     expect(rules).toEqual([{ namespace: 'cursor', ageMs: 5_000, topics: ['cursor', 'cursor.>'] }]);
     // The default namespace shorter than another one: its filter would take every topic.
-    expect(purgeRules([{ name: '', ageMs: 1_000 }, { name: 'archive', ageMs: 60_000 }], 60_000)).toEqual([]);
+    expect(
+      purgeRules(
+        [
+          { name: '', ageMs: 1_000 },
+          { name: 'archive', ageMs: 60_000 },
+        ],
+        60_000,
+      ),
+    ).toEqual([]);
   });
 
   it('leaves a namespace alone when a namespace nested under it keeps messages longer', () => {
-    const ns = [{ name: '', ageMs: 60_000 }, { name: 'chat', ageMs: 5_000 }, { name: 'chat.vip', ageMs: 30_000 }, { name: 'live', ageMs: 5_000 }, { name: 'live.fast', ageMs: 1_000 }];
+    const ns = [
+      { name: '', ageMs: 60_000 },
+      { name: 'chat', ageMs: 5_000 },
+      { name: 'chat.vip', ageMs: 30_000 },
+      { name: 'live', ageMs: 5_000 },
+      { name: 'live.fast', ageMs: 1_000 },
+    ];
     expect(purgeRules(ns, 60_000).map((r) => r.namespace)).toEqual(['chat.vip', 'live', 'live.fast']);
   });
 
@@ -48,7 +69,7 @@ describe('AgePurger samples', () => {
 });
 
 describe('AgePurger passes', () => {
-  it('purges each rule below the newest sample old enough, never below the keeper\'s floor, and not twice', async () => {
+  it("purges each rule below the newest sample old enough, never below the keeper's floor, and not twice", async () => {
     const log = { debug() {}, info() {}, warn() {}, error() {} };
     const calls: Array<{ filter?: string; seq?: number }> = [];
     const jsm = { streams: { purge: async (_stream: string, o: { filter?: string; seq?: number }) => (calls.push(o), { purged: 1, success: true }) } };
@@ -63,10 +84,16 @@ describe('AgePurger passes', () => {
       purger.observe(35, now - 1_500);
       purger.observe(40, now - 10); // too recent
       await purger.purgeOnce();
-      expect(calls).toEqual([{ filter: 'p.in.cur', seq: 25 }, { filter: 'p.in.cur.>', seq: 25 }]);
+      expect(calls).toEqual([
+        { filter: 'p.in.cur', seq: 25 },
+        { filter: 'p.in.cur.>', seq: 25 },
+      ]);
       floor = Infinity; // written
       await purger.purgeOnce();
-      expect(calls.slice(2)).toEqual([{ filter: 'p.in.cur', seq: 35 }, { filter: 'p.in.cur.>', seq: 35 }]);
+      expect(calls.slice(2)).toEqual([
+        { filter: 'p.in.cur', seq: 35 },
+        { filter: 'p.in.cur.>', seq: 35 },
+      ]);
       await purger.purgeOnce(); // nothing new
       expect(calls).toHaveLength(4);
       expect(purger.stats).toMatchObject({ purges: 2, purged: 4, failures: 0 });

@@ -9,7 +9,11 @@ import type { JetStreamManager } from 'nats';
 import { encodeEnvelope } from '../../gateway/bus/nats/codec.ts';
 import { StreamReader } from '../../gateway/bus/nats/reader.ts';
 
-interface Stored { seq: number; subject: string; data: Uint8Array }
+interface Stored {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+}
 
 /** STREAM.MSG.GET over `stored`: `last_by_subj`, and `seq` + `next_by_subj` (404 when none). */
 function fakeJsm(stored: Stored[], opts: { unanswered?: (n: number) => boolean } = {}) {
@@ -20,9 +24,10 @@ function fakeJsm(stored: Stored[], opts: { unanswered?: (n: number) => boolean }
       getMessage(_stream: string, q: { seq?: number; next_by_subj?: string; last_by_subj?: string }) {
         const n = requests++;
         if (opts.unanswered?.(n)) return new Promise(() => {});
-        const hit = q.last_by_subj !== undefined
-          ? stored.filter((m) => m.subject === q.last_by_subj).at(-1)
-          : stored.find((m) => m.seq >= q.seq! && m.subject === q.next_by_subj);
+        const hit =
+          q.last_by_subj !== undefined
+            ? stored.filter((m) => m.subject === q.last_by_subj).at(-1)
+            : stored.find((m) => m.seq >= q.seq! && m.subject === q.next_by_subj);
         if (!hit) return Promise.reject(notFound());
         return Promise.resolve({ seq: hit.seq, data: hit.data, time: new Date(1_000), header: undefined });
       },
@@ -42,10 +47,17 @@ function streamOf(count: number, others: number): Stored[] {
   return out;
 }
 
-const seqsOf = (stored: Stored[], from: number, until = Infinity) => stored.filter((m) => m.subject === 'p.in.t' && m.seq >= from && m.seq <= until).map((m) => m.seq);
+const seqsOf = (stored: Stored[], from: number, until = Infinity) =>
+  stored.filter((m) => m.subject === 'p.in.t' && m.seq >= from && m.seq <= until).map((m) => m.seq);
 
 describe('StreamReader', () => {
-  for (const [count, others] of [[1000, 0], [600, 2], [200, 30], [3, 0], [40, 7]] as const) {
+  for (const [count, others] of [
+    [1000, 0],
+    [600, 2],
+    [200, 30],
+    [3, 0],
+    [40, 7],
+  ] as const) {
     it(`reads every message of a topic in range, in order (${count} messages, ${others} others between each)`, async () => {
       const stored = streamOf(count, others);
       const { jsm, requests } = fakeJsm(stored);

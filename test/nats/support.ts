@@ -31,20 +31,21 @@ export class Buses {
     });
     this.open.push(bus);
     await bus.start(got.onMessage);
-    const status = (want: BusStatus, timeoutMs = 20_000) => new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (bus.status() !== want) return;
-        listeners.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        listeners.delete(check);
-        reject(new Error(`bus did not become ${want} within ${timeoutMs} ms (statuses: ${statuses.join(', ')})`));
-      }, timeoutMs);
-      listeners.add(check);
-      check();
-    });
+    const status = (want: BusStatus, timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (bus.status() !== want) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`bus did not become ${want} within ${timeoutMs} ms (statuses: ${statuses.join(', ')})`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
     return { bus, got, statuses, status };
   }
 

@@ -185,7 +185,12 @@ describe.each(ENCODINGS)('%s: schema violations', (encoding) => {
       ['an array', ['chat']],
       ['an object', { name: 'chat' }],
     ];
-    for (const [type, extra] of [['sub', {}], ['unsub', {}], ['pub', { kind: 'event', data: 1 }], ['history', {}]] as const) {
+    for (const [type, extra] of [
+      ['sub', {}],
+      ['unsub', {}],
+      ['pub', { kind: 'event', data: 1 }],
+      ['history', {}],
+    ] as const) {
       it.each(BAD_TOPICS)(`${type}: %s`, (_name, topic) => {
         expectRejected(decode({ t: type, id: 77, topic, ...extra }), BadTopic, 77);
       });
@@ -236,8 +241,19 @@ describe('msgpack-only hostile values', () => {
 
   it('rejects a "__proto__" map key (decoded as an unrecognised key) without polluting prototypes', () => {
     // {"t":"ping","__proto__":{"polluted":true}} written by hand: msgpackr would not encode it like this.
-    const raw = bytes(0x82, 0xa1, 0x74, 0xa4, ...new TextEncoder().encode('ping'), 0xa9, ...new TextEncoder().encode('__proto__'),
-      0x81, 0xa8, ...new TextEncoder().encode('polluted'), 0xc3);
+    const raw = bytes(
+      0x82,
+      0xa1,
+      0x74,
+      0xa4,
+      ...new TextEncoder().encode('ping'),
+      0xa9,
+      ...new TextEncoder().encode('__proto__'),
+      0x81,
+      0xa8,
+      ...new TextEncoder().encode('polluted'),
+      0xc3,
+    );
     expectRejected(decodeClientFrame('msgpack', raw), InvalidFrame);
     expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
   });
@@ -284,8 +300,14 @@ describe('json: integer literals outside ±(2^53−1) -> 1001 InvalidFrame', () 
 
   it.each([
     ['the largest safe integer', '{"t":"pub","topic":"a","data":[9007199254740991,-9007199254740991]}'],
-    ['floats with a fraction or an exponent (rounded as JSON floats, like msgpack floats)', '{"t":"pub","topic":"a","data":[1e300,9007199254740993.5,1.5E+20,-2e-7]}'],
-    ['long digit runs inside strings, escaped quotes included', '{"t":"pub","topic":"a","data":{"id":"9007199254740993","q":"\\"12345678901234567890\\"","12345678901234567890":1}}'],
+    [
+      'floats with a fraction or an exponent (rounded as JSON floats, like msgpack floats)',
+      '{"t":"pub","topic":"a","data":[1e300,9007199254740993.5,1.5E+20,-2e-7]}',
+    ],
+    [
+      'long digit runs inside strings, escaped quotes included',
+      '{"t":"pub","topic":"a","data":{"id":"9007199254740993","q":"\\"12345678901234567890\\"","12345678901234567890":1}}',
+    ],
   ])('accepts %s', (_name, text) => {
     expect(decodeClientFrame('json', text)).toMatchObject({ ok: true });
   });
@@ -324,8 +346,41 @@ describe('pub data the gateway cannot carry is rejected', () => {
   });
 
   it('msgpack: a 64-bit integer beyond 2^53 in data', () => {
-    const raw = bytes(0x84, 0xa1, 0x74, 0xa3, 0x70, 0x75, 0x62, 0xa2, 0x69, 0x64, 0x01, 0xa5, 0x74, 0x6f, 0x70, 0x69, 0x63, 0xa1, 0x61,
-      0xa4, 0x64, 0x61, 0x74, 0x61, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+    const raw = bytes(
+      0x84,
+      0xa1,
+      0x74,
+      0xa3,
+      0x70,
+      0x75,
+      0x62,
+      0xa2,
+      0x69,
+      0x64,
+      0x01,
+      0xa5,
+      0x74,
+      0x6f,
+      0x70,
+      0x69,
+      0x63,
+      0xa1,
+      0x61,
+      0xa4,
+      0x64,
+      0x61,
+      0x74,
+      0x61,
+      0xcf,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+    );
     expectRejected(decodeClientFrame('msgpack', raw), InvalidFrame, 1);
   });
 });
@@ -335,9 +390,11 @@ describe('never throws', () => {
   function rng(seed: number) {
     let x = seed >>> 0 || 1;
     return () => {
-      x ^= x << 13; x >>>= 0;
+      x ^= x << 13;
+      x >>>= 0;
       x ^= x >>> 17;
-      x ^= x << 5; x >>>= 0;
+      x ^= x << 5;
+      x >>>= 0;
       return x;
     };
   }
@@ -377,7 +434,8 @@ describe('the shared rules (also used by the gateway transport and the HTTP API)
   it('requestIdOf: an integer id in [0, 2^31) of a map, else nothing', () => {
     expect(requestIdOf({ t: 'sub', id: 0 })).toBe(0);
     expect(requestIdOf({ id: 2 ** 31 - 1 })).toBe(2 ** 31 - 1);
-    for (const raw of [{ id: 2 ** 31 }, { id: -1 }, { id: 1.5 }, { id: '1' }, {}, null, 7, 'x', [1]]) expect(requestIdOf(raw), JSON.stringify(raw)).toBeUndefined();
+    for (const raw of [{ id: 2 ** 31 }, { id: -1 }, { id: 1.5 }, { id: '1' }, {}, null, 7, 'x', [1]])
+      expect(requestIdOf(raw), JSON.stringify(raw)).toBeUndefined();
   });
 
   it('schemaError: the first issue by its field; a bad topic is 2000 whatever the fallback code', () => {

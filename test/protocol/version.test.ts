@@ -1,9 +1,7 @@
 /** Subprotocol negotiation, error and close codes. */
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, isTerminalClose } from '../../protocol/codes.ts';
-import {
-  PROTOCOL_VERSION, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, negotiateEncoding, subprotocolFor,
-} from '../../protocol/version.ts';
+import { PROTOCOL_VERSION, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, negotiateEncoding, subprotocolFor } from '../../protocol/version.ts';
 
 describe('subprotocols', () => {
   it('has the documented names and version', () => {
@@ -56,9 +54,18 @@ describe('isTerminalClose', () => {
   it('classifies every defined close code as documented', () => {
     const terminal = ['BadProtocol', 'Unauthorized', 'Forbidden', 'TooManyErrors', 'Kicked'];
     const reconnect = [
-      'Normal', 'GoingAway', 'MessageTooBig', 'InternalError',
-      'ServerShutdown', 'SlowConsumer', 'HandshakeTimeout', 'IdleTimeout', 'SessionTakenOver', 'TokenExpired',
-      'RateLimited', 'TooManyConnections',
+      'Normal',
+      'GoingAway',
+      'MessageTooBig',
+      'InternalError',
+      'ServerShutdown',
+      'SlowConsumer',
+      'HandshakeTimeout',
+      'IdleTimeout',
+      'SessionTakenOver',
+      'TokenExpired',
+      'RateLimited',
+      'TooManyConnections',
     ];
     expect(Object.keys(CloseCode).sort()).toEqual([...terminal, ...reconnect].sort());
     for (const name of terminal) expect(isTerminalClose(CloseCode[name as keyof typeof CloseCode]), name).toBe(true);
@@ -75,11 +82,32 @@ describe('codes', () => {
     const values = Object.values(ErrorCode);
     expect(new Set(values).size).toBe(values.length);
     const range: Record<string, number> = {
-      BadFrame: 1, InvalidFrame: 1, UnknownFrameType: 1, FrameTooLarge: 1, HandshakeRequired: 1, AlreadyHandshaken: 1, UnsupportedVersion: 1,
-      BadTopic: 2, NotSubscribed: 2, AlreadySubscribed: 2, PublishNotAllowed: 2, BadRequest: 2, NotFound: 2, InvalidPayload: 2, IdempotencyKeyReused: 2, SequenceConflict: 2,
-      Unauthorized: 3, Forbidden: 3, TokenExpired: 3,
-      RateLimited: 4, TooManySubscriptions: 4, PayloadTooLarge: 4, LimitExceeded: 4, TooManyConnections: 4,
-      Internal: 5, Unavailable: 5,
+      BadFrame: 1,
+      InvalidFrame: 1,
+      UnknownFrameType: 1,
+      FrameTooLarge: 1,
+      HandshakeRequired: 1,
+      AlreadyHandshaken: 1,
+      UnsupportedVersion: 1,
+      BadTopic: 2,
+      NotSubscribed: 2,
+      AlreadySubscribed: 2,
+      PublishNotAllowed: 2,
+      BadRequest: 2,
+      NotFound: 2,
+      InvalidPayload: 2,
+      IdempotencyKeyReused: 2,
+      SequenceConflict: 2,
+      Unauthorized: 3,
+      Forbidden: 3,
+      TokenExpired: 3,
+      RateLimited: 4,
+      TooManySubscriptions: 4,
+      PayloadTooLarge: 4,
+      LimitExceeded: 4,
+      TooManyConnections: 4,
+      Internal: 5,
+      Unavailable: 5,
     };
     expect(Object.keys(ErrorCode).sort()).toEqual(Object.keys(range).sort());
     for (const [name, code] of Object.entries(ErrorCode)) expect(Math.floor(code / 1000), name).toBe(range[name]);

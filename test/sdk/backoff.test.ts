@@ -22,7 +22,7 @@ describe('full-jitter backoff', () => {
 
   it('spreads a crowd: 1000 clients at attempt 4 use the whole window', () => {
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const delays = Array.from({ length: 1000 }, () => backoffDelay(4, opts, rnd));
     expect(Math.min(...delays)).toBeLessThan(100);
     expect(Math.max(...delays)).toBeGreaterThan(1500);

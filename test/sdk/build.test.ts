@@ -34,7 +34,20 @@ describe('SDK bundles', () => {
     ctx.window = ctx;
     runInNewContext(code, ctx);
     const S = ctx.Symphonic as Record<string, unknown>;
-    for (const name of ['SymphonicClient', 'Subscription', 'SymphonicError', 'TimeoutError', 'ConnectionClosedError', 'ValidationError', 'ErrorCode', 'CloseCode', 'applyMergePatch', 'nextConnectionState', 'nextSubscriptionStatus', 'backoffDelay']) {
+    for (const name of [
+      'SymphonicClient',
+      'Subscription',
+      'SymphonicError',
+      'TimeoutError',
+      'ConnectionClosedError',
+      'ValidationError',
+      'ErrorCode',
+      'CloseCode',
+      'applyMergePatch',
+      'nextConnectionState',
+      'nextSubscriptionStatus',
+      'backoffDelay',
+    ]) {
       expect(S[name], name).toBeDefined();
     }
   });
@@ -51,8 +64,14 @@ describe('SDK bundles', () => {
   it('the browser bundles carry no zod, msgpackr or Node-only protocol modules (the bus envelope is server-only)', () => {
     for (const name of ['symphonic.mjs', 'symphonic.iife.js']) {
       const inputs = file(name).inputs;
-      expect(inputs.some((p) => p.includes('node_modules')), name).toBe(false);
-      expect(inputs.filter((p) => /protocol\/(envelope|codec|frames|validate)\.ts$/.test(p)), name).toEqual([]);
+      expect(
+        inputs.some((p) => p.includes('node_modules')),
+        name,
+      ).toBe(false);
+      expect(
+        inputs.filter((p) => /protocol\/(envelope|codec|frames|validate)\.ts$/.test(p)),
+        name,
+      ).toEqual([]);
     }
     expect(file('symphonic-server.mjs').inputs.some((p) => p.endsWith('protocol/envelope.ts'))).toBe(true);
     expect(file('symphonic-server.mjs').inputs.some((p) => p.includes('node_modules/zod/'))).toBe(false);
@@ -64,7 +83,9 @@ describe('SDK bundles', () => {
       expect(typeof mod[name], name).toBe('function');
     }
     const fake = new FakeNats();
-    const pub = new mod.SymphonicPublisher({ transport: new mod.NatsPublishTransport({ servers: 'nats://fake', prefix: 'p', connect: async () => fake.connection }) });
+    const pub = new mod.SymphonicPublisher({
+      transport: new mod.NatsPublishTransport({ servers: 'nats://fake', prefix: 'p', connect: async () => fake.connection }),
+    });
     fake.stream = 'p_topics';
     await expect(pub.set('a.b', { x: [1, 'two'] })).resolves.toEqual({ seq: 1, epoch: epochFromCreated(fake.created) });
     expect(fake.published[0]!.subject).toBe('p.in.a.b');

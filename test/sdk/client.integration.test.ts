@@ -50,10 +50,12 @@ function until(on: (check: () => void) => () => void, pred: () => boolean, ms: n
 
 type SubEvent = 'message' | 'subscribed' | 'status' | 'change';
 /** Subscribes `f` to one or more events of a subscription; returns the remover. */
-const onSub = (sub: Subscription<any, any>, ...events: SubEvent[]) => (f: () => void) => {
-  const offs = events.map((e) => sub.on(e, f));
-  return () => offs.forEach((off) => off());
-};
+const onSub =
+  (sub: Subscription<any, any>, ...events: SubEvent[]) =>
+  (f: () => void) => {
+    const offs = events.map((e) => sub.on(e, f));
+    return () => offs.forEach((off) => off());
+  };
 
 /** A backend's publisher for a gateway: straight onto NATS on the nats engine, else the HTTP API. */
 function backendFor(stack: Stack, gw: RunningGateway, prefix = 'main'): SymphonicPublisher {
@@ -189,7 +191,8 @@ describe.each(ENGINES)('SDK <-> gateway (%s bus)', (engine: Engine) => {
       await publisher.patch('it.doc', { [`k${i % 50}`]: i, last: i });
       if (i === 70 || i === 140) gw.dropAllSockets();
     }
-    const done = (s: Subscription<Record<string, number>>) => until(onSub(s, 'change', 'status'), () => s.state?.last === N && s.status === 'subscribed', 10_000, 'final state');
+    const done = (s: Subscription<Record<string, number>>) =>
+      until(onSub(s, 'change', 'status'), () => s.state?.last === N && s.status === 'subscribed', 10_000, 'final state');
     await Promise.all([done(subA), done(subB)]);
     const expected: Record<string, number> = { last: N };
     for (let i = 1; i <= N; i++) expected[`k${i % 50}`] = i;
@@ -217,7 +220,12 @@ describe.each(ENGINES)('SDK <-> gateway (%s bus)', (engine: Engine) => {
     // Make the automatic reconnect wait (Math.random -> 0.99 of a 60 s window), publish more than the
     // history keeps while the client is away, then reconnect by hand.
     vi.spyOn(Math, 'random').mockReturnValue(0.99);
-    const away = until((f) => c.on('state', f), () => c.state === 'connecting', 5000, 'drop noticed');
+    const away = until(
+      (f) => c.on('state', f),
+      () => c.state === 'connecting',
+      5000,
+      'drop noticed',
+    );
     small.dropAllSockets();
     await away;
     for (let i = 2; i <= HISTORY + 15; i++) await publisher.patch('it.overflow', { count: i });
@@ -263,8 +271,6 @@ describe.each(ENGINES)('SDK <-> gateway (%s bus)', (engine: Engine) => {
   });
 });
 
-
-
 describe('two gateways on one NATS', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -299,7 +305,10 @@ describe('two gateways on one NATS', () => {
       const acks: PublishAck[] = [];
       let closing: Promise<void> | undefined;
       let resumedOnB = false;
-      void onB.then(() => (resumedOnB = true), () => {});
+      void onB.then(
+        () => (resumedOnB = true),
+        () => {},
+      );
       let extra = 0;
       for (let n = 1; ; n++) {
         acks.push(await backend.event('pair.seq', n));

@@ -60,10 +60,13 @@ describe('connection', () => {
     for (let attempt = 0; attempt < 4; attempt++) {
       const before = server.sockets.length;
       const start = Date.now();
-      await vi.waitUntil(async () => {
-        await vi.advanceTimersByTimeAsync(10);
-        return server.sockets.length > before;
-      }, { timeout: 10_000, interval: 0 });
+      await vi.waitUntil(
+        async () => {
+          await vi.advanceTimersByTimeAsync(10);
+          return server.sockets.length > before;
+        },
+        { timeout: 10_000, interval: 0 },
+      );
       opened.push(Date.now() - start);
       server.last.serverClose(1006); // fails before the handshake
     }
@@ -210,7 +213,14 @@ describe('several gateway URLs', () => {
   });
 
   it('a gateway going away (4000, a silent link, a handshake timeout) moves the client to the next one, where it resumes', async () => {
-    const cl = track(new SymphonicClient(URLS, { WebSocket: server.WebSocket, networkEvents: false, handshakeTimeout: 500, reconnect: { min: 10, max: 10, shutdownSpread: 10 } }));
+    const cl = track(
+      new SymphonicClient(URLS, {
+        WebSocket: server.WebSocket,
+        networkEvents: false,
+        handshakeTimeout: 500,
+        reconnect: { min: 10, max: 10, shutdownSpread: 10 },
+      }),
+    );
     cl.connect();
     const a = server.accept();
     const sub = cl.subscribe('t.x');

@@ -6,7 +6,14 @@ import { helloFrame, MAX_RESTORE_BYTES, type HelloInput } from '../../sdk/hello.
 
 const SESSION = { id: 'sess-1', key: 'key-1' };
 const at = (seq: number) => ({ seq, epoch: 'e1' });
-const input = (over: Partial<HelloInput> = {}): HelloInput => ({ token: undefined, session: undefined, subscriptions: [], restore: true, name: undefined, ...over });
+const input = (over: Partial<HelloInput> = {}): HelloInput => ({
+  token: undefined,
+  session: undefined,
+  subscriptions: [],
+  restore: true,
+  name: undefined,
+  ...over,
+});
 
 describe('helloFrame', () => {
   it('a first hello: version, then the token and the client name when given', () => {
@@ -24,15 +31,25 @@ describe('helloFrame', () => {
   });
 
   it('a session with subscriptions asks for a restore from their positions (those without one come back fresh)', () => {
-    const hello = helloFrame(input({ session: SESSION, subscriptions: [{ topic: 't.x', position: at(5) }, { topic: 't.new', position: undefined }] }));
+    const hello = helloFrame(
+      input({
+        session: SESSION,
+        subscriptions: [
+          { topic: 't.x', position: at(5) },
+          { topic: 't.new', position: undefined },
+        ],
+      }),
+    );
     expect(hello).toEqual({ frame: { t: 'hello', v: 1, session: SESSION, restore: { since: { 't.x': at(5) } } }, restore: true });
     expect(decodeClientFrame('json', JSON.stringify(hello.frame)).ok).toBe(true);
     expect(helloFrame(input({ session: SESSION, subscriptions: [{ topic: 't.new', position: undefined }] })).frame.restore).toEqual({ since: {} });
   });
 
   it('restore: false never asks', () => {
-    expect(helloFrame(input({ session: SESSION, restore: false, subscriptions: [{ topic: 't.x', position: at(5) }] })))
-      .toEqual({ frame: { t: 'hello', v: 1, session: SESSION }, restore: false });
+    expect(helloFrame(input({ session: SESSION, restore: false, subscriptions: [{ topic: 't.x', position: at(5) }] }))).toEqual({
+      frame: { t: 'hello', v: 1, session: SESSION },
+      restore: false,
+    });
   });
 
   it('too many positions for one hello (bytes or topics): no restore, the subscriptions resubscribe themselves', () => {

@@ -7,18 +7,66 @@ import { decode, encode } from '../../sdk/msgpack.ts';
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-const ints = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1,
-  -1, -31, -32, -33, -127, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53 - 1)];
+const ints = [
+  0,
+  1,
+  31,
+  32,
+  127,
+  128,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 53 - 1,
+  -1,
+  -31,
+  -32,
+  -33,
+  -127,
+  -128,
+  -129,
+  -32768,
+  -32769,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  -(2 ** 53 - 1),
+];
 const floats = [0.5, -0.25, Math.PI, 1e-300, 1e300, Number.MIN_VALUE, Infinity, -Infinity];
-const strings = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(255), 'y'.repeat(256), 'z'.repeat(65535), 'z'.repeat(65536),
-  'héllo wörld', '日本語のテキスト', '😀 emoji 🎉', '\u0000nul', 'x'.repeat(30) + 'é'];
+const strings = [
+  '',
+  'a',
+  'x'.repeat(31),
+  'x'.repeat(32),
+  'y'.repeat(255),
+  'y'.repeat(256),
+  'z'.repeat(65535),
+  'z'.repeat(65536),
+  'héllo wörld',
+  '日本語のテキスト',
+  '😀 emoji 🎉',
+  '\u0000nul',
+  'x'.repeat(30) + 'é',
+];
 const bins = [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(255).fill(7), new Uint8Array(256).fill(8), new Uint8Array(70000).fill(9)];
 
 const frames: unknown[] = [
   { t: 'hello', v: 1, token: 'abc.def', session: { id: 's', key: 'k' } },
   { t: 'subscribed', id: 3, topic: 'demo.board', epoch: 'e-1', seq: 42, state: { cells: { '1,2': '#ff0000' } }, wasRecovering: true, recovered: false },
   { t: 'msg', topic: 'a.b', seq: 2 ** 40, prev: 2 ** 40 - 1, kind: 'patch', data: { a: null, b: [1, 'two', { three: 3 }] }, ts: Date.now() },
-  { t: 'history', id: 1, topic: 'x', epoch: 'e', seq: 3, messages: Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, prev: i, kind: 'event', data: i, ts: 1 })), complete: true },
+  {
+    t: 'history',
+    id: 1,
+    topic: 'x',
+    epoch: 'e',
+    seq: 3,
+    messages: Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, prev: i, kind: 'event', data: i, ts: 1 })),
+    complete: true,
+  },
   Array.from({ length: 17 }, (_, i) => i),
   Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i])),
   Object.fromEntries(Array.from({ length: 70000 }, (_, i) => [`k${i}`, i])),
@@ -97,8 +145,8 @@ describe('msgpack: msgpackr encoder -> SDK decoder', () => {
 
 describe('msgpack: random documents round-trip both ways', () => {
   let seed = 1234567;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const pick = <T,>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   /** Any Unicode scalar value (lone surrogates are not valid UTF-8 and have no msgpack encoding). */
   const codePoint = (): number => {
     const c = Math.floor(rnd() * 0x2ffff);
@@ -108,8 +156,13 @@ describe('msgpack: random documents round-trip both ways', () => {
     const r = rnd();
     if (depth > 4 || r < 0.5) {
       return pick<() => unknown>([
-        () => pick(ints), () => pick(floats), () => Math.floor((rnd() - 0.5) * 2 ** 40), () => rnd() * 1000,
-        () => pick(strings.slice(0, 6)) + String.fromCodePoint(codePoint()), () => null, () => rnd() < 0.5,
+        () => pick(ints),
+        () => pick(floats),
+        () => Math.floor((rnd() - 0.5) * 2 ** 40),
+        () => rnd() * 1000,
+        () => pick(strings.slice(0, 6)) + String.fromCodePoint(codePoint()),
+        () => null,
+        () => rnd() < 0.5,
       ])();
     }
     if (r < 0.75) return Array.from({ length: Math.floor(rnd() * 8) }, () => gen(depth + 1));
@@ -126,6 +179,6 @@ describe('msgpack: random documents round-trip both ways', () => {
 });
 
 function describeValue(v: unknown): string {
-  const s = typeof v === 'string' ? `string(${v.length})` : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? `string(${v.length})` : (JSON.stringify(v) ?? String(v));
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

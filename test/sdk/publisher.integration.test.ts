@@ -125,7 +125,11 @@ describe('NATS publisher against a gateway on the NATS engine', () => {
     const viaHttp = track(new SymphonicPublisher({ transport: new HttpPublishTransport({ url: gw.httpUrl, apiKey: KEY }) }));
     const topic = `cas.pub.${Date.now()}`;
     const first = await viaNats.publish(topic, { v: 1 }, { kind: 'set', expect: 0 });
-    await expect(viaNats.publish(topic, { v: 'x' }, { kind: 'set', expect: 0 })).rejects.toMatchObject({ name: 'SequenceConflictError', code: ErrorCode.SequenceConflict, current: first.seq });
+    await expect(viaNats.publish(topic, { v: 'x' }, { kind: 'set', expect: 0 })).rejects.toMatchObject({
+      name: 'SequenceConflictError',
+      code: ErrorCode.SequenceConflict,
+      current: first.seq,
+    });
     await expect(viaHttp.publish(topic, { v: 'x' }, { kind: 'set', expect: 0 })).rejects.toBeInstanceOf(SequenceConflictError);
     const second = await viaHttp.publish(topic, { v: 2 }, { kind: 'set', expect: first.seq });
     await expect(viaHttp.publish(topic, { v: 'x' }, { kind: 'set', expect: first.seq })).rejects.toMatchObject({ current: second.seq });
@@ -180,15 +184,17 @@ describe('NATS publisher against a gateway on the NATS engine', () => {
 describe('NATS not reachable', () => {
   it('the NATS transport says "unavailable, not sent" and waits retryConnectAfter before trying again', async () => {
     let attempts = 0;
-    const t = track(new NatsPublishTransport({
-      servers: deadUrl,
-      prefix: PREFIX,
-      retryConnectAfter: 60_000,
-      connect: (o) => {
-        attempts++;
-        return connect(o);
-      },
-    }));
+    const t = track(
+      new NatsPublishTransport({
+        servers: deadUrl,
+        prefix: PREFIX,
+        retryConnectAfter: 60_000,
+        connect: (o) => {
+          attempts++;
+          return connect(o);
+        },
+      }),
+    );
     const e1 = await t.publish({ topic: 'np.x', kind: 'event', data: 1 }).catch((e) => e);
     expect(e1).toBeInstanceOf(TransportUnavailableError);
     expect(e1).toMatchObject({ code: ErrorCode.Unavailable, retryable: true });

@@ -41,7 +41,9 @@ function fake(answer: (req: PublishRequest) => { seq: number; epoch: string } | 
   return t;
 }
 
-const ok = (seq = 1) => () => ({ seq, epoch: 'e1' });
+const ok =
+  (seq = 1) =>
+  () => ({ seq, epoch: 'e1' });
 
 describe('SymphonicPublisher checks what it publishes, whatever the transport', () => {
   it('set / patch / event pass kind, topic and data through and return the ack', async () => {
@@ -85,7 +87,9 @@ describe('SymphonicPublisher checks what it publishes, whatever the transport', 
   it('options pick the transports: url -> HTTP, nats -> NATS, nats + url -> NATS falling back to HTTP', () => {
     expect(new SymphonicPublisher({ url: 'http://127.0.0.1:1' }).transport).toBeInstanceOf(HttpPublishTransport);
     expect(new SymphonicPublisher({ nats: { servers: 'nats://127.0.0.1:1' } }).transport).toBeInstanceOf(NatsPublishTransport);
-    expect(new SymphonicPublisher({ nats: { servers: 'nats://127.0.0.1:1' }, url: 'http://127.0.0.1:1', apiKey: 'k' }).transport).toBeInstanceOf(FallbackTransport);
+    expect(new SymphonicPublisher({ nats: { servers: 'nats://127.0.0.1:1' }, url: 'http://127.0.0.1:1', apiKey: 'k' }).transport).toBeInstanceOf(
+      FallbackTransport,
+    );
     expect(() => new NatsPublishTransport({ servers: [] })).toThrow(TypeError);
     expect(() => new NatsPublishTransport({ servers: 'nats://x', prefix: 'a.b' })).toThrow(TypeError);
   });
@@ -173,7 +177,10 @@ describe('NatsPublishTransport (fake NATS connection)', () => {
     const fake = new FakeNats();
     const t = open(fake);
     const before = Date.now();
-    await expect(t.publish({ topic: 'a.b', kind: 'patch', data: { x: 1, bin: new Uint8Array([9]) } })).resolves.toEqual({ seq: 1, epoch: epochFromCreated(fake.created) });
+    await expect(t.publish({ topic: 'a.b', kind: 'patch', data: { x: 1, bin: new Uint8Array([9]) } })).resolves.toEqual({
+      seq: 1,
+      epoch: epochFromCreated(fake.created),
+    });
     await expect(t.publish(req())).resolves.toEqual({ seq: 2, epoch: epochFromCreated(fake.created) });
     expect(fake.published.map((p) => p.subject)).toEqual(['symphonic.in.a.b', 'symphonic.in.a.b']);
     const env = decodeEnvelope(fake.published[0]!.data, 0);
@@ -200,7 +207,9 @@ describe('NatsPublishTransport (fake NATS connection)', () => {
   it('no responders until the deadline: Unavailable and not stored; timeouts: TimeoutError (may be stored). Neither is "unreachable"', async () => {
     const fake = new FakeNats();
     for (let i = 0; i < 1000; i++) fake.answers.push({ error: { code: '503' } });
-    const e1 = await open(fake, { timeout: 150 }).publish(req()).catch((e) => e);
+    const e1 = await open(fake, { timeout: 150 })
+      .publish(req())
+      .catch((e) => e);
     expect(e1).not.toBeInstanceOf(TransportUnavailableError);
     expect(e1).toMatchObject({ code: ErrorCode.Unavailable });
     expect(e1.message).toMatch(/not stored/);
@@ -208,7 +217,9 @@ describe('NatsPublishTransport (fake NATS connection)', () => {
     const fake2 = new FakeNats();
     fake2.answers.push({ error: { code: '503' } });
     for (let i = 0; i < 1000; i++) fake2.answers.push({ error: { code: 'TIMEOUT' } });
-    const e2 = await open(fake2, { timeout: 150 }).publish(req()).catch((e) => e);
+    const e2 = await open(fake2, { timeout: 150 })
+      .publish(req())
+      .catch((e) => e);
     expect(e2).toBeInstanceOf(TimeoutError);
   });
 

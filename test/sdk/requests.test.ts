@@ -66,8 +66,22 @@ describe('requests', () => {
     const p = c.history('chat.x', { since: 3, limit: 2 });
     const h = s.lastOf('history');
     expect(h).toMatchObject({ topic: 'chat.x', since: 3, limit: 2 });
-    s.deliver({ t: 'history', id: h.id, topic: 'chat.x', epoch: 'e', seq: 9, complete: true, messages: [{ seq: 4, prev: 3, kind: 'event', data: 'a', ts: 1 }] });
-    await expect(p).resolves.toEqual({ topic: 'chat.x', epoch: 'e', seq: 9, complete: true, messages: [{ topic: 'chat.x', seq: 4, prev: 3, kind: 'event', data: 'a', ts: 1 }] });
+    s.deliver({
+      t: 'history',
+      id: h.id,
+      topic: 'chat.x',
+      epoch: 'e',
+      seq: 9,
+      complete: true,
+      messages: [{ seq: 4, prev: 3, kind: 'event', data: 'a', ts: 1 }],
+    });
+    await expect(p).resolves.toEqual({
+      topic: 'chat.x',
+      epoch: 'e',
+      seq: 9,
+      complete: true,
+      messages: [{ topic: 'chat.x', seq: 4, prev: 3, kind: 'event', data: 'a', ts: 1 }],
+    });
   });
 
   it('server errors without an id are emitted as client errors', () => {

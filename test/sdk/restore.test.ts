@@ -28,19 +28,34 @@ describe('server-side restore on resume (hello.restore)', () => {
   const resumedWelcome = (topics: string[]) => ({ t: 'welcome', v: 1, session: 'sess-1', key: 'key-2', resumed: true, heartbeat: 1000, node: 'n', topics });
 
   it('sends its positions in hello; the server restores: no sub frames, the replay applies exactly once', async () => {
-    const { subs: [sub], b } = await droppedAndBack(['t.x']);
+    const {
+      subs: [sub],
+      b,
+    } = await droppedAndBack(['t.x']);
     expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' }, restore: { since: { 't.x': { seq: 5, epoch: 'e1' } } } });
     b.deliver(resumedWelcome(['t.x']));
     expect(b.framesOf('sub')).toEqual([]);
     expect(sub!.status).toBe('resubscribing');
     b.deliver(msg('t.x', 6, 5, 'patch', { n: 6 })); // live, before the restore's reply: buffered
-    b.deliver({ t: 'subscribed', topic: 't.x', epoch: 'e1', seq: 6, wasRecovering: true, recovered: true, replay: [{ seq: 6, prev: 5, kind: 'patch', data: { n: 6 }, ts: 1 }] });
+    b.deliver({
+      t: 'subscribed',
+      topic: 't.x',
+      epoch: 'e1',
+      seq: 6,
+      wasRecovering: true,
+      recovered: true,
+      replay: [{ seq: 6, prev: 5, kind: 'patch', data: { n: 6 }, ts: 1 }],
+    });
     expect(sub!.status).toBe('subscribed');
     expect(sub!).toMatchObject({ recovered: true, wasRecovering: true, state: { n: 6 }, position: { seq: 6, epoch: 'e1' } });
   });
 
   it('subscribes itself to what the session did not have, and lets go of what it no longer wants', async () => {
-    const { c, subs: [kept, added], b } = await droppedAndBack(['t.kept', 't.added']);
+    const {
+      c,
+      subs: [kept, added],
+      b,
+    } = await droppedAndBack(['t.kept', 't.added']);
     const dropped = c.getSubscription('t.kept');
     expect(dropped).toBe(kept);
     b.deliver(resumedWelcome(['t.kept', 't.gone'])); // t.added never reached the old session's record
@@ -52,8 +67,12 @@ describe('server-side restore on resume (hello.restore)', () => {
     expect([kept!.status, added!.status]).toEqual(['subscribed', 'subscribed']);
   });
 
-  it('a restored topic the server refuses ends that subscription with the server\'s error', async () => {
-    const { c, subs: [sub], b } = await droppedAndBack(['t.x']);
+  it("a restored topic the server refuses ends that subscription with the server's error", async () => {
+    const {
+      c,
+      subs: [sub],
+      b,
+    } = await droppedAndBack(['t.x']);
     const clientErrors: unknown[] = [];
     const subErrors: SymphonicError[] = [];
     c.on('error', (e) => clientErrors.push(e));
@@ -66,7 +85,10 @@ describe('server-side restore on resume (hello.restore)', () => {
   });
 
   it('no reply to a restore within the request timeout: it resubscribes (unsub, then sub from its position)', async () => {
-    const { subs: [sub], b } = await droppedAndBack(['t.x'], { timeout: 1000 });
+    const {
+      subs: [sub],
+      b,
+    } = await droppedAndBack(['t.x'], { timeout: 1000 });
     b.deliver(resumedWelcome(['t.x']));
     await vi.advanceTimersByTimeAsync(1000);
     const unsub = b.lastOf('unsub');

@@ -71,8 +71,16 @@ describe('subscriptions', () => {
     const resub = s.lastOf('sub');
     expect(resub.since).toEqual({ seq: 2, epoch: 'e1' });
     s.deliver(msg('t.x', 6, 5, 'event', 'e'));
-    s.deliver({ t: 'subscribed', id: resub.id, topic: 't.x', epoch: 'e1', seq: 5, wasRecovering: true, recovered: true,
-      replay: [msg('t.x', 3, 2, 'event', 'b'), msg('t.x', 4, 3, 'event', 'c'), msg('t.x', 5, 4, 'event', 'd')] });
+    s.deliver({
+      t: 'subscribed',
+      id: resub.id,
+      topic: 't.x',
+      epoch: 'e1',
+      seq: 5,
+      wasRecovering: true,
+      recovered: true,
+      replay: [msg('t.x', 3, 2, 'event', 'b'), msg('t.x', 4, 3, 'event', 'c'), msg('t.x', 5, 4, 'event', 'd')],
+    });
     expect(seen).toEqual([2, 3, 4, 5, 6]);
     expect(sub.status).toBe('subscribed');
     expect(sub.recovered).toBe(true);
@@ -176,7 +184,16 @@ describe('subscriptions', () => {
     const sub = c.subscribe('t.x', { since: { seq: 5, epoch: 'e1' }, initialState: { n: 5 } });
     const f = s.lastOf('sub');
     expect(f.since).toEqual({ seq: 5, epoch: 'e1' });
-    s.deliver({ t: 'subscribed', id: f.id, topic: 't.x', epoch: 'e1', seq: 6, wasRecovering: true, recovered: true, replay: [msg('t.x', 6, 5, 'patch', { n: 6 })] });
+    s.deliver({
+      t: 'subscribed',
+      id: f.id,
+      topic: 't.x',
+      epoch: 'e1',
+      seq: 6,
+      wasRecovering: true,
+      recovered: true,
+      replay: [msg('t.x', 6, 5, 'patch', { n: 6 })],
+    });
     expect(sub.state).toEqual({ n: 6 });
     expect(sub.recovered).toBe(true);
   });
@@ -228,7 +245,9 @@ describe('typed topics', () => {
       return x;
     };
     const sub = c.subscribe('t.n', { schema: asNumber });
-    const sub2 = c.subscribe('t.m', { schema: { safeParse: (x: unknown) => (typeof x === 'string' ? { success: true as const, data: x } : { success: false as const, error: 'no' }) } });
+    const sub2 = c.subscribe('t.m', {
+      schema: { safeParse: (x: unknown) => (typeof x === 'string' ? { success: true as const, data: x } : { success: false as const, error: 'no' }) },
+    });
     const subs = s.framesOf('sub');
     s.deliver({ t: 'subscribed', id: subs[0]!.id, topic: 't.n', epoch: 'e', seq: 1, state: 42, wasRecovering: false, recovered: false });
     s.deliver({ t: 'subscribed', id: subs[1]!.id, topic: 't.m', epoch: 'e', seq: 1, state: 'str', wasRecovering: false, recovered: false });

@@ -44,7 +44,13 @@ describe('auth', () => {
 
   it('a failing getToken is reported and retried with backoff', async () => {
     let fail = true;
-    const c = make({ getToken: async () => { if (fail) throw new Error('auth server down'); return 'ok'; }, reconnect: { min: 10, max: 10 } });
+    const c = make({
+      getToken: async () => {
+        if (fail) throw new Error('auth server down');
+        return 'ok';
+      },
+      reconnect: { min: 10, max: 10 },
+    });
     const errors: SymphonicError[] = [];
     c.on('error', (e) => errors.push(e));
     c.connect();
@@ -86,7 +92,7 @@ describe('TokenKeeper', () => {
     expect(reasons).toEqual(['connect', 'expired']);
   });
 
-  it('refreshes at the earlier of halfway to exp and 30 s before it, then again from the reply\'s exp', async () => {
+  it("refreshes at the earlier of halfway to exp and 30 s before it, then again from the reply's exp", async () => {
     vi.setSystemTime(1_700_000_000_000);
     const { k, sent, replyExpIn } = keeper(() => 'fresh');
     replyExpIn(40);

@@ -14,7 +14,14 @@ function setup(maxBuffer = 100) {
   return { log, applied, snapshots };
 }
 
-const fresh = (seq: number, state: unknown, extra: Partial<SubscribedInfo> = {}): SubscribedInfo => ({ epoch: 'e1', seq, state, wasRecovering: false, recovered: false, ...extra });
+const fresh = (seq: number, state: unknown, extra: Partial<SubscribedInfo> = {}): SubscribedInfo => ({
+  epoch: 'e1',
+  seq,
+  state,
+  wasRecovering: false,
+  recovered: false,
+  ...extra,
+});
 
 describe('TopicLog: fresh subscribe', () => {
   it('takes the snapshot at subscribed.seq, then applies live messages in order', () => {

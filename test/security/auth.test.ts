@@ -129,7 +129,10 @@ describe('token expiry and in-band refresh', () => {
     const c = await authed('refresher');
     expect(await request(c, { t: 'refresh', token: await hs256({ sub: 'someone-else' }) })).toMatchObject({ t: 'error', code: ErrorCode.Forbidden });
     expect(await request(c, { t: 'refresh', token: 'nope' })).toMatchObject({ t: 'error', code: ErrorCode.Unauthorized });
-    expect(await request(c, { t: 'refresh', token: await hs256({ sub: 'refresher', exp: inSeconds(-5) }) })).toMatchObject({ t: 'error', code: ErrorCode.TokenExpired });
+    expect(await request(c, { t: 'refresh', token: await hs256({ sub: 'refresher', exp: inSeconds(-5) }) })).toMatchObject({
+      t: 'error',
+      code: ErrorCode.TokenExpired,
+    });
     expect(await request(c, { t: 'ping' })).toMatchObject({ t: 'pong' });
     c.close();
   });
@@ -176,7 +179,8 @@ describe('namespace permissions', () => {
     expect(await request(c, { t: 'sub', topic: 'feed.prices' })).toMatchObject({ t: 'subscribed' });
     expect(await request(c, { t: 'pub', topic: 'feed.prices', data: 1 })).toMatchObject({ t: 'error', code: ErrorCode.PublishNotAllowed });
     const res = await fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST', headers: { authorization: `Bearer ${PUBLISH_KEY}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${PUBLISH_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ topic: 'feed.prices', data: { eur: 1.1 } }),
     });
     expect(res.status).toBe(200);
@@ -237,7 +241,8 @@ describe('namespace permissions', () => {
     expect(await request(anon, { t: 'sub', topic: 'user.alice.inbox' })).toMatchObject({ t: 'error', code: ErrorCode.Unauthorized });
     // The server reaches a user's personal topic through the HTTP API.
     await fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST', headers: { authorization: `Bearer ${PUBLISH_KEY}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${PUBLISH_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ topic: 'user.alice.inbox', data: 'for alice' }),
     });
     expect(await u.next(isMsg('user.alice.inbox'))).toMatchObject({ data: 'for alice' });
@@ -262,9 +267,12 @@ describe('per-user limits, admin disconnect, sessions', () => {
     const a = await authed('banned');
     const b = await authed('banned');
     const other = await authed('innocent');
-    const call = (key: string) => fetch(`${gw.httpUrl}/api/disconnect`, {
-      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ user: 'banned' }),
-    });
+    const call = (key: string) =>
+      fetch(`${gw.httpUrl}/api/disconnect`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'banned' }),
+      });
     const denied = await call(PUBLISH_KEY);
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ error: { code: ErrorCode.Forbidden } });
@@ -275,7 +283,9 @@ describe('per-user limits, admin disconnect, sessions', () => {
     expect(await request(other, { t: 'ping' })).toMatchObject({ t: 'pong' });
     // An admin-only key cannot publish.
     const pub = await fetch(`${gw.httpUrl}/api/publish`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'a', data: 1 }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'a', data: 1 }),
     });
     expect(pub.status).toBe(403);
     other.close();

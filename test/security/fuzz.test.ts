@@ -46,33 +46,59 @@ const FRAME_TYPES = ['hello', 'sub', 'unsub', 'pub', 'history', 'ping', 'refresh
 
 function randomString(r: Rng): string {
   switch (r.int(5)) {
-    case 0: return '';
-    case 1: return 'x'.repeat(r.int(300));
-    case 2: return String.fromCodePoint(...Array.from({ length: 1 + r.int(12) }, () => r.pick([0x41, 0xe9, 0x2713, 0x1f600, 0xfffd, 0x200b, 0x0]) + r.int(3)));
-    case 3: return r.pick(['*', '>', 'a.>', 'a..b', ' ', '.', 'a b', 'secret.room', '$hb', 'j:a', 'm:a']);
-    default: return r.next().toString(36).slice(2);
+    case 0:
+      return '';
+    case 1:
+      return 'x'.repeat(r.int(300));
+    case 2:
+      return String.fromCodePoint(...Array.from({ length: 1 + r.int(12) }, () => r.pick([0x41, 0xe9, 0x2713, 0x1f600, 0xfffd, 0x200b, 0x0]) + r.int(3)));
+    case 3:
+      return r.pick(['*', '>', 'a.>', 'a..b', ' ', '.', 'a b', 'secret.room', '$hb', 'j:a', 'm:a']);
+    default:
+      return r.next().toString(36).slice(2);
   }
 }
 
 function randomValue(r: Rng, enc: Encoding, depth = 0): unknown {
   const k = r.int(depth > 3 ? 6 : 10);
   switch (k) {
-    case 0: return null;
-    case 1: return r.chance(0.5);
-    case 2: return r.pick([0, -1, 1.5, 2 ** 31, 2 ** 31 - 1, -(2 ** 31), 2 ** 53, Number.MAX_VALUE, 1e-300, r.int(1000)]);
-    case 3: return randomString(r);
+    case 0:
+      return null;
+    case 1:
+      return r.chance(0.5);
+    case 2:
+      return r.pick([0, -1, 1.5, 2 ** 31, 2 ** 31 - 1, -(2 ** 31), 2 ** 53, Number.MAX_VALUE, 1e-300, r.int(1000)]);
+    case 3:
+      return randomString(r);
     case 4:
-      if (enc === 'msgpack') return r.pick([BigInt('18446744073709551615'), BigInt(-(2 ** 60)), new Date(r.int(2e12)), Number.NaN, Number.POSITIVE_INFINITY, undefined, new Uint8Array(r.int(64))]);
+      if (enc === 'msgpack')
+        return r.pick([
+          BigInt('18446744073709551615'),
+          BigInt(-(2 ** 60)),
+          new Date(r.int(2e12)),
+          Number.NaN,
+          Number.POSITIVE_INFINITY,
+          undefined,
+          new Uint8Array(r.int(64)),
+        ]);
       return r.int(10);
     case 5: {
       let v: unknown = r.int(9);
       for (let i = 0, n = r.pick([2, 31, 33, 100, 500]); i < n; i++) v = r.chance(0.5) ? [v] : { a: v };
       return v;
     }
-    case 6: case 7: return Array.from({ length: r.int(6) }, () => randomValue(r, enc, depth + 1));
+    case 6:
+    case 7:
+      return Array.from({ length: r.int(6) }, () => randomValue(r, enc, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let i = 0, n = r.int(6); i < n; i++) Object.defineProperty(o, r.chance(0.3) ? r.pick(WEIRD_KEYS) : randomString(r).slice(0, 20), { value: randomValue(r, enc, depth + 1), enumerable: true, writable: true, configurable: true });
+      for (let i = 0, n = r.int(6); i < n; i++)
+        Object.defineProperty(o, r.chance(0.3) ? r.pick(WEIRD_KEYS) : randomString(r).slice(0, 20), {
+          value: randomValue(r, enc, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       return o;
     }
   }
@@ -100,27 +126,62 @@ function frameObject(w: Worker, enc: Encoding): Record<string, unknown> {
   const f: Record<string, unknown> = { t };
   const id = r.chance(0.9) ? r.int(1000) : r.pick([-1, 1.5, 2 ** 31, '7', null]);
   switch (t) {
-    case 'hello': Object.assign(f, { v: r.chance(0.98) ? 1 : r.int(3), ...(r.chance(0.3) ? { token: r.chance(0.5) ? 'x.y.z' : randomString(r) } : {}) }); break;
-    case 'sub': Object.assign(f, { id, topic: topic(w), ...(r.chance(0.2) ? { since: { seq: r.int(100), epoch: randomString(r).slice(0, 70) } } : {}), ...(r.chance(0.1) ? { token: 'eyJhbGciOiJIUzI1NiJ9.eyJ0b3BpYyI6InNlY3JldC5yb29tIn0.forged' } : {}) }); break;
-    case 'unsub': Object.assign(f, { id, topic: topic(w) }); break;
-    case 'pub': Object.assign(f, { ...(r.chance(0.7) ? { id } : {}), topic: topic(w), kind: r.chance(0.9) ? r.pick(['event', 'set', 'patch']) : randomString(r), data: r.chance(0.5) ? { n: r.int(1000) } : randomValue(r, enc) }); break;
-    case 'history': Object.assign(f, { id, topic: topic(w), ...(r.chance(0.5) ? { since: r.int(30) } : {}), limit: r.chance(0.9) ? 1 + r.int(50) : r.pick([0, 1001, -5]) }); break;
-    case 'ping': if (r.chance(0.7)) f.id = id; break;
-    case 'refresh': Object.assign(f, { id, token: r.chance(0.5) ? 'a.b.c' : randomString(r) }); break;
+    case 'hello':
+      Object.assign(f, { v: r.chance(0.98) ? 1 : r.int(3), ...(r.chance(0.3) ? { token: r.chance(0.5) ? 'x.y.z' : randomString(r) } : {}) });
+      break;
+    case 'sub':
+      Object.assign(f, {
+        id,
+        topic: topic(w),
+        ...(r.chance(0.2) ? { since: { seq: r.int(100), epoch: randomString(r).slice(0, 70) } } : {}),
+        ...(r.chance(0.1) ? { token: 'eyJhbGciOiJIUzI1NiJ9.eyJ0b3BpYyI6InNlY3JldC5yb29tIn0.forged' } : {}),
+      });
+      break;
+    case 'unsub':
+      Object.assign(f, { id, topic: topic(w) });
+      break;
+    case 'pub':
+      Object.assign(f, {
+        ...(r.chance(0.7) ? { id } : {}),
+        topic: topic(w),
+        kind: r.chance(0.9) ? r.pick(['event', 'set', 'patch']) : randomString(r),
+        data: r.chance(0.5) ? { n: r.int(1000) } : randomValue(r, enc),
+      });
+      break;
+    case 'history':
+      Object.assign(f, { id, topic: topic(w), ...(r.chance(0.5) ? { since: r.int(30) } : {}), limit: r.chance(0.9) ? 1 + r.int(50) : r.pick([0, 1001, -5]) });
+      break;
+    case 'ping':
+      if (r.chance(0.7)) f.id = id;
+      break;
+    case 'refresh':
+      Object.assign(f, { id, token: r.chance(0.5) ? 'a.b.c' : randomString(r) });
+      break;
   }
   if (r.chance(0.2)) {
     const keys = Object.keys(f);
     switch (r.int(4)) {
-      case 0: delete f[r.pick(keys)]; break;
-      case 1: f[r.pick(keys)] = randomValue(r, enc); break;
-      case 2: f[r.pick(WEIRD_KEYS.filter((k) => k !== '__proto__'))] = randomValue(r, enc); break;
-      default: f.t = r.pick([...FRAME_TYPES, 'msg', 'welcome', 'error', 'TRUNCATE', '']);
+      case 0:
+        delete f[r.pick(keys)];
+        break;
+      case 1:
+        f[r.pick(keys)] = randomValue(r, enc);
+        break;
+      case 2:
+        f[r.pick(WEIRD_KEYS.filter((k) => k !== '__proto__'))] = randomValue(r, enc);
+        break;
+      default:
+        f.t = r.pick([...FRAME_TYPES, 'msg', 'welcome', 'error', 'TRUNCATE', '']);
     }
   }
   return f;
 }
 
-interface Action { opcode: number; payload: Uint8Array; fin?: boolean }
+interface Action {
+  opcode: number;
+  payload: Uint8Array;
+  fin?: boolean;
+}
 
 /**
  * One thing to send: a data frame of the connection's kind, or something nastier. Text frames
@@ -134,17 +195,22 @@ function action(w: Worker, enc: Encoding): Action {
   const junk = (n: number) => (text ? Uint8Array.from(r.bytes(n), (b) => 0x20 + (b % 95)) : r.bytes(n));
   const x = r.next();
   if (x < 0.55) return { opcode: dataOp, payload: encode(enc, frameObject(w, enc)) };
-  if (x < 0.75) { // byte-level mutation of a valid-looking frame
+  if (x < 0.75) {
+    // byte-level mutation of a valid-looking frame
     const bytes = Buffer.from(encode(enc, frameObject(w, enc)));
     const kind = r.int(3);
     if (kind === 0) for (let i = 0, n = 1 + r.int(2); i < n; i++) bytes[r.int(bytes.length)] = junk(1)[0]!;
-    if (kind === 1) return { opcode: dataOp, payload: text ? Buffer.from(bytes.toString('utf8').slice(0, r.int(bytes.length))) : bytes.subarray(0, r.int(bytes.length)) };
+    if (kind === 1)
+      return { opcode: dataOp, payload: text ? Buffer.from(bytes.toString('utf8').slice(0, r.int(bytes.length))) : bytes.subarray(0, r.int(bytes.length)) };
     if (kind === 2) return { opcode: dataOp, payload: Buffer.concat([bytes, junk(1 + r.int(20))]) };
     return { opcode: dataOp, payload: bytes };
   }
   if (x < 0.85) return { opcode: dataOp, payload: junk(r.int(200)) };
-  if (x < 0.9) { // the other kind of message: binary on a JSON connection, JSON text on a msgpack one
-    return text ? { opcode: 2, payload: encode(r.chance(0.5) ? 'json' : 'msgpack', frameObject(w, enc)) } : { opcode: 1, payload: encode('json', frameObject(w, enc)) };
+  if (x < 0.9) {
+    // the other kind of message: binary on a JSON connection, JSON text on a msgpack one
+    return text
+      ? { opcode: 2, payload: encode(r.chance(0.5) ? 'json' : 'msgpack', frameObject(w, enc)) }
+      : { opcode: 1, payload: encode('json', frameObject(w, enc)) };
   }
   if (x < 0.93) return { opcode: dataOp, payload: encode(enc, { t: 'pub', topic: `${w.ns}.big`, data: 'z'.repeat(MAX_FRAME + r.int(MAX_FRAME - 100)) }) }; // 1003
   if (x < 0.95) return { opcode: 9, payload: r.bytes(r.int(125)) }; // client ping
@@ -156,7 +222,14 @@ function action(w: Worker, enc: Encoding): Action {
   return { opcode: dataOp, payload: encode(enc, { t: 'ping', id: r.int(100) }) };
 }
 
-interface Report { frames: number; connections: number; msgs: number; leaks: string[]; invalid: string[]; closes: Record<string, number> }
+interface Report {
+  frames: number;
+  connections: number;
+  msgs: number;
+  leaks: string[];
+  invalid: string[];
+  closes: Record<string, number>;
+}
 
 async function runWorker(w: Worker, quota: number, report: Report): Promise<void> {
   const r = w.r;
@@ -234,10 +307,12 @@ it(`survives ${TOTAL_FRAMES} hostile frames (seed ${SEED}) without crashing, lea
   victim.send({ t: 'sub', id: 1, topic: 'secret.room', token: await hs256({ sub: 'victim', topic: 'secret.room' }) });
   expect(await victim.next(isReply(1))).toMatchObject({ t: 'subscribed' });
   let secretSent = 0;
-  const publishSecret = () => fetch(`${gw.httpUrl}/api/publish`, {
-    method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ topic: 'secret.room', data: { n: ++secretSent, secret: 'do not leak' } }),
-  });
+  const publishSecret = () =>
+    fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'secret.room', data: { n: ++secretSent, secret: 'do not leak' } }),
+    });
   await publishSecret();
   await victim.next(isMsg('secret.room'));
   const before = await gw.memory();
@@ -253,7 +328,9 @@ it(`survives ${TOTAL_FRAMES} hostile frames (seed ${SEED}) without crashing, lea
     for (let i = 0; i < 300; i++) {
       const body = hr.chance(0.5) ? JSON.stringify(randomValue(hr, 'json')) : Buffer.from(hr.bytes(hr.int(300))).toString('latin1');
       const res = await fetch(`${gw.httpUrl}${hr.pick(['/api/publish', '/api/disconnect', '/api/nope'])}`, {
-        method: 'POST', headers: { authorization: hr.chance(0.7) ? `Bearer ${KEY}` : `Bearer ${randomString(hr)}`.replace(/[^\x20-\x7e]/g, '') }, body,
+        method: 'POST',
+        headers: { authorization: hr.chance(0.7) ? `Bearer ${KEY}` : `Bearer ${randomString(hr)}`.replace(/[^\x20-\x7e]/g, '') },
+        body,
       });
       expect(res.status, body).toBeGreaterThanOrEqual(200);
       expect(res.status).toBeLessThan(500);
@@ -295,7 +372,9 @@ it(`survives ${TOTAL_FRAMES} hostile frames (seed ${SEED}) without crashing, lea
   expect(after.gc).toBe(true);
   expect(after.heapUsed - before.heapUsed, 'heap growth').toBeLessThan(48 * 1024 * 1024);
   expect(after.rss - before.rss, 'rss growth').toBeLessThan(160 * 1024 * 1024);
-  console.log(`fuzz seed ${SEED}: ${report.frames} frames over ${report.connections} connections, ${report.msgs} msgs, closes ${JSON.stringify(report.closes)}; heap ${mb(before.heapUsed)} -> ${mb(after.heapUsed)} MB, rss ${mb(before.rss)} -> ${mb(after.rss)} MB`);
+  console.log(
+    `fuzz seed ${SEED}: ${report.frames} frames over ${report.connections} connections, ${report.msgs} msgs, closes ${JSON.stringify(report.closes)}; heap ${mb(before.heapUsed)} -> ${mb(after.heapUsed)} MB, rss ${mb(before.rss)} -> ${mb(after.rss)} MB`,
+  );
 }, 60_000);
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(0);

@@ -101,8 +101,15 @@ describe('upgrade checks', () => {
 
   it('a wildcard Origin entry is matched by host labels, not as a string suffix', async () => {
     const gw = await useGateway({ ws: { allowedOrigins: ['https://*.example.org'] } });
-    for (const origin of ['https://evil.com#.example.org', 'https://evil.com?.example.org', 'https://evil.com\\.example.org',
-      'https://evil.com .example.org', 'https://evil.com@a.example.org', 'https://example.org', 'null']) {
+    for (const origin of [
+      'https://evil.com#.example.org',
+      'https://evil.com?.example.org',
+      'https://evil.com\\.example.org',
+      'https://evil.com .example.org',
+      'https://evil.com@a.example.org',
+      'https://example.org',
+      'null',
+    ]) {
       expect(await openNetWs(gw.port, { origin, protocol: SUBPROTOCOL_JSON }), origin).toMatchObject({ ok: false, status: 403 });
     }
     const ok = await openNetWs(gw.port, { origin: 'HTTPS://Eu.Example.ORG:443', protocol: SUBPROTOCOL_JSON });
@@ -121,7 +128,9 @@ const gw = await useGateway({
     small: { maxPayloadBytes: 100 },
     chat: {
       schema: {
-        type: 'object', required: ['text'], additionalProperties: false,
+        type: 'object',
+        required: ['text'],
+        additionalProperties: false,
         properties: { text: { type: 'string', maxLength: 20 }, to: { type: 'string' } },
       },
     },
@@ -131,7 +140,9 @@ const gw = await useGateway({
 
 function httpPublish(body: unknown) {
   return fetch(`${gw.httpUrl}/api/publish`, {
-    method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
   });
 }
 
@@ -151,7 +162,11 @@ describe('topics, payloads and subscriptions', () => {
   it('max payload per namespace: error 4002 (client), HTTP 413 (API)', async () => {
     const { c } = await connectHello(gw.url);
     expect(await request(c, { t: 'pub', topic: 'small.x', data: 'x'.repeat(90) })).toMatchObject({ t: 'ack' });
-    expect(await request(c, { t: 'pub', topic: 'small.x', data: 'x'.repeat(200) })).toMatchObject({ t: 'error', code: ErrorCode.PayloadTooLarge, topic: 'small.x' });
+    expect(await request(c, { t: 'pub', topic: 'small.x', data: 'x'.repeat(200) })).toMatchObject({
+      t: 'error',
+      code: ErrorCode.PayloadTooLarge,
+      topic: 'small.x',
+    });
     expect(await request(c, { t: 'pub', topic: 'other', data: 'x'.repeat(200) })).toMatchObject({ t: 'ack' });
     const res = await httpPublish({ topic: 'small.x', data: 'y'.repeat(200) });
     expect(res.status).toBe(413);
@@ -175,8 +190,32 @@ describe('topics, payloads and subscriptions', () => {
 
   it('data the protocol does not carry (64-bit ints, timestamps, deep nesting) is refused at the door', async () => {
     const { c } = await connectHello(gw.url);
-    const big = Buffer.from([0x84, 0xa1, 0x74, 0xa3, ...Buffer.from('pub'), 0xa2, 0x69, 0x64, 0x01, 0xa5, ...Buffer.from('topic'), 0xa1, 0x78,
-      0xa4, ...Buffer.from('data'), 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    const big = Buffer.from([
+      0x84,
+      0xa1,
+      0x74,
+      0xa3,
+      ...Buffer.from('pub'),
+      0xa2,
+      0x69,
+      0x64,
+      0x01,
+      0xa5,
+      ...Buffer.from('topic'),
+      0xa1,
+      0x78,
+      0xa4,
+      ...Buffer.from('data'),
+      0xcf,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+    ]);
     c.sendRaw(big);
     expect(await c.next(isReply(1))).toMatchObject({ t: 'error', code: ErrorCode.InvalidFrame });
     let deep: unknown = 1;
@@ -208,7 +247,10 @@ describe('timeouts', () => {
   it('cuts a client that stops answering pings after the idle timeout', async () => {
     const idle = await useGateway({ ws: { idleTimeoutSec: 8, heartbeatMs: 1000 } });
     const c = (await openNetWs(idle.port)) as NetWs;
-    c.sendFrame = ((orig) => (op: number, p: Uint8Array, fin?: boolean) => (op === 10 ? undefined : orig(op, p, fin)))(c.sendFrame);
+    c.sendFrame = (
+      (orig) => (op: number, p: Uint8Array, fin?: boolean) =>
+        op === 10 ? undefined : orig(op, p, fin)
+    )(c.sendFrame);
     c.send(msgpackCodec.encode({ t: 'hello', v: 1 }) as Uint8Array);
     await c.closed; // the test's own timeout bounds this
     expect(idle.connections()).toBe(0);
@@ -234,7 +276,9 @@ describe('logs', () => {
       await c.next(isReply(1));
       await fetch(`${logged.httpUrl}/api/publish`, { method: 'POST', headers: { authorization: 'Bearer wrong-key-012345' }, body: '{}' });
       await fetch(`${logged.httpUrl}/api/disconnect`, {
-        method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ user: 'logged-user' }),
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ user: 'logged-user' }),
       });
       await c.closed;
       const text = lines.join('');

@@ -27,10 +27,19 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('topic patterns', () => {
   it.each([
-    ['chat.*', 'chat.a', true], ['chat.*', 'chat', false], ['chat.*', 'chat.a.b', false],
-    ['chat.>', 'chat.a', true], ['chat.>', 'chat.a.b.c', true], ['chat.>', 'chat', false],
-    ['*.x', 'a.x', true], ['*.x', 'a.y', false], ['>', 'anything.at.all', true],
-    ['a.*.c', 'a.b.c', true], ['a.*.c', 'a.b.d', false], ['chat.room', 'chat.room', true], ['chat.room', 'chat.room2', false],
+    ['chat.*', 'chat.a', true],
+    ['chat.*', 'chat', false],
+    ['chat.*', 'chat.a.b', false],
+    ['chat.>', 'chat.a', true],
+    ['chat.>', 'chat.a.b.c', true],
+    ['chat.>', 'chat', false],
+    ['*.x', 'a.x', true],
+    ['*.x', 'a.y', false],
+    ['>', 'anything.at.all', true],
+    ['a.*.c', 'a.b.c', true],
+    ['a.*.c', 'a.b.d', false],
+    ['chat.room', 'chat.room', true],
+    ['chat.room', 'chat.room2', false],
   ])('%s vs %s -> %s', (pattern, topic, expected) => {
     expect(matchPattern(pattern, topic)).toBe(expected);
     expect(compilePatterns([pattern]).matches(topic)).toBe(expected);
@@ -89,7 +98,11 @@ describe('namespaces', () => {
     expect(widestHistory(config({ namespaces: { archive: { history: { size: 5000, ageMs: 1000 } } } }))).toEqual({ size: 5000, ageMs: 3_600_000 });
     // Each namespace's age, for the NATS engine's purges ('' is the default namespace).
     expect(namespaceAges(cfg)).toEqual([
-      { name: '', ageMs: 60_000 }, { name: 'user', ageMs: 60_000 }, { name: 'chat', ageMs: 1000 }, { name: 'chat.vip', ageMs: 60_000 }, { name: 'prices', ageMs: 60_000 },
+      { name: '', ageMs: 60_000 },
+      { name: 'user', ageMs: 60_000 },
+      { name: 'chat', ageMs: 1000 },
+      { name: 'chat.vip', ageMs: 60_000 },
+      { name: 'prices', ageMs: 60_000 },
     ]);
   });
 
@@ -102,8 +115,10 @@ describe('namespaces', () => {
 describe('permissions', () => {
   const cfg = config({
     namespaces: {
-      open: {}, members: { subscribe: 'authenticated', publish: 'authenticated' },
-      private: { subscribe: 'token', publish: 'token' }, feed: { publish: 'server' },
+      open: {},
+      members: { subscribe: 'authenticated', publish: 'authenticated' },
+      private: { subscribe: 'token', publish: 'token' },
+      feed: { publish: 'server' },
     },
   });
   const ns = createNamespaces(cfg);
@@ -151,7 +166,12 @@ describe('permissions', () => {
 });
 
 const authConfig = (over: Partial<AuthConfig> = {}): AuthConfig => ({
-  anonymous: true, secrets: [SECRET], publicKeys: [], algorithms: ['HS256', 'RS256', 'ES256'], clockToleranceSec: 0, ...over,
+  anonymous: true,
+  secrets: [SECRET],
+  publicKeys: [],
+  algorithms: ['HS256', 'RS256', 'ES256'],
+  clockToleranceSec: 0,
+  ...over,
 });
 
 describe('JWT verification', () => {
@@ -176,7 +196,11 @@ describe('JWT verification', () => {
     ['bad channels', () => hs256({ sub: 'u1', channels: ['a.b'] }), ErrorCode.Unauthorized],
     ['an algorithm not allowed', () => hs256({ sub: 'u1' }, { alg: 'HS512' }), ErrorCode.Unauthorized],
     ['garbage', async () => 'not.a.jwt', ErrorCode.Unauthorized],
-    ['alg none', async () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u1"}').toString('base64url')}.`, ErrorCode.Unauthorized],
+    [
+      'alg none',
+      async () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u1"}').toString('base64url')}.`,
+      ErrorCode.Unauthorized,
+    ],
   ])('rejects %s', async (_, make, code) => {
     const auth = await createAuthenticator(authConfig());
     expect(await auth.identity(await make())).toMatchObject({ ok: false, code, message: expect.any(String) });
@@ -213,7 +237,15 @@ describe('JWT verification', () => {
     const a = await keyPair('ES256');
     const b = await keyPair('RS256');
     const file = join(tmp, 'jwks.json');
-    writeFileSync(file, JSON.stringify({ keys: [{ ...a.jwk, kid: 'a' }, { ...b.jwk, kid: 'b' }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        keys: [
+          { ...a.jwk, kid: 'a' },
+          { ...b.jwk, kid: 'b' },
+        ],
+      }),
+    );
     const auth = await createAuthenticator(authConfig({ secrets: [], jwksFile: file }));
     expect(await auth.identity(await a.sign({ sub: 'ua' }, 'a'))).toMatchObject({ ok: true, value: { user: 'ua' } });
     expect(await auth.identity(await b.sign({ sub: 'ub' }, 'b'))).toMatchObject({ ok: true, value: { user: 'ub' } });
@@ -221,7 +253,9 @@ describe('JWT verification', () => {
   });
 
   it('bad key material fails at startup with the field named', async () => {
-    await expect(createAuthenticator(authConfig({ publicKeys: ['-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'] }))).rejects.toThrow(/auth\.publicKeys\[0\]/);
+    await expect(createAuthenticator(authConfig({ publicKeys: ['-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'] }))).rejects.toThrow(
+      /auth\.publicKeys\[0\]/,
+    );
     await expect(createAuthenticator(authConfig({ publicKeys: [join(tmp, 'missing.pem')] }))).rejects.toThrow(/auth\.publicKeys\[0\].*missing\.pem/);
     await expect(createAuthenticator(authConfig({ jwksFile: join(tmp, 'missing.json') }))).rejects.toThrow(/auth\.jwksFile/);
     await expect(createPolicy(config({ auth: { anonymous: false } }))).rejects.toThrow(ConfigError);
@@ -258,18 +292,28 @@ describe('payload schemas (JSON Schema subset)', () => {
   } as const;
   const check = compileSchema(JsonSchemaConfig.parse(schema));
 
-  it.each([
-    [{ text: 'hi' }], [{ text: 'hello', n: 9, tags: ['a', 'b'], kind: 'x', any: null, meta: { a: 1 } }], [{ text: 'é✓', any: 'zz' }],
-  ])('accepts %j', (data) => {
-    expect(check(data)).toBeNull();
-  });
+  it.each([[{ text: 'hi' }], [{ text: 'hello', n: 9, tags: ['a', 'b'], kind: 'x', any: null, meta: { a: 1 } }], [{ text: 'é✓', any: 'zz' }]])(
+    'accepts %j',
+    (data) => {
+      expect(check(data)).toBeNull();
+    },
+  );
 
   it.each([
-    [null, /must be object/], [[], /must be object/], [{}, /missing required property "text"/], [{ text: '' }, /shorter/],
-    [{ text: 'toolong' }, /longer/], [{ text: 'a', n: 1.5 }, /data\.n: must be integer/], [{ text: 'a', n: 10 }, /< 10/],
-    [{ text: 'a', tags: ['c'] }, /data\.tags\[0\]: must be one of/], [{ text: 'a', tags: ['a', 'a', 'a'] }, /more than 2/],
-    [{ text: 'a', kind: 'y' }, /must equal/], [{ text: 'a', any: 'q' }, /none of the allowed/], [{ text: 'a', extra: 1 }, /not allowed/],
-    [{ text: 'a', meta: { a: 'x' } }, /data\.meta\.a: must be number/], [{ text: 'a', meta: { a: 1, b: 2 } }, /more than 1/],
+    [null, /must be object/],
+    [[], /must be object/],
+    [{}, /missing required property "text"/],
+    [{ text: '' }, /shorter/],
+    [{ text: 'toolong' }, /longer/],
+    [{ text: 'a', n: 1.5 }, /data\.n: must be integer/],
+    [{ text: 'a', n: 10 }, /< 10/],
+    [{ text: 'a', tags: ['c'] }, /data\.tags\[0\]: must be one of/],
+    [{ text: 'a', tags: ['a', 'a', 'a'] }, /more than 2/],
+    [{ text: 'a', kind: 'y' }, /must equal/],
+    [{ text: 'a', any: 'q' }, /none of the allowed/],
+    [{ text: 'a', extra: 1 }, /not allowed/],
+    [{ text: 'a', meta: { a: 'x' } }, /data\.meta\.a: must be number/],
+    [{ text: 'a', meta: { a: 1, b: 2 } }, /more than 1/],
   ])('rejects %j', (data, re) => {
     expect(check(data)).toMatch(re);
   });
@@ -282,7 +326,9 @@ describe('payload schemas (JSON Schema subset)', () => {
 });
 
 describe('topic and payload rules (shared by pub and the HTTP API)', () => {
-  const ns = createNamespaces(config({ namespaces: { small: { maxPayloadBytes: 16, maxTopicLength: 12, schema: { type: 'object', required: ['a'] } } } })).of('small.x');
+  const ns = createNamespaces(config({ namespaces: { small: { maxPayloadBytes: 16, maxTopicLength: 12, schema: { type: 'object', required: ['a'] } } } })).of(
+    'small.x',
+  );
   const encode = (d: unknown) => JSON.stringify(d);
 
   it('a topic longer than its namespace allows is 2000 BadTopic', () => {
@@ -338,18 +384,45 @@ describe('origins', () => {
 
   it('compares parsed origins: case, default ports and one trailing slash do not matter; the port does', () => {
     const p = createOriginPolicy(['https://App.Example.com:443/', 'http://*.example.org', 'https://*.example.net:8443', 'http://localhost:3000', 'null']);
-    for (const ok of ['https://app.example.com', 'https://app.example.com:443', 'HTTPS://APP.EXAMPLE.COM/', 'http://a.example.org:80', 'HTTP://A.B.EXAMPLE.ORG',
-      'https://x.example.net:8443', 'http://localhost:3000', 'null']) {
+    for (const ok of [
+      'https://app.example.com',
+      'https://app.example.com:443',
+      'HTTPS://APP.EXAMPLE.COM/',
+      'http://a.example.org:80',
+      'HTTP://A.B.EXAMPLE.ORG',
+      'https://x.example.net:8443',
+      'http://localhost:3000',
+      'null',
+    ]) {
       expect(p.allowed(ok), ok).toBe(true);
     }
-    for (const no of ['https://app.example.com:444', 'http://app.example.com', 'https://app.example.com//', 'https://app.example.com/x', 'http://example.org',
-      'https://a.example.org', 'https://x.example.net', 'http://localhost', 'http://localhost:3000?', 'https://app.example.com.', 'nul']) {
+    for (const no of [
+      'https://app.example.com:444',
+      'http://app.example.com',
+      'https://app.example.com//',
+      'https://app.example.com/x',
+      'http://example.org',
+      'https://a.example.org',
+      'https://x.example.net',
+      'http://localhost',
+      'http://localhost:3000?',
+      'https://app.example.com.',
+      'nul',
+    ]) {
       expect(p.allowed(no), no).toBe(false);
     }
   });
 
   it.each([
-    'https://a.test/path', 'https://a.test?x', 'https://*.a.test#f', 'a.test', '*.a.test', 'https://user@a.test', 'https://a.test:99999', 'https://*', 'https://*.[::1]',
+    'https://a.test/path',
+    'https://a.test?x',
+    'https://*.a.test#f',
+    'a.test',
+    '*.a.test',
+    'https://user@a.test',
+    'https://a.test:99999',
+    'https://*',
+    'https://*.[::1]',
   ])('an invalid entry %j stops the start with a config error naming it', async (entry) => {
     expect(() => createOriginPolicy([entry])).toThrow(JSON.stringify(entry));
     await expect(createPolicy(config({ ws: { allowedOrigins: ['https://ok.test', entry] } }))).rejects.toThrow(ConfigError);
@@ -374,7 +447,11 @@ describe('token bucket', () => {
 });
 
 describe('API keys', () => {
-  const keys = createApiKeys(['plain-key-0123456789', { key: 'admin-key-0123456789', scopes: ['admin'], name: 'ops' }, { key: 'both-key-01234567890', scopes: ['publish', 'admin'] }]);
+  const keys = createApiKeys([
+    'plain-key-0123456789',
+    { key: 'admin-key-0123456789', scopes: ['admin'], name: 'ops' },
+    { key: 'both-key-01234567890', scopes: ['publish', 'admin'] },
+  ]);
   it('plain strings are publish-scoped; objects carry scopes and a name', () => {
     expect(keys.check('Bearer plain-key-0123456789', 'publish')).toEqual({ ok: true, name: 'key-0', id: expect.any(String) });
     expect(keys.check('Bearer plain-key-0123456789', 'admin')).toEqual({ ok: false, reason: 'forbidden' });
@@ -394,7 +471,8 @@ describe('API keys', () => {
   });
 
   it.each(['', 'Bearer', 'Bearer ', 'bearer plain-key-0123456789', 'Bearer plain-key-012345678', 'Bearer plain-key-0123456789x', 'Basic cGxhaW4='])(
-    'refuses %j', (header) => {
+    'refuses %j',
+    (header) => {
       expect(keys.check(header, 'publish')).toEqual({ ok: false, reason: 'unauthorized' });
     },
   );
@@ -409,8 +487,15 @@ describe('config', () => {
     const c = parseConfig({});
     expect(c.auth).toMatchObject({ anonymous: true, secrets: [], publicKeys: [], algorithms: ['HS256', 'RS256', 'ES256'], clockToleranceSec: 5 });
     expect(c.limits).toEqual({
-      maxTopicLength: 200, connRatePerSec: 100, connBurst: 200, userRatePerSec: 200, userBurst: 400, maxRateViolations: 50,
-      maxConnectionsPerUser: 100, maxConnectionsPerIp: 0, clientIpHeader: '',
+      maxTopicLength: 200,
+      connRatePerSec: 100,
+      connBurst: 200,
+      userRatePerSec: 200,
+      userBurst: 400,
+      maxRateViolations: 50,
+      maxConnectionsPerUser: 100,
+      maxConnectionsPerIp: 0,
+      clientIpHeader: '',
     });
     expect(c.ws).toMatchObject({ allowedOrigins: [], requireOrigin: false });
     expect(c.namespaces).toEqual({});

@@ -222,7 +222,9 @@ it('cuts 10% non-reading clients off while the other 90% receive everything in o
   const after = await gw.memory();
   expect(after.heapUsed - baseline.heapUsed, 'gateway heap after the run').toBeLessThan(96 * 1024 * 1024);
   expect(gw.alive()).toBe(true);
-  console.log(`slow-consumer: ${total} messages of ${PAYLOAD} B; gateway rss ${mb(baseline.rss)} -> peak ${mb(peakRss)} -> ${mb(after.rss)} MB; heap ${mb(baseline.heapUsed)} -> ${mb(after.heapUsed)} MB`);
+  console.log(
+    `slow-consumer: ${total} messages of ${PAYLOAD} B; gateway rss ${mb(baseline.rss)} -> peak ${mb(peakRss)} -> ${mb(after.rss)} MB; heap ${mb(baseline.heapUsed)} -> ${mb(after.heapUsed)} MB`,
+  );
 }, 60_000);
 
 const mb = (n: number) => (n / 1024 / 1024).toFixed(0);

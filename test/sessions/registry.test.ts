@@ -25,7 +25,12 @@ let kv: KV;
 const TTL_MS = 3000;
 const PREFIX = `sess${process.pid}`;
 
-interface StoredRecord { owner: string; keyHash: string; topics: string[]; state?: unknown }
+interface StoredRecord {
+  owner: string;
+  keyHash: string;
+  topics: string[];
+  state?: unknown;
+}
 
 /** A session's record and its revision, read straight from a KV bucket (null: none). */
 async function stored(id: string, bucket = kv): Promise<{ revision: number; r: StoredRecord } | null> {
@@ -60,7 +65,10 @@ const encode = (r: object) => new TextEncoder().encode(JSON.stringify(r));
 beforeAll(async () => {
   nats = await startNatsServer();
   const config = (node: string): GatewayConfigInput => ({
-    host: '127.0.0.1', port: 0, nodeId: node, log: { level: 'warn' },
+    host: '127.0.0.1',
+    port: 0,
+    nodeId: node,
+    log: { level: 'warn' },
     bus: { engine: 'nats', nats: { servers: [nats.url], prefix: PREFIX } },
     session: { ttlMs: TTL_MS },
   });
@@ -168,7 +176,12 @@ describe('session registry after a lost compare-and-set', () => {
   let reg: SessionStore;
   let rkv: KV;
   const holder = () => {
-    const h = { takenOver: false, takeOver: () => { h.takenOver = true; } };
+    const h = {
+      takenOver: false,
+      takeOver: () => {
+        h.takenOver = true;
+      },
+    };
     return h satisfies SessionHolder;
   };
 
@@ -248,19 +261,28 @@ describe('session registry while its bucket does not answer', () => {
     // The second gateway's connection leaves its first reads of the sessions bucket unanswered, as
     // a bucket whose leader is being elected does (the request is sent; no reply ever comes).
     let dropped = 0;
-    const flaky = (opts: Parameters<typeof connect>[0]) => connect(opts).then((conn) => new Proxy(conn, {
-      get(target, prop, receiver) {
-        if (prop !== 'request') return Reflect.get(target, prop, receiver);
-        return (subject: string, ...rest: unknown[]) => {
-          if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && dropped < 2) {
-            dropped++;
-            return new Promise(() => {});
-          }
-          return (target.request as (...a: unknown[]) => unknown).call(target, subject, ...rest);
-        };
-      },
-    }));
-    const resumer = await createSessionRegistry({ nats: { servers: [nats.url], prefix, connect: flaky }, ttlMs: TTL_MS, nodeId: 'elect-b', log: createLogger('silent') });
+    const flaky = (opts: Parameters<typeof connect>[0]) =>
+      connect(opts).then(
+        (conn) =>
+          new Proxy(conn, {
+            get(target, prop, receiver) {
+              if (prop !== 'request') return Reflect.get(target, prop, receiver);
+              return (subject: string, ...rest: unknown[]) => {
+                if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && dropped < 2) {
+                  dropped++;
+                  return new Promise(() => {});
+                }
+                return (target.request as (...a: unknown[]) => unknown).call(target, subject, ...rest);
+              };
+            },
+          }),
+      );
+    const resumer = await createSessionRegistry({
+      nats: { servers: [nats.url], prefix, connect: flaky },
+      ttlMs: TTL_MS,
+      nodeId: 'elect-b',
+      log: createLogger('silent'),
+    });
     try {
       const h = { takeOver() {} };
       const { session } = await owner.attach(undefined, h, null);

@@ -67,7 +67,6 @@ export interface GatewayProcess {
   metrics(): Promise<Record<string, number>>;
 }
 
-
 /** `{a: {b: 1}}` -> `{SYMPHONIC_a__b: '1'}`; every leaf JSON-encoded (config.ts parses JSON first). */
 export function configEnv(config: Record<string, unknown>, path: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};

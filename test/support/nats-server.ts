@@ -97,7 +97,6 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-
 interface NodeSpec {
   name: string;
   port: number;
@@ -147,13 +146,27 @@ class Node implements NatsNode {
     writeFileSync(spec.configPath, renderConfig(spec, opts));
   }
 
-  get name(): string { return this.spec.name; }
-  get port(): number { return this.spec.port; }
-  get url(): string { return `nats://127.0.0.1:${this.spec.port}`; }
-  get storeDir(): string { return this.spec.storeDir; }
-  get running(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
-  get pid(): number | undefined { return this.child?.pid; }
-  log(): string { return this.output; }
+  get name(): string {
+    return this.spec.name;
+  }
+  get port(): number {
+    return this.spec.port;
+  }
+  get url(): string {
+    return `nats://127.0.0.1:${this.spec.port}`;
+  }
+  get storeDir(): string {
+    return this.spec.storeDir;
+  }
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  log(): string {
+    return this.output;
+  }
 
   waitForLog(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -274,15 +287,22 @@ async function startClusterOnce(size: number, opts: StartOptions, readyTimeoutMs
   const root = mkdtempSync(join(tmpdir(), 'symphonic-natsc-'));
   const ports = await freePorts(size * 2);
   const clusterPorts = ports.slice(size);
-  const nodes = Array.from({ length: size }, (_, i) => new Node({
-    name: `n${i + 1}`,
-    port: ports[i]!,
-    clusterPort: clusterPorts[i]!,
-    routes: clusterPorts.filter((_, j) => j !== i),
-    clusterName: 'symphonic',
-    storeDir: join(root, `n${i + 1}`),
-    configPath: join(root, `n${i + 1}.conf`),
-  }, opts));
+  const nodes = Array.from(
+    { length: size },
+    (_, i) =>
+      new Node(
+        {
+          name: `n${i + 1}`,
+          port: ports[i]!,
+          clusterPort: clusterPorts[i]!,
+          routes: clusterPorts.filter((_, j) => j !== i),
+          clusterName: 'symphonic',
+          storeDir: join(root, `n${i + 1}`),
+          configPath: join(root, `n${i + 1}.conf`),
+        },
+        opts,
+      ),
+  );
   const cleanup = async () => {
     await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
     rmSync(root, { recursive: true, force: true });

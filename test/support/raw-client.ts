@@ -69,10 +69,14 @@ export async function connectRaw(url: string, encoding: Encoding = 'msgpack', pr
     sendRaw: (data) => ws.send(data),
     next: (pred, timeoutMs = 5000) => waitFor(() => frames.find(pred) as never, 'a matching frame', timeoutMs),
     collect: (pred, count, timeoutMs = 10_000) =>
-      waitFor(() => {
-        const got = frames.filter(pred);
-        return got.length >= count ? got : undefined;
-      }, `${count} matching frames`, timeoutMs),
+      waitFor(
+        () => {
+          const got = frames.filter(pred);
+          return got.length >= count ? got : undefined;
+        },
+        `${count} matching frames`,
+        timeoutMs,
+      ),
     closed,
     close: () => ws.close(),
   };

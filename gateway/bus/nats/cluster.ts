@@ -19,7 +19,15 @@
 import { createHash } from 'node:crypto';
 import { createInbox, nuid, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../../log.ts';
-import { CLUSTER_MISSED_BEATS, type BusCluster, type ClusterAnswer, type ClusterBusInfo, type ClusterMember, type ClusterOptions, type NodeReport } from '../bus.ts';
+import {
+  CLUSTER_MISSED_BEATS,
+  type BusCluster,
+  type ClusterAnswer,
+  type ClusterBusInfo,
+  type ClusterMember,
+  type ClusterOptions,
+  type NodeReport,
+} from '../bus.ts';
 import { selfMember, serveHere } from '../cluster.ts';
 import { withTimeout } from './requests.ts';
 
@@ -65,9 +73,18 @@ export function clusterSubjects(prefix: string) {
 
 function isBeat(b: unknown): b is Beat {
   const x = b as Beat;
-  return typeof x === 'object' && x !== null && x.v === 1 && typeof x.node === 'string' && x.node.length > 0 && x.node.length <= 64
-    && typeof x.instance === 'string' && typeof x.intervalMs === 'number' && x.intervalMs > 0
-    && (x.bye === true || (typeof x.report === 'object' && x.report !== null && typeof x.bus === 'object' && x.bus !== null));
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    x.v === 1 &&
+    typeof x.node === 'string' &&
+    x.node.length > 0 &&
+    x.node.length <= 64 &&
+    typeof x.instance === 'string' &&
+    typeof x.intervalMs === 'number' &&
+    x.intervalMs > 0 &&
+    (x.bye === true || (typeof x.report === 'object' && x.report !== null && typeof x.bus === 'object' && x.bus !== null))
+  );
 }
 
 function answerOf(msg: Msg): ClusterAnswer | undefined {
@@ -142,9 +159,16 @@ export function joinNatsCluster(nc: NatsConnection, prefix: string, o: ClusterOp
   function members(): ClusterMember[] {
     const now = Date.now();
     prune(now);
-    const others = [...peers.values()].map(({ beat: b, lastSeen }): ClusterMember => ({
-      node: b.node, self: false, lastSeen, intervalMs: b.intervalMs, bus: b.bus!, report: b.report!,
-    }));
+    const others = [...peers.values()].map(
+      ({ beat: b, lastSeen }): ClusterMember => ({
+        node: b.node,
+        self: false,
+        lastSeen,
+        intervalMs: b.intervalMs,
+        bus: b.bus!,
+        report: b.report!,
+      }),
+    );
     return [selfMember(o, info()), ...others.sort((a, b) => a.node.localeCompare(b.node))];
   }
 

@@ -7,10 +7,30 @@
  *   recover   from the feed's memory when the topic is watched, else from the stream + KV.
  *   epoch     the stream's creation time; re-checked on reconnect and on stream advisories.
  */
-import { connect as natsConnect, nuid, type StreamInfo, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
+import {
+  connect as natsConnect,
+  nuid,
+  type StreamInfo,
+  type JetStreamClient,
+  type JetStreamManager,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
-import { SequenceConflictError, type Bus, type BusCluster, type BusFigure, type BusMessage, type BusStatus, type HistoryResult, type PublishOptions, type PublishResult, type RecoverResult } from '../bus.ts';
+import {
+  SequenceConflictError,
+  type Bus,
+  type BusCluster,
+  type BusFigure,
+  type BusMessage,
+  type BusStatus,
+  type HistoryResult,
+  type PublishOptions,
+  type PublishResult,
+  type RecoverResult,
+} from '../bus.ts';
 import { idempotencyId, publishDigest } from '../idempotency.ts';
 import { rebuildChain } from './chain.ts';
 import { joinNatsCluster } from './cluster.ts';
@@ -37,7 +57,6 @@ interface Watch {
   sub: Subscription | undefined;
   ready: Promise<void>;
 }
-
 
 /** A state keeper that has not started reading within this is abandoned and retried. */
 const KEEPER_START_TIMEOUT_MS = 5_000;
@@ -77,8 +96,12 @@ export interface NatsBus extends Bus {
 const defaultLogger: Logger = {
   debug() {},
   info() {},
-  warn(msg, fields) { console.warn(JSON.stringify({ level: 'warn', msg, ...fields })); },
-  error(msg, fields) { console.error(JSON.stringify({ level: 'error', msg, ...fields })); },
+  warn(msg, fields) {
+    console.warn(JSON.stringify({ level: 'warn', msg, ...fields }));
+  },
+  error(msg, fields) {
+    console.error(JSON.stringify({ level: 'error', msg, ...fields }));
+  },
 };
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -221,7 +244,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       reconciling = (async () => {
         let info: StreamInfo;
         try {
-          info = await askUntil('stream check', Date.now() + o.readTimeoutMs, () => jsm.streams.info(o.streamName), () => status === 'closed');
+          info = await askUntil(
+            'stream check',
+            Date.now() + o.readTimeoutMs,
+            () => jsm.streams.info(o.streamName),
+            () => status === 'closed',
+          );
         } catch (e) {
           if (!isNotFound(e)) throw e;
           info = await ensureStream(jsm, o);
@@ -354,7 +382,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const view = await loadTopicView(reader, store, topic, epoch, o.historySize + 1, keeper?.peek(topic));
       if (watches.get(topic) !== w) return;
       if (!view.exact && view.snapshotSeq > 0) {
-        log.warn('nats bus: topic state may be incomplete: messages after its snapshot were dropped before a newer snapshot', { topic, snapshotSeq: view.snapshotSeq });
+        log.warn('nats bus: topic state may be incomplete: messages after its snapshot were dropped before a newer snapshot', {
+          topic,
+          snapshotSeq: view.snapshotSeq,
+        });
       }
       feed.begin({ cursor: view.seq, state: view.state, recent: view.recent, chainStart: view.chainStart });
       if (nc.info?.cluster) {
@@ -363,9 +394,12 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         // republished to us, and would wait for the topic's next message. Look once more.
         setTimeout(() => {
           if (watches.get(topic) !== w || status !== 'ready' || feed.repairing) return;
-          reader.last(topic).then((last) => {
-            if (last > feed.cursor && watches.get(topic) === w) feed.resync();
-          }, () => {});
+          reader.last(topic).then(
+            (last) => {
+              if (last > feed.cursor && watches.get(topic) === w) feed.resync();
+            },
+            () => {},
+          );
         }, SETTLE_CHECK_MS).unref();
       }
     })();
@@ -445,19 +479,25 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       if (status !== 'starting' || conn) throw new NatsBusError('bad_state', `start: bus is ${status}`);
       onMessage = handler;
       const deadline = Date.now() + o.connectTimeoutMs;
-      conn = await untilDeadline('connect', deadline, () => openConnection(o, {
-        onDisconnect() {
-          log.warn('nats bus: disconnected from NATS, reconnecting', {});
-          setStatus('degraded');
-        },
-        onReconnect() {
-          log.info('nats bus: reconnected to NATS', { server: nc.getServer() });
-          void recoverConnection();
-        },
-        onError(e) {
-          log.warn('nats bus: connection error', { error: e.message });
-        },
-      }, connectFn));
+      conn = await untilDeadline('connect', deadline, () =>
+        openConnection(
+          o,
+          {
+            onDisconnect() {
+              log.warn('nats bus: disconnected from NATS, reconnecting', {});
+              setStatus('degraded');
+            },
+            onReconnect() {
+              log.info('nats bus: reconnected to NATS', { server: nc.getServer() });
+              void recoverConnection();
+            },
+            onError(e) {
+              log.warn('nats bus: connection error', { error: e.message });
+            },
+          },
+          connectFn,
+        ),
+      );
       nc = conn.nc;
       void nc.closed().then((err) => {
         // Closed by close(), or for good (e.g. credentials refused on reconnect): no more retries.
@@ -477,7 +517,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         replays = new ReplayReader(reader);
         // Best effort: the first watch, recover, history or lease check must not wait on an election.
         const readyMs = Math.min(READY_WAIT_MS, Math.max(0, deadline - Date.now()));
-        await Promise.all([whenAnswering(() => jsm.streams.getMessage(o.streamName, { last_by_subj: `${o.inPrefix}=probe` }), readyMs, 'stream read'), bucketAnswers(store.kv, readyMs)]);
+        await Promise.all([
+          whenAnswering(() => jsm.streams.getMessage(o.streamName, { last_by_subj: `${o.inPrefix}=probe` }), readyMs, 'stream read'),
+          bucketAnswers(store.kv, readyMs),
+        ]);
         // Someone deleting or recreating the stream changes the epoch; hear about it at once.
         advisorySub = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${o.streamName}`, {
           callback(err, msg) {
@@ -493,16 +536,23 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
           },
         });
         if (o.keeperEnabled) {
-          lease = new Lease(store.kv, '=keeper', `${o.name}-${idPrefix}`, o.keeperLeaseMs, {
-            acquired: () => {
-              keeperStarting = startKeeper();
+          lease = new Lease(
+            store.kv,
+            '=keeper',
+            `${o.name}-${idPrefix}`,
+            o.keeperLeaseMs,
+            {
+              acquired: () => {
+                keeperStarting = startKeeper();
+              },
+              // Holding the lease without a running keeper (its start failed): try again.
+              renewed: () => {
+                if (!keeper && status === 'ready') keeperStarting = startKeeper();
+              },
+              lost: () => void stopKeeper(),
             },
-            // Holding the lease without a running keeper (its start failed): try again.
-            renewed: () => {
-              if (!keeper && status === 'ready') keeperStarting = startKeeper();
-            },
-            lost: () => void stopKeeper(),
-          }, log);
+            log,
+          );
           // A lone gateway is the keeper before start() returns: nothing it is sent goes unkept.
           await lease.start();
           await keeperStarting;
@@ -545,7 +595,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       assertOpen('publish');
       assertTopic(topic);
       if (options?.expectedSeq !== undefined && !casIsAtomic()) {
-        throw new NatsBusError('unsupported', `conditional publish to ${topic}: nats-server ${nc.info?.version} checks a replicated stream's expected sequence only before replication, so two concurrent writers could both succeed; it needs nats-server >= 2.10, or a stream with one replica`);
+        throw new NatsBusError(
+          'unsupported',
+          `conditional publish to ${topic}: nats-server ${nc.info?.version} checks a replicated stream's expected sequence only before replication, so two concurrent writers could both succeed; it needs nats-server >= 2.10, or a stream with one replica`,
+        );
       }
       const payload = encodeEnvelope(kind, data, Date.now());
       // The stream's duplicate window stores a message id once: ours for retries, or the caller's
@@ -559,7 +612,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       for (let attempt = 0; ; attempt++) {
         try {
           const attemptAck = js.publish(o.inPrefix + topic, payload, {
-            msgID, ...(hdrs ? { headers: hdrs } : {}), timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
+            msgID,
+            ...(hdrs ? { headers: hdrs } : {}),
+            timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
             // Conditional publish: JetStream's per-subject check, atomic with the append on the stream leader.
             ...(options?.expectedSeq === undefined ? {} : { expect: { lastSubjectSequence: options.expectedSeq } }),
           });
@@ -572,7 +627,8 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
             counters.publishRetries++;
             continue;
           }
-          if (ack.stream !== o.streamName) throw new NatsBusError('misconfigured', `subject ${o.inPrefix}${topic} is stored by stream ${ack.stream}, not ${o.streamName}`);
+          if (ack.stream !== o.streamName)
+            throw new NatsBusError('misconfigured', `subject ${o.inPrefix}${topic} is stored by stream ${ack.stream}, not ${o.streamName}`);
           if (ack.duplicate && digest !== undefined) {
             await checkDuplicate(jsm, o.streamName, ack.seq, digest, key!, Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())));
           }
@@ -681,7 +737,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       const s = bus.stats();
       const counter = (name: string, help: string, value: number): BusFigure => ({ name, type: 'counter', help, value });
       return [
-        { name: 'nats_keeper', type: 'gauge', help: '1 while this gateway is the deployment\'s state keeper.', value: s.keeper ? 1 : 0 },
+        { name: 'nats_keeper', type: 'gauge', help: "1 while this gateway is the deployment's state keeper.", value: s.keeper ? 1 : 0 },
         counter('nats_publish_retries_total', 'Publish attempts retried (timeouts, reconnects, elections).', s.publishRetries),
         counter('nats_gap_repairs_total', 'Live-path gaps repaired from the stream.', s.repairs),
         counter('nats_messages_repaired_total', 'Messages read back from the stream by gap repairs.', s.repaired),

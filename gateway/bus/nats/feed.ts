@@ -88,11 +88,19 @@ export class TopicFeed {
     private readonly options: FeedOptions,
   ) {}
 
-  get cursor(): number { return this.cursorSeq; }
-  get state(): unknown { return this.stateDoc; }
-  get ready(): boolean { return this.loaded; }
+  get cursor(): number {
+    return this.cursorSeq;
+  }
+  get state(): unknown {
+    return this.stateDoc;
+  }
+  get ready(): boolean {
+    return this.loaded;
+  }
   /** True while live messages are held (loading, repairing, resynchronising). */
-  get repairing(): boolean { return this.busy; }
+  get repairing(): boolean {
+    return this.busy;
+  }
 
   /** Ends the loading phase: live messages held since the subscription started are now sequenced. */
   begin(init: FeedInit): void {

@@ -144,7 +144,21 @@ export class StateKeeper {
       else this.accept(topic, k, m);
       return;
     }
-    k = { seq: 0, state: undefined, revision: 0, savedSeq: 0, dirty: 0, dirtySince: 0, sinceTrim: 0, lastAt: Date.now(), loading: true, queue: [m], writing: undefined, again: false, trimming: false };
+    k = {
+      seq: 0,
+      state: undefined,
+      revision: 0,
+      savedSeq: 0,
+      dirty: 0,
+      dirtySince: 0,
+      sinceTrim: 0,
+      lastAt: Date.now(),
+      loading: true,
+      queue: [m],
+      writing: undefined,
+      again: false,
+      trimming: false,
+    };
     this.topics.set(topic, k);
     void this.catchUp(topic, k, m.seq);
     this.evict();
@@ -269,15 +283,17 @@ export class StateKeeper {
     if (size >= this.o.historySize || k.sinceTrim < Math.max(size, TRIM_BATCH) || k.dirty >= size) return;
     k.trimming = true;
     const counted = k.sinceTrim;
-    trim(topic, size).then(
-      (n) => {
-        this.stats.trimmed += n;
-        k.sinceTrim = Math.max(0, k.sinceTrim - counted);
-      },
-      (e: Error) => this.log.warn('nats bus: trimming a topic to its namespace size failed (retried later)', { topic, error: e.message }),
-    ).finally(() => {
-      k.trimming = false;
-    });
+    trim(topic, size)
+      .then(
+        (n) => {
+          this.stats.trimmed += n;
+          k.sinceTrim = Math.max(0, k.sinceTrim - counted);
+        },
+        (e: Error) => this.log.warn('nats bus: trimming a topic to its namespace size failed (retried later)', { topic, error: e.message }),
+      )
+      .finally(() => {
+        k.trimming = false;
+      });
   }
 
   private write(topic: string, k: Kept): Promise<void> {

@@ -92,9 +92,12 @@ export class Lease {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.tick().finally(() => this.schedule());
-    }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    this.timer = setTimeout(
+      () => {
+        void this.tick().finally(() => this.schedule());
+      },
+      Math.max(50, Math.floor(this.ttlMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -116,7 +116,6 @@ export interface ResolvedNatsOptions {
   readonly outPrefix: string;
 }
 
-
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 0) throw new Error(`nats bus: ${name} must be a non-negative integer (got ${value})`);

@@ -67,14 +67,19 @@ export class StreamReader {
 
   /** The topic's newest retained sequence, 0 when it has none. */
   last(topic: string, deadline = Date.now() + this.timeoutMs): Promise<number> {
-    return askUntil('stream read', deadline, async () => {
-      try {
-        return (await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(topic) })).seq;
-      } catch (e) {
-        if (isNotFound(e)) return 0;
-        throw e;
-      }
-    }, this.closed);
+    return askUntil(
+      'stream read',
+      deadline,
+      async () => {
+        try {
+          return (await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(topic) })).seq;
+        } catch (e) {
+          if (isNotFound(e)) return 0;
+          throw e;
+        }
+      },
+      this.closed,
+    );
   }
 
   /** The topic's retained messages with seq >= from (and <= until), oldest first, at most `limit`. */
@@ -110,31 +115,38 @@ export class StreamReader {
       for (let i = 0; i < lane; i++) n += found[i]!.length;
       return n;
     };
-    await Promise.all(found.map(async (mine, lane) => {
-      const end = starts[lane + 1]!; // exclusive
-      for (let next = starts[lane]!; next < end && mine.length < limit && before(lane) < limit;) {
-        const m = await this.pointRead(subject, next, deadline);
-        if (!m || m.seq >= end) return;
-        mine.push(m);
-        next = m.seq + 1;
-      }
-    }));
+    await Promise.all(
+      found.map(async (mine, lane) => {
+        const end = starts[lane + 1]!; // exclusive
+        for (let next = starts[lane]!; next < end && mine.length < limit && before(lane) < limit; ) {
+          const m = await this.pointRead(subject, next, deadline);
+          if (!m || m.seq >= end) return;
+          mine.push(m);
+          next = m.seq + 1;
+        }
+      }),
+    );
     return found.flat().slice(0, limit);
   }
 
   /** The topic's first retained message with seq >= `seq`, if any. */
   private pointRead(subject: string, seq: number, deadline: number): Promise<StoredMessage | undefined> {
-    return askUntil('stream read', deadline, async () => {
-      try {
-        // `next_by_subj` is accepted by STREAM.MSG.GET since 2.9; the client's type only lists the direct API.
-        const query = { seq, next_by_subj: subject } as unknown as { seq: number };
-        const sm = await this.jsm.streams.getMessage(this.stream, query);
-        const env = decodeEnvelope(sm.data, sm.time.getTime());
-        return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
-      } catch (e) {
-        if (isNotFound(e)) return undefined;
-        throw e;
-      }
-    }, this.closed);
+    return askUntil(
+      'stream read',
+      deadline,
+      async () => {
+        try {
+          // `next_by_subj` is accepted by STREAM.MSG.GET since 2.9; the client's type only lists the direct API.
+          const query = { seq, next_by_subj: subject } as unknown as { seq: number };
+          const sm = await this.jsm.streams.getMessage(this.stream, query);
+          const env = decodeEnvelope(sm.data, sm.time.getTime());
+          return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
+        } catch (e) {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        }
+      },
+      this.closed,
+    );
   }
 }

@@ -42,22 +42,29 @@ export function bucketAnswers(kv: KV, maxWaitMs: number): Promise<boolean> {
 }
 
 export class SnapshotStore {
-  private constructor(readonly kv: KV, private readonly readTimeoutMs: number) {}
+  private constructor(
+    readonly kv: KV,
+    private readonly readTimeoutMs: number,
+  ) {}
 
   /**
    * Binds (or creates) the bucket; one attempt of `attemptMs` (the caller retries): binding reads
    * the stream's info, which can go unanswered during a new stream's first election as well.
    */
   static async open(js: JetStreamClient, o: ResolvedNatsOptions, attemptMs: number): Promise<SnapshotStore> {
-    const kv = await withTimeout(js.views.kv(o.bucket, {
-      history: 1,
-      replicas: o.replicas,
-      storage: StorageType.File,
-      ttl: o.snapshotTtlMs,
-      // Leader reads: a follower may not have the newest snapshot yet.
-      allow_direct: false,
-      description: `Symphonic topic state snapshots of deployment ${o.prefix}`,
-    }), attemptMs, 'snapshot bucket setup');
+    const kv = await withTimeout(
+      js.views.kv(o.bucket, {
+        history: 1,
+        replicas: o.replicas,
+        storage: StorageType.File,
+        ttl: o.snapshotTtlMs,
+        // Leader reads: a follower may not have the newest snapshot yet.
+        allow_direct: false,
+        description: `Symphonic topic state snapshots of deployment ${o.prefix}`,
+      }),
+      attemptMs,
+      'snapshot bucket setup',
+    );
     return new SnapshotStore(kv, o.readTimeoutMs);
   }
 

@@ -35,7 +35,6 @@ export function bareClient(topic: string): BenchClient {
 export const bareTarget: Target = {
   name: 'bare',
   description: 'bare uWebSockets.js pub/sub (app.publish from a setImmediate batch)',
-  start: (port) =>
-    startServer({ ...nodeTs('loadtest/bench/bare-server.ts'), cwd: REPO_ROOT, env: { PORT: String(port), HOST: '127.0.0.1' }, port }),
+  start: (port) => startServer({ ...nodeTs('loadtest/bench/bare-server.ts'), cwd: REPO_ROOT, env: { PORT: String(port), HOST: '127.0.0.1' }, port }),
   client: bareClient,
 };

@@ -71,7 +71,17 @@ export function gatewayTarget(name: string, description: string, env: Record<str
       // The publish carries data = {ts, i, p}: send time, sequence and padding sized so that the
       // delivered frame {t:'msg', topic, seq, prev, kind, data, ts} is about FRAME_BYTES long.
       const probe = (pad: string) =>
-        (msgpackCodec.encode({ t: 'msg', topic, seq: 50_000, prev: 49_999, kind: 'event', data: { ts: 12345.678, i: 50_000, p: pad }, ts: Date.now() }) as Uint8Array).length;
+        (
+          msgpackCodec.encode({
+            t: 'msg',
+            topic,
+            seq: 50_000,
+            prev: 49_999,
+            kind: 'event',
+            data: { ts: 12345.678, i: 50_000, p: pad },
+            ts: Date.now(),
+          }) as Uint8Array
+        ).length;
       const pad = 'x'.repeat(Math.max(0, FRAME_BYTES - probe('')));
       const client: BenchClient = {
         subscriberPath: '/ws',

@@ -26,15 +26,30 @@ const BENCH_GATEWAY_ENV = {
 
 export const TARGETS: Record<string, Target> = {
   bare: bareTarget,
-  gateway: gatewayTarget('gateway', 'Symphonic gateway, embedded (memory) bus', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'memory' }, { baseline: 'bare', maxCpuRatio: 1.1 }),
+  gateway: gatewayTarget(
+    'gateway',
+    'Symphonic gateway, embedded (memory) bus',
+    { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'memory' },
+    { baseline: 'bare', maxCpuRatio: 1.1 },
+  ),
   // NATS engine: its own nats-server; the publisher publishes to NATS (JetStream), as a backend
   // does. Compared with the relay, which pays the same NATS path; the target there is
   // deliveries/s only (>= 0.9x), CPU per delivery is reported.
   relay: relayTarget,
-  'gateway-nats': gatewayTarget('gateway-nats', 'Symphonic gateway, NATS JetStream bus (publisher on NATS)', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats' }, { baseline: 'relay', nats: true }),
+  'gateway-nats': gatewayTarget(
+    'gateway-nats',
+    'Symphonic gateway, NATS JetStream bus (publisher on NATS)',
+    { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats' },
+    { baseline: 'relay', nats: true },
+  ),
   // An edge gateway of a deployment whose state keeper runs on another gateway (bus.nats.keeper
   // off here): it then reads only the topics it serves, as the relay does.
-  'gateway-nats-edge': gatewayTarget('gateway-nats-edge', 'Symphonic edge gateway, NATS JetStream bus, state keeper elsewhere', { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats', SYMPHONIC_bus__nats__keeper: 'false' }, { baseline: 'relay', nats: true }),
+  'gateway-nats-edge': gatewayTarget(
+    'gateway-nats-edge',
+    'Symphonic edge gateway, NATS JetStream bus, state keeper elsewhere',
+    { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'nats', SYMPHONIC_bus__nats__keeper: 'false' },
+    { baseline: 'relay', nats: true },
+  ),
   // Peers, measured with the same load for reference (compared with bare, not judged): Socket.IO
   // rooms, and nats-server's own WebSocket listener (the NATS path included).
   socketio: socketioTarget,

@@ -35,7 +35,10 @@ const CRLF = Buffer.from('\r\n');
 
 /** Sends `lines` (ending with a PING) and waits for the PONG; an -ERR fails. */
 async function pingPong(ws: RawWs, lines: string): Promise<void> {
-  const reply = ws.waitFor((p, binary) => (isNatsLine(p, binary, 'PONG') || isNatsLine(p, binary, '-ERR') ? p.toString('latin1') : undefined), HANDSHAKE_TIMEOUT_MS);
+  const reply = ws.waitFor(
+    (p, binary) => (isNatsLine(p, binary, 'PONG') || isNatsLine(p, binary, '-ERR') ? p.toString('latin1') : undefined),
+    HANDSHAKE_TIMEOUT_MS,
+  );
   ws.send(Buffer.from(lines + 'PING\r\n', 'latin1'));
   const r = await reply;
   if (r !== 'PONG') throw new Error(`nats-server refused: ${r}`);
@@ -77,14 +80,8 @@ async function startNatsWs(port: number): Promise<StartedTarget> {
     const conf = join(dir, 'nats-ws.conf');
     writeFileSync(
       conf,
-      [
-        'server_name: symbench_ws',
-        `listen: 127.0.0.1:${await freePort()}`,
-        'websocket {',
-        `  listen: "127.0.0.1:${port}"`,
-        '  no_tls: true',
-        '}',
-      ].join('\n') + '\n',
+      ['server_name: symbench_ws', `listen: 127.0.0.1:${await freePort()}`, 'websocket {', `  listen: "127.0.0.1:${port}"`, '  no_tls: true', '}'].join('\n') +
+        '\n',
     );
     const s = await startServer({ cmd: BINARY, args: ['-c', conf], cwd: REPO_ROOT, env: {}, port });
     return {

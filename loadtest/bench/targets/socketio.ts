@@ -92,7 +92,6 @@ export const socketioTarget: Target = {
   description: 'Socket.IO 4 rooms, websocket transport only (node:http + ws engine), io.to(room).emit',
   baseline: 'bare',
   peer: true,
-  start: (port) =>
-    startServer({ ...nodeTs('loadtest/bench/socketio-server.ts'), cwd: REPO_ROOT, env: { PORT: String(port), HOST: '127.0.0.1' }, port }),
+  start: (port) => startServer({ ...nodeTs('loadtest/bench/socketio-server.ts'), cwd: REPO_ROOT, env: { PORT: String(port), HOST: '127.0.0.1' }, port }),
   client: socketioClient,
 };

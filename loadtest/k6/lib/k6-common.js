@@ -95,8 +95,15 @@ export function summary(scenario) {
       if (m.type === 'trend') text = SUMMARY_TREND_STATS.map((s) => `${s}=${fmt(v[s])}`).join(' ');
       else if (m.type === 'rate') text = `${(v.rate * 100).toFixed(2)}% (${v.passes} of ${v.passes + v.fails})`;
       else if (m.type === 'counter') text = `${fmt(v.count)} (${fmt(v.rate)}/s)`;
-      else text = Object.keys(v).map((k) => `${k}=${fmt(v[k])}`).join(' ');
-      const th = m.thresholds ? Object.keys(m.thresholds).map((t) => `${m.thresholds[t].ok ? 'ok' : 'FAILED'} ${t}`).join(', ') : '';
+      else
+        text = Object.keys(v)
+          .map((k) => `${k}=${fmt(v[k])}`)
+          .join(' ');
+      const th = m.thresholds
+        ? Object.keys(m.thresholds)
+            .map((t) => `${m.thresholds[t].ok ? 'ok' : 'FAILED'} ${t}`)
+            .join(', ')
+        : '';
       lines.push(`  ${name.padEnd(34)} ${text}${th ? `   [${th}]` : ''}`);
     }
     const out = { stdout: `${lines.join('\n')}\n` };

@@ -72,7 +72,10 @@ export class ClusterClient {
   /** Gateway URLs in preference order (a test may add one later, e.g. a gateway started meanwhile). */
   readonly urls: string[];
 
-  constructor(readonly name: string, private readonly opts: ClusterClientOptions) {
+  constructor(
+    readonly name: string,
+    private readonly opts: ClusterClientOptions,
+  ) {
     this.urls = [...opts.urls];
   }
 
@@ -110,7 +113,13 @@ export class ClusterClient {
       this.restoring.add(topic);
       this.view(topic).startSubscribe();
     }
-    raw.send({ t: 'hello', v: 1, client: `cluster-test/${this.name}`, ...(this.session ? { session: this.session } : {}), ...(restore ? { restore: { since: restore } } : {}) });
+    raw.send({
+      t: 'hello',
+      v: 1,
+      client: `cluster-test/${this.name}`,
+      ...(this.session ? { session: this.session } : {}),
+      ...(restore ? { restore: { since: restore } } : {}),
+    });
     const welcome = await raw.next<Welcome>((f) => f.t === 'welcome', 15_000);
     this.welcomes.push(welcome);
     this.session = { id: welcome.session, key: welcome.key };
@@ -122,7 +131,7 @@ export class ClusterClient {
    * frame order, before the restored `subscribed` frames that follow the welcome.
    */
   private onWelcome(welcome: Welcome): void {
-    const named = new Set(welcome.resumed ? welcome.topics ?? [] : []);
+    const named = new Set(welcome.resumed ? (welcome.topics ?? []) : []);
     for (const topic of [...this.restoring]) {
       if (named.has(topic)) continue;
       this.restoring.delete(topic);
@@ -143,7 +152,11 @@ export class ClusterClient {
   /** Resolves once no restored subscription is outstanding (or the socket ended). */
   private async restored_(timeoutMs: number): Promise<void> {
     const raw = this.raw;
-    await this.opts.changes.until(() => this.restoring.size === 0 || !raw || raw.ws.readyState > 1, timeoutMs, () => `${this.name}: restored ${[...this.restoring].join(', ')} on ${this.url}`);
+    await this.opts.changes.until(
+      () => this.restoring.size === 0 || !raw || raw.ws.readyState > 1,
+      timeoutMs,
+      () => `${this.name}: restored ${[...this.restoring].join(', ')} on ${this.url}`,
+    );
   }
 
   /**
@@ -156,10 +169,15 @@ export class ClusterClient {
     for (let attempt = 0; attempt < 20 && failed.length > 0 && this.connected && failed.every(isUnavailable); attempt++) {
       this.unavailableRetries += failed.length;
       await backoff(attempt, 1000);
-      failed = await this.trySubscribe(failed.map((v) => v.topic), timeoutMs);
+      failed = await this.trySubscribe(
+        failed.map((v) => v.topic),
+        timeoutMs,
+      );
     }
     if (failed.length > 0) {
-      throw new Error(`${this.name}: sub failed on ${this.url}: ${failed.map((v) => `${v.topic} ${JSON.stringify(v.lastError ?? 'socket closed')}`).join('; ')}`);
+      throw new Error(
+        `${this.name}: sub failed on ${this.url}: ${failed.map((v) => `${v.topic} ${JSON.stringify(v.lastError ?? 'socket closed')}`).join('; ')}`,
+      );
     }
   }
 
@@ -178,7 +196,11 @@ export class ClusterClient {
     await this.opts.changes.until(
       () => views.every((v) => v.phase !== 'subscribing') || raw.ws.readyState > 1,
       timeoutMs,
-      () => `${this.name}: subscribed to ${views.filter((v) => v.phase === 'subscribing').map((v) => v.topic).join(', ')} on ${this.url}`,
+      () =>
+        `${this.name}: subscribed to ${views
+          .filter((v) => v.phase === 'subscribing')
+          .map((v) => v.topic)
+          .join(', ')} on ${this.url}`,
     );
     return views.filter((v) => v.phase !== 'live' || this.raw !== raw);
   }

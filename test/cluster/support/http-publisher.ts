@@ -24,13 +24,24 @@ export class HttpPublisher {
   /** Failed attempts, for the report: [time, gateway, what]. */
   readonly failures: [number, string, string][] = [];
 
-  constructor(private readonly key: string, readonly httpUrls: string[]) {}
+  constructor(
+    private readonly key: string,
+    readonly httpUrls: string[],
+  ) {}
 
   /**
    * With `idempotencyKey` every attempt carries it (`Idempotency-Key`): a retry of a publish that
    * was stored after all is stored once, so no attempt is ambiguous.
    */
-  async publish(topic: string, kind: MessageKind, data: unknown, via = 0, deadlineMs = 60_000, cancelled: () => boolean = () => false, idempotencyKey?: string): Promise<Omit<PublishRecord, 'n' | 'topic'>> {
+  async publish(
+    topic: string,
+    kind: MessageKind,
+    data: unknown,
+    via = 0,
+    deadlineMs = 60_000,
+    cancelled: () => boolean = () => false,
+    idempotencyKey?: string,
+  ): Promise<Omit<PublishRecord, 'n' | 'topic'>> {
     const startedAt = Date.now();
     let index = via % this.httpUrls.length;
     let ambiguous = false;
@@ -40,7 +51,11 @@ export class HttpPublisher {
       try {
         const res = await fetch(`${url}/api/publish`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
+          headers: {
+            authorization: `Bearer ${this.key}`,
+            'content-type': 'application/json',
+            ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+          },
           body: JSON.stringify({ topic, kind, data }),
         });
         const text = await res.text();

@@ -28,7 +28,10 @@ export class PublishStream {
   private stopped = false;
   private readonly done: Promise<void>;
 
-  constructor(private readonly publisher: HttpPublisher, private readonly o: StreamOptions) {
+  constructor(
+    private readonly publisher: HttpPublisher,
+    private readonly o: StreamOptions,
+  ) {
     o.registry?.push(this);
     for (const t of o.topics) this.records.set(t, []);
     this.done = Promise.all(o.topics.map((t, i) => this.run(t, i))).then(() => {});
@@ -64,7 +67,12 @@ export class PublishStream {
 
   /** `n`s whose publish was ambiguous (a retry may have stored them twice). */
   ambiguous(topic: string): Set<number> {
-    return new Set(this.records.get(topic)!.filter((r) => r.ambiguous).map((r) => r.n));
+    return new Set(
+      this.records
+        .get(topic)!
+        .filter((r) => r.ambiguous)
+        .map((r) => r.n),
+    );
   }
 
   /** Stops after the publishes in flight (a publish being retried gives up); resolves when every loop has ended (rejects if one failed). */
@@ -77,9 +85,13 @@ export class PublishStream {
   async reach(count: number, timeoutMs: number): Promise<void> {
     let failed: unknown;
     this.done.catch((e: unknown) => (failed = e));
-    await this.o.changes.until(() => {
-      if (failed) throw failed;
-      return this.minCount() >= count;
-    }, timeoutMs, () => `${count} publishes per topic (have ${this.o.topics.map((t) => `${t}: ${this.count(t)}`).join(', ')})`);
+    await this.o.changes.until(
+      () => {
+        if (failed) throw failed;
+        return this.minCount() >= count;
+      },
+      timeoutMs,
+      () => `${count} publishes per topic (have ${this.o.topics.map((t) => `${t}: ${this.count(t)}`).join(', ')})`,
+    );
   }
 }

@@ -35,42 +35,43 @@ export class FakeNats {
     this.statusWaiter?.();
   }
 
-  readonly connection: NatsConnection = ((fake: FakeNats) => ({
-    jetstream: () => ({
-      publish: async (subject: string, data: Uint8Array, opts: { msgID?: string; timeout?: number } = {}) => {
-        fake.published.push({ subject, data, msgID: opts.msgID, timeout: opts.timeout });
-        const a = fake.answers.shift();
-        if (a && 'error' in a) throw Object.assign(new Error(a.error.message ?? a.error.code ?? 'error'), a.error);
-        return a ?? { stream: fake.stream, seq: ++fake.seq, duplicate: false, domain: '' };
-      },
-    }),
-    jetstreamManager: async () => ({
-      streams: {
-        info: async () => {
-          fake.infoCalls++;
-          return { created: fake.created };
-        },
-      },
-    }),
-    status: () => ({
-      [Symbol.asyncIterator]: () => ({
-        next: async () => {
-          while (!fake.statusQueue.length && !fake.closedFlag) await new Promise<void>((r) => (fake.statusWaiter = r));
-          if (fake.closedFlag) return { done: true, value: undefined };
-          return { done: false, value: fake.statusQueue.shift()! };
+  readonly connection: NatsConnection = ((fake: FakeNats) =>
+    ({
+      jetstream: () => ({
+        publish: async (subject: string, data: Uint8Array, opts: { msgID?: string; timeout?: number } = {}) => {
+          fake.published.push({ subject, data, msgID: opts.msgID, timeout: opts.timeout });
+          const a = fake.answers.shift();
+          if (a && 'error' in a) throw Object.assign(new Error(a.error.message ?? a.error.code ?? 'error'), a.error);
+          return a ?? { stream: fake.stream, seq: ++fake.seq, duplicate: false, domain: '' };
         },
       }),
-    }),
-    closed: () => fake.closedPromise,
-    isClosed: () => fake.closedFlag,
-    close: async () => {
-      fake.closedFlag = true;
-      fake.statusWaiter?.();
-      fake.closedResolve();
-    },
-    subscribe: (subject: string) => {
-      fake.subscriptions.push(subject);
-      return { unsubscribe() {} };
-    },
-  }) as unknown as NatsConnection)(this);
+      jetstreamManager: async () => ({
+        streams: {
+          info: async () => {
+            fake.infoCalls++;
+            return { created: fake.created };
+          },
+        },
+      }),
+      status: () => ({
+        [Symbol.asyncIterator]: () => ({
+          next: async () => {
+            while (!fake.statusQueue.length && !fake.closedFlag) await new Promise<void>((r) => (fake.statusWaiter = r));
+            if (fake.closedFlag) return { done: true, value: undefined };
+            return { done: false, value: fake.statusQueue.shift()! };
+          },
+        }),
+      }),
+      closed: () => fake.closedPromise,
+      isClosed: () => fake.closedFlag,
+      close: async () => {
+        fake.closedFlag = true;
+        fake.statusWaiter?.();
+        fake.closedResolve();
+      },
+      subscribe: (subject: string) => {
+        fake.subscriptions.push(subject);
+        return { unsubscribe() {} };
+      },
+    }) as unknown as NatsConnection)(this);
 }

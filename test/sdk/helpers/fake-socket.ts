@@ -22,7 +22,10 @@ export class FakeSocket implements SocketLike {
   readonly sent: Frame[] = [];
   closedByClient: { code?: number; reason?: string } | undefined;
 
-  constructor(readonly url: string, readonly protocols: string[]) {}
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {}
 
   send(data: string | Uint8Array): void {
     if (this.closedByClient) throw new Error('send on a closed socket');

@@ -51,8 +51,12 @@ export function openNetWs(port: number, opts: NetWsOptions = {}): Promise<NetWs 
     socket.setNoDelay(true);
     const key = randomBytes(16).toString('base64');
     const lines = [
-      `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13',
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${key}`,
+      'Sec-WebSocket-Version: 13',
       ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
       ...(origin ? [`Origin: ${origin}`] : []),
       ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
