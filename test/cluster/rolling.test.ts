@@ -3,9 +3,9 @@
  * processes on fixed ports behind nginx (no sticky sessions), CLIENTS protocol-level clients that
  * know only nginx's address (half resume with `hello.restore`, half with `sub` + `since`), and a
  * backend publishing numbered messages through nginx's `POST /api/publish` with an
- * Idempotency-Key. Every gateway in turn gets SIGTERM (it drains: clients closed with 4000 over
- * the drain window, each resumes on another gateway through nginx), exits, and is started again
- * on its port. Then: every client has every message exactly once, in order; every resume was on
+ * Idempotency-Key. Every gateway in turn is drained, by SIGTERM or (the second) by the admin API's
+ * POST /api/drain (clients closed with 4000 over the drain window, each resumes on another gateway
+ * through nginx), exits by itself, and is started again on its port. Then: every client has every message exactly once, in order; every resume was on
  * the same session and recovered. Figures: reconnect times (close to all topics resubscribed:
  * the longest a client went without messages) and the drains' lengths.
  *
@@ -28,6 +28,7 @@ import { PublishStream } from './support/publish-stream.ts';
 import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
 const KEY = 'rolling-api-key';
+const ADMIN_KEY = 'rolling-admin-key';
 const PREFIX = 'roll';
 const TOPICS = ['roll.a', 'roll.b', 'roll.c'];
 /** Clients in all; the issue's run has 500 (ROLLING_CLIENTS=500). */
@@ -50,7 +51,7 @@ function startGw(name: string, port: number, servers: readonly string[]): Promis
     name,
     config: {
       bus: { engine: 'nats', nats: { servers: [...servers], prefix: PREFIX, replicas: 3 } },
-      api: { keys: [KEY] },
+      api: { keys: [KEY, { key: ADMIN_KEY, scopes: ['admin'] }] },
       limits: { connRatePerSec: 0, userRatePerSec: 0 },
       ws: { heartbeatMs: 60_000 },
       drain: { windowMs: DRAIN_MS },
@@ -136,7 +137,15 @@ describe('rolling restart behind nginx', () => {
       const old = gateways[i]!;
       const on = ((await (await fetch(`${old.httpUrl}/healthz`)).json()) as { connections: number }).connections;
       const t0 = Date.now();
-      await old.stop(DRAIN_MS + 10_000); // SIGTERM: drains, then exits
+      // The second gateway is drained from the admin API, the others by SIGTERM: the same drain.
+      const how = i === 1 ? 'POST /api/drain' : 'SIGTERM';
+      if (i === 1) {
+        const r = await fetch(`${old.httpUrl}/api/drain`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+        expect(r.status).toBe(202);
+        expect(await old.exited).toMatchObject({ code: 0 }); // drained, then exits by itself
+      } else {
+        await old.stop(DRAIN_MS + 10_000); // SIGTERM: drains, then exits
+      }
       const drainedMs = Date.now() - t0;
       gateways[i] = await startGw(`${old.name}'`, gwPorts[i]!, cluster.urls);
       await changes.until(
@@ -144,7 +153,7 @@ describe('rolling restart behind nginx', () => {
         60_000,
         () => `all clients live after ${old.name} restarted (${clients.filter((c) => !c.connected).length} disconnected)`,
       );
-      figures.push(`${old.name}: SIGTERM to exit ${drainedMs} ms (drain window ${DRAIN_MS} ms), restarted; it held ${on} clients`);
+      figures.push(`${old.name}: ${how} to exit ${drainedMs} ms (drain window ${DRAIN_MS} ms), restarted; it held ${on} clients`);
     }
 
     const count = stream.minCount();
