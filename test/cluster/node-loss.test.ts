@@ -25,6 +25,7 @@ import { ClusterClient } from './support/cluster-client.ts';
 import { HttpPublisher } from './support/http-publisher.ts';
 import { startMonitoredCluster } from './support/nats-monitor.ts';
 import { percentile } from './support/percentile.ts';
+import { deliveredEverything } from './support/delivery.ts';
 import { PublishStream } from './support/publish-stream.ts';
 import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
@@ -186,15 +187,7 @@ describe('a NATS node dies and stays dead', () => {
     const lastCount = stream.minCount();
     await stream.reach(lastCount + RATE, 60_000);
     await stream.stop();
-    await changes.until(
-      () => clients.every((cl) => TOPICS.every((t) => cl.view(t).last >= stream!.lastSeq(t))),
-      60_000,
-      () =>
-        `delivery of everything: ${clients
-          .flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`))
-          .slice(0, 6)
-          .join(', ')}`,
-    );
+    await deliveredEverything(changes, clients, TOPICS, stream);
 
     for (const cl of clients) {
       for (const t of TOPICS) {

@@ -24,6 +24,7 @@ import { Changes } from '../support/changes.ts';
 import { ClusterClient } from './support/cluster-client.ts';
 import { HttpPublisher } from './support/http-publisher.ts';
 import { percentile } from './support/percentile.ts';
+import { deliveredEverything } from './support/delivery.ts';
 import { PublishStream } from './support/publish-stream.ts';
 import { NO_PROBLEMS, sequenceProblems } from './support/sequence-checks.ts';
 
@@ -159,15 +160,7 @@ describe('rolling restart behind nginx', () => {
     const count = stream.minCount();
     await stream.reach(count + RATE, 60_000);
     await stream.stop();
-    await changes.until(
-      () => clients.every((cl) => TOPICS.every((t) => cl.view(t).last >= stream!.lastSeq(t))),
-      60_000,
-      () =>
-        `delivery of everything: ${clients
-          .flatMap((cl) => TOPICS.filter((t) => cl.view(t).last < stream!.lastSeq(t)).map((t) => `${cl.name}/${t} at ${cl.view(t).last}`))
-          .slice(0, 6)
-          .join(', ')}`,
-    );
+    await deliveredEverything(changes, clients, TOPICS, stream);
     await Promise.all(clients.map((c) => c.settled()));
 
     for (const cl of clients) {
