@@ -10,7 +10,7 @@ import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import type { BusStatus } from '../bus.ts';
 import { purgeRules, type NamespaceAge, type PurgeRule } from './purge.ts';
-import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busStreamName } from '../../../protocol/envelope.ts';
+import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busOutSubject, busStreamName } from '../../../protocol/envelope.ts';
 
 export type NatsCredentials =
   | { readonly user: string; readonly pass: string }
@@ -171,6 +171,6 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     streamName: busStreamName(prefix),
     bucket: `${prefix}_state`,
     inPrefix: busInSubject(prefix, ''),
-    outPrefix: `${prefix}.out.`,
+    outPrefix: busOutSubject(prefix, ''),
   };
 }
