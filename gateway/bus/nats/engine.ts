@@ -7,7 +7,7 @@
  *   recover   from the feed's memory when the topic is watched, else from the stream + KV.
  *   epoch     the stream's creation time; re-checked on reconnect and on stream advisories.
  */
-import { connect as natsConnect, nuid, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect as natsConnect, type JetStreamClient, type JetStreamManager, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { isValidTopic, type MessageKind, type Position } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Bus, BusFigure, BusMessage, BusStatus, HistoryResult, PublishOptions, PublishResult, RecoverResult } from '../bus.ts';
@@ -15,8 +15,11 @@ import { idempotencyId, publishDigest } from '../idempotency.ts';
 import { rebuildChain } from './chain.ts';
 import { decodeEnvelope, encodeEnvelope } from './codec.ts';
 import { checkDuplicate, digestHeaders } from './duplicates.ts';
-import { backoffDelay, openConnection, type BusConnection } from './connection.ts';
-import { NatsBusError, isRetryable, isStoreFailure } from './errors.ts';
+import { openConnection, type BusConnection } from './connection.ts';
+import { NatsBusError, isStoreFailure } from './errors.ts';
+import { backoffDelay, pause } from '../../../nats-kit/backoff.ts';
+import { errorCode, isRetryable } from '../../../nats-kit/errors.ts';
+import { AckFloor, attemptTimeout, MessageIds, publishRetried } from '../../../nats-kit/publish.ts';
 import { TopicFeed } from './feed.ts';
 import { resolveOptions, type NatsBusOptions, type ResolvedNatsOptions } from './options.ts';
 import { isNotFound, StreamReader } from './reader.ts';
@@ -24,7 +27,7 @@ import { ReplayReader } from './replays.ts';
 import { newKeeperStats, StateKeeper } from './keeper.ts';
 import { Lease } from './lease.ts';
 import { AgePurger } from './purge.ts';
-import { askUntil, pause, whenAnswering, withTimeout } from './requests.ts';
+import { askUntil, whenAnswering, withTimeout } from './requests.ts';
 import { bucketAnswers, SnapshotStore } from './snapshots.ts';
 import { ensureStream, epochFromCreated } from './stream.ts';
 import { loadTopicView } from './topic-view.ts';
@@ -87,13 +90,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /**
- * One publish attempt waits this long for its ack. During a stream leader election the request
- * gets no answer at all (no 503): short attempts find the new leader sooner. Retries carry the
- * same message id, so a slow ack followed by a retry still stores the message once.
- */
-const ATTEMPT_TIMEOUT_MS = 2_000;
-
-/**
  * Setup attempts at start (stream, snapshot bucket): the first waits 1 s, doubling up to 2 s.
  * During a new stream's first leader election nats-server 2.9 may leave a concurrent create, and
  * every read, unanswered (requests.ts); the client would wait its whole 5 s timeout for each.
@@ -105,14 +101,12 @@ const READY_WAIT_MS = 5_000;
 /** Delay of the one extra tail check after a watch starts, in a cluster (see startWatch). */
 const SETTLE_CHECK_MS = 250;
 
-const RECONNECTED: unique symbol = Symbol('reconnected');
-
 export function createNatsBus(options: NatsBusOptions): NatsBus {
   const o: ResolvedNatsOptions = resolveOptions(options);
   const log = options.logger ?? defaultLogger;
   const connectFn = options.connect ?? natsConnect;
   const watches = new Map<string, Watch>();
-  const idPrefix = nuid.next();
+  const ids = new MessageIds();
   const counters = { published: 0, publishRetries: 0, resyncs: 0, epochChanges: 0, foreign: 0 };
   /** Feed counters of topics no longer watched, so stats() stays cumulative. */
   const retired = { delivered: 0, repairs: 0, repaired: 0, duplicates: 0, losses: 0 };
@@ -135,9 +129,8 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   let replays: ReplayReader;
   let store: SnapshotStore;
   let epoch = '';
-  let msgCounter = 0;
-  /** Highest sequence acknowledged so far: a fresh ack below it means the stream restarted. */
-  let seqFloor = 0;
+  /** Acknowledged sequences: a fresh ack below an earlier one means the stream restarted. */
+  const acks = new AckFloor();
   let reconciling: Promise<void> | undefined;
   /** Resolved (and replaced) on every reconnect. */
   let reconnected = deferred();
@@ -194,7 +187,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     epoch = next;
     if (first) return;
     counters.epochChanges++;
-    seqFloor = 0;
+    acks.reset();
     log.warn('nats bus: stream recreated, new epoch; watched topics restart from the new stream', { stream: o.streamName, epoch });
     for (const w of watches.values()) w.feed.reset();
     // The keeper's consumer belonged to the old stream.
@@ -470,7 +463,7 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
           },
         });
         if (o.keeperEnabled) {
-          lease = new Lease(store.kv, '=keeper', `${o.name}-${idPrefix}`, o.keeperLeaseMs, {
+          lease = new Lease(store.kv, '=keeper', `${o.name}-${ids.prefix}`, o.keeperLeaseMs, {
             acquired: () => {
               keeperStarting = startKeeper();
             },
@@ -526,32 +519,20 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       // (scoped to its sender). The caller's carries the digest of what it names, for checkDuplicate.
       const key = options?.idempotencyKey;
       const digest = key === undefined ? undefined : publishDigest(topic, kind, data);
-      const msgID = key !== undefined ? `k-${idempotencyId(key, options?.idempotencyScope)}` : `${idPrefix}-${++msgCounter}`;
-      const hdrs = digest === undefined ? undefined : digestHeaders(digest);
-      const floor = seqFloor;
+      const msgID = key !== undefined ? `k-${idempotencyId(key, options?.idempotencyScope)}` : ids.next();
       const deadline = Date.now() + o.publishTimeoutMs;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const attemptAck = js.publish(o.inPrefix + topic, payload, { msgID, ...(hdrs ? { headers: hdrs } : {}), timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())) });
-          attemptAck.catch(() => {});
-          // A reconnect ends the wait: the request may have been lost with the old connection,
-          // and the retry is safe (same message id: stored once).
-          const ack = await Promise.race([attemptAck, reconnected.promise.then((): typeof RECONNECTED => RECONNECTED)]);
-          if (ack === RECONNECTED) {
-            if (Date.now() >= deadline) throw new NatsBusError('unavailable', `publish to ${topic} timed out across reconnects`);
-            counters.publishRetries++;
-            continue;
-          }
-          if (ack.stream !== o.streamName) throw new NatsBusError('misconfigured', `subject ${o.inPrefix}${topic} is stored by stream ${ack.stream}, not ${o.streamName}`);
-          if (ack.duplicate && digest !== undefined) {
-            await checkDuplicate(jsm, o.streamName, ack.seq, digest, key!, Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())));
-          }
-          // Sequences only go back when the stream was recreated: learn the new epoch before answering.
-          if (!ack.duplicate && ack.seq <= floor) await reconcile().catch(() => {});
-          if (ack.seq > seqFloor) seqFloor = ack.seq;
-          counters.published++;
-          return { seq: ack.seq, epoch };
-        } catch (e) {
+      const ack = await publishRetried(js, { subject: o.inPrefix + topic, payload, msgID, headers: digest === undefined ? undefined : digestHeaders(digest), stream: o.streamName, deadline, floor: acks }, {
+        // A reconnect ends the wait: the request may have been lost with the old connection,
+        // and the retry is safe (same message id: stored once).
+        resend: () => reconnected.promise,
+        resent() {
+          if (Date.now() >= deadline) throw new NatsBusError('unavailable', `publish to ${topic} timed out across reconnects`);
+          counters.publishRetries++;
+        },
+        check: async (ack) => {
+          if (ack.duplicate && digest !== undefined) await checkDuplicate(jsm, o.streamName, ack.seq, digest, key!, attemptTimeout(deadline));
+        },
+        async failed(e) {
           if (e instanceof NatsBusError) throw e;
           if (status === 'closed') throw new NatsBusError('closed', 'publish: bus closed');
           if (!isRetryable(e) || Date.now() >= deadline) {
@@ -560,10 +541,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
           counters.publishRetries++;
           if (isStoreFailure(e)) await repairFreshStream().catch(() => {});
           // No responders: no stream leader (election) or no stream at all (deleted) - find out.
-          else if ((e as { code?: string }).code === '503') await reconcile().catch(() => {});
-          await pause(Math.max(10, backoffDelay(attempt, 50, 1000)));
-        }
-      }
+          else if (errorCode(e) === '503') await reconcile().catch(() => {});
+        },
+        wrongStream: (stream) => new NatsBusError('misconfigured', `subject ${o.inPrefix}${topic} is stored by stream ${stream}, not ${o.streamName}`),
+        // Sequences only go back when the stream was recreated: learn the new epoch before answering.
+        restarted: () => reconcile().catch(() => {}),
+      });
+      counters.published++;
+      return { seq: ack.seq, epoch };
     },
 
     async recover(topic: string, since: Position | undefined): Promise<RecoverResult> {

@@ -18,19 +18,7 @@ export class NatsBusError extends Error {
   }
 }
 
-/** nats.js error codes that mean "not now" rather than "never". */
-const TRANSIENT = new Set(['503', 'TIMEOUT', 'DISCONNECT', 'CONNECTION_REFUSED', 'CONNECTION_TIMEOUT', '408']);
-
-/** JetStream API errors worth retrying: no leader yet, cluster busy, stream temporarily unavailable. */
-const TRANSIENT_API = new Set([10008, 10023, 10039, 10074]);
-
-export function isRetryable(e: unknown): boolean {
-  const err = e as { code?: unknown; api_error?: { code?: number; err_code?: number } };
-  if (typeof err?.code === 'string' && TRANSIENT.has(err.code)) return true;
-  const api = err?.api_error;
-  if (api && (api.code === 503 || (api.err_code !== undefined && TRANSIENT_API.has(api.err_code)))) return true;
-  return false;
-}
+/** Which errors are worth retrying is the same for every JetStream client: nats-kit/errors.ts isRetryable. */
 
 /** JetStream could not write the message to its store (JSStreamStoreFailedF, e.g. missing block files). */
 export function isStoreFailure(e: unknown): boolean {
