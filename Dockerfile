@@ -5,6 +5,7 @@ COPY package.json package-lock.json ./
 COPY scripts ./scripts
 RUN npm ci
 COPY protocol ./protocol
+COPY nats-kit ./nats-kit
 COPY sdk ./sdk
 RUN node scripts/build-sdk.mjs
 
@@ -15,6 +16,7 @@ COPY package.json package-lock.json ./
 COPY scripts ./scripts
 RUN npm ci --omit=dev && npm cache clean --force
 COPY protocol ./protocol
+COPY nats-kit ./nats-kit
 COPY gateway ./gateway
 COPY sdk ./sdk
 COPY --from=build /app/dist ./dist
