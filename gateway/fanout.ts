@@ -33,7 +33,7 @@ export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
         if (textSubs > 0) app.publish(text, jsonCodec.encode(frame), false);
         metrics.deliveries += binSubs + textSubs;
       } catch (e) {
-        // Data that entered behind the gateway (a backend publishing to NATS directly) that an
+        // Data that entered behind the gateway (a backend publishing onto the bus directly) that an
         // encoding cannot carry: skip it rather than break delivery of everything after it.
         metrics.encodeFailures++;
         log.error('fan-out encode failed', { topic: m.topic, seq: m.seq, error: (e as Error).message });

@@ -92,7 +92,7 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
     conn.userRate = limits.addUser(identity.user, conn);
   }
   conn.identity = identity;
-  // The session store may be remote (NATS KV): frames that arrive meanwhile wait in `pending`.
+  // The session store may be remote (shared by a cluster): frames that arrive meanwhile wait in `pending`.
   conn.authenticating = true;
   ctx.sessions.attach(frame.session, conn, identity.user).then(({ session, resumed }) => {
     conn.authenticating = false;

@@ -9,7 +9,7 @@
  *   epoch     identity.ts: the stream's creation time, re-checked on reconnect and advisories.
  */
 import { connect as natsConnect } from 'nats';
-import type { Bus } from '../bus.ts';
+import type { Bus, Engine } from '../bus.ts';
 import { NatsBusError } from './errors.ts';
 import { figures, stats, type NatsBusStats } from './figures.ts';
 import { createIdentity } from './identity.ts';
@@ -17,6 +17,7 @@ import { createKeeperTerms } from './keeper-term.ts';
 import type { NatsBusOptions } from './options.ts';
 import { createPublish } from './publish.ts';
 import { history, recover } from './reads.ts';
+import { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 import { connect, setUp } from './setup.ts';
 import { assertOpen, assertTopic, newState, setStatus } from './state.ts';
 import { unwatch, unwatchAll, watch } from './watches.ts';
@@ -26,6 +27,16 @@ export interface NatsBus extends Bus {
   /** The current stream epoch ('' before start). */
   epoch(): string;
   stats(): NatsBusStats;
+}
+
+export interface NatsEngine extends Engine {
+  readonly bus: NatsBus;
+}
+
+/** The bus and the cluster's session registry (sessions.ts), each on its own connection. */
+export async function createNatsEngine(options: NatsBusOptions, sessions: Omit<RegistryOptions, 'nats'>): Promise<NatsEngine> {
+  const bus = createNatsBus(options);
+  return { bus, sessions: await createSessionRegistry({ ...sessions, nats: options }) };
 }
 
 export function createNatsBus(options: NatsBusOptions): NatsBus {

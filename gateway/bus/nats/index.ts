@@ -1,5 +1,6 @@
 /** The NATS/JetStream Bus engine. See README.md in this folder for the design. */
-export { createNatsBus, type NatsBus } from './engine.ts';
+export { createNatsBus, createNatsEngine, type NatsBus, type NatsEngine } from './engine.ts';
+export { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 export type { NatsBusStats } from './figures.ts';
 export type { NatsBusOptions, NatsCredentials } from './options.ts';
 export { NatsBusError, type NatsBusErrorCode } from './errors.ts';

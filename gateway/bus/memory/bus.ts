@@ -6,9 +6,9 @@
  * Sequences are assigned at flush, so the log holds exactly what has been delivered.
  */
 import { randomBytes } from 'node:crypto';
-import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
-import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from './bus.ts';
-import { IdempotencyConflictError, idempotencyId, publishDigest } from './idempotency.ts';
+import { applyMessage, type MessageKind, type Position } from '../../../protocol/index.ts';
+import type { Bus, BusMessage, BusStatus, HistoryResult, PublishResult, RecoverResult } from '../bus.ts';
+import { IdempotencyConflictError, idempotencyId, publishDigest } from '../idempotency.ts';
 
 export interface MemoryBusOptions {
   history?: { size?: number; ageMs?: number };
