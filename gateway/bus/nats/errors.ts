@@ -3,7 +3,8 @@
  * `unavailable` (NATS or the stream cannot answer now: retry later, ErrorCode.Unavailable),
  * `bad_topic`, `rejected` (NATS refused the message, e.g. over max_payload), `closed`,
  * `not_started`, `bad_state`, `misconfigured`, `conflict` (an idempotency key already named a
- * different publish: ErrorCode.IdempotencyKeyReused).
+ * different publish: ErrorCode.IdempotencyKeyReused). Which NATS errors are worth retrying is
+ * the same for every JetStream client of the project: nats-kit/errors.ts `isRetryable`.
  */
 export type NatsBusErrorCode = 'unavailable' | 'bad_topic' | 'rejected' | 'closed' | 'not_started' | 'bad_state' | 'misconfigured' | 'conflict';
 
@@ -17,8 +18,6 @@ export class NatsBusError extends Error {
     super(message);
   }
 }
-
-/** Which errors are worth retrying is the same for every JetStream client: nats-kit/errors.ts isRetryable. */
 
 /** JetStream could not write the message to its store (JSStreamStoreFailedF, e.g. missing block files). */
 export function isStoreFailure(e: unknown): boolean {
