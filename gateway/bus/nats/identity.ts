@@ -37,6 +37,17 @@ interface Signal {
   readonly resolve: () => void;
 }
 
+/** This part's own state. */
+interface IdentityState {
+  /** Single flights: one stream check, one repair, one recovery at a time. */
+  reconciling: Promise<void> | undefined;
+  repairing: Promise<void> | undefined;
+  recovering: Promise<void> | undefined;
+  /** Resolved (and replaced) on every reconnect. */
+  reconnected: Signal;
+  advisories: Subscription | undefined;
+}
+
 function signal(): Signal {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
@@ -46,15 +57,7 @@ function signal(): Signal {
 export function createIdentity(s: EngineState, terms: KeeperTerms): Identity {
   const { o, log } = s;
   const acks = new AckFloor();
-  const my = {
-    /** Single flights. */
-    reconciling: undefined as Promise<void> | undefined,
-    repairing: undefined as Promise<void> | undefined,
-    recovering: undefined as Promise<void> | undefined,
-    /** Resolved (and replaced) on every reconnect. */
-    reconnected: signal(),
-    advisories: undefined as Subscription | undefined,
-  };
+  const my: IdentityState = { reconciling: undefined, repairing: undefined, recovering: undefined, reconnected: signal(), advisories: undefined };
 
   async function adopt(created: string): Promise<void> {
     const next = epochFromCreated(created);

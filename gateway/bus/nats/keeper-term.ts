@@ -34,10 +34,10 @@ export interface KeeperTerms {
 
 export function createKeeperTerms(s: EngineState): KeeperTerms {
   const { o, log } = s;
-  const lease: { current: Lease | undefined; starting: Promise<void> | undefined } = { current: undefined, starting: undefined };
+  const my: { lease: Lease | undefined; starting: Promise<void> | undefined } = { lease: undefined, starting: undefined };
 
   async function start(): Promise<void> {
-    if (s.term || s.status === 'closed' || !lease.current?.holder) return;
+    if (s.term || s.status === 'closed' || !my.lease?.holder) return;
     const { nc, jsm, reader, store } = linked(s);
     const k = new StateKeeper(reader, store, o, () => s.epoch, log, {
       maxTopics: o.keeperMaxTopics,
@@ -85,19 +85,19 @@ export function createKeeperTerms(s: EngineState): KeeperTerms {
   return {
     async begin() {
       if (!o.keeperEnabled) return;
-      lease.current = new Lease(linked(s).store.kv, '=keeper', `${o.name}-${s.id}`, o.keeperLeaseMs, {
+      my.lease = new Lease(linked(s).store.kv, '=keeper', `${o.name}-${s.id}`, o.keeperLeaseMs, {
         acquired: () => {
-          lease.starting = start();
+          my.starting = start();
         },
         // Holding the lease without a running keeper (its start failed): try again.
         renewed: () => {
-          if (!s.term && s.status === 'ready') lease.starting = start();
+          if (!s.term && s.status === 'ready') my.starting = start();
         },
         lost: () => void stop(),
       }, log);
       // A lone gateway is the keeper before start() returns: nothing it is sent goes unkept.
-      await lease.current.start();
-      await lease.starting;
+      await my.lease.start();
+      await my.starting;
     },
     async restart() {
       // The keeper's reads and snapshots belonged to the old stream.
@@ -107,7 +107,7 @@ export function createKeeperTerms(s: EngineState): KeeperTerms {
     },
     async end() {
       await stop();
-      await lease.current?.stop();
+      await my.lease?.stop();
     },
   };
 }
