@@ -15,6 +15,7 @@ COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY protocol ./protocol
+COPY nats-kit ./nats-kit
 COPY gateway ./gateway
 COPY sdk ./sdk
 RUN npm run build

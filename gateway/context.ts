@@ -7,7 +7,7 @@ import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
-import type { SessionStore } from './session/sessions.ts';
+import type { SessionStore } from './bus/sessions.ts';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;

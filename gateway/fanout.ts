@@ -43,7 +43,7 @@ export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
         metrics.deliveries += binSubs + textSubs;
         metrics.fanoutSeconds((performance.now() - t0) / 1000);
       } catch (e) {
-        // Data that entered behind the gateway (a backend publishing to NATS directly) that an
+        // Data that entered behind the gateway (a backend publishing onto the bus directly) that an
         // encoding cannot carry: skip it rather than break delivery of everything after it.
         metrics.encodeFailures++;
         log.error('fan-out encode failed', { topic: m.topic, seq: m.seq, error: (e as Error).message });

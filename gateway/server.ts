@@ -4,8 +4,8 @@
  */
 import type { us_listen_socket } from 'uWebSockets.js';
 import { CloseCode, ErrorCode } from '../protocol/index.ts';
-import type { Bus } from './bus/bus.ts';
-import { createBus, createSessions } from './bus/create.ts';
+import type { Bus, Engine } from './bus/bus.ts';
+import { createEngine } from './bus/create.ts';
 import { parseConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { createAdmin } from './admin/admin.ts';
@@ -22,7 +22,6 @@ import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
 import { createPolicy } from './policy/index.ts';
-import type { SessionStore } from './session/sessions.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
 export interface RunningGateway {
@@ -46,29 +45,20 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(input: GatewayConfigInput = {}, deps: { bus?: Bus; sessions?: SessionStore } = {}): Promise<RunningGateway> {
+export async function startGateway(input: GatewayConfigInput = {}, deps: { engine?: Engine } = {}): Promise<RunningGateway> {
   const config = parseConfig(input);
   const startedAt = Date.now();
   const uws = loadUws();
   const log = createLogger(config.log.level, { node: config.nodeId }, { pretty: config.log.pretty, payloads: config.log.payloads });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
   const policy = await createPolicy<Connection>(config);
-  const bus = deps.bus ?? (await createBus(config, log, (status) => log.info('bus status', { status })));
+  const { bus, sessions } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
   const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
   const fanout = createFanout(app, metrics, log);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
-  const ctx: GatewayContext = {
-    config,
-    bus,
-    log,
-    metrics,
-    policy,
-    interest: createInterest(bus),
-    sessions: deps.sessions ?? (await createSessions(config, log)),
-    drain,
-  };
+  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain };
 
   await bus.start((m) => fanout.publish(m));
   const mounted = mountWebSocket(uws, app, ctx);

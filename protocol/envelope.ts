@@ -77,6 +77,11 @@ export function busInSubject(prefix: string, topic: string): string {
   return `${prefix}.in.${topic}`;
 }
 
+/** Where the stream republishes a topic's stored messages, with their sequence and the previous one. */
+export function busOutSubject(prefix: string, topic: string): string {
+  return `${prefix}.out.${topic}`;
+}
+
 // ---- epoch --------------------------------------------------------------------------------------
 
 const CREATED_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;

@@ -7,8 +7,9 @@
  *                               the nats client and msgpackr are bundled in)
  * and prints min and min+gzip sizes. `buildSdk()` is exported for tests.
  *
- * The browser bundles must stay free of zod, msgpackr and the Node-only protocol modules
- * (frames/validate: zod; codec/envelope: msgpackr); the server bundle only of zod.
+ * The browser bundles must stay free of zod, msgpackr, the Node-only protocol modules
+ * (frames/validate: zod; codec/envelope: msgpackr) and the Node-only NATS kit (nats-kit/, which
+ * the server bundle uses); the server bundle only of zod. Neither bundles gateway code.
  */
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
@@ -37,8 +38,8 @@ export async function buildSdk(options = {}) {
     logLevel: 'silent',
     sourcemap: false,
   };
-  const BROWSER_FORBIDDEN = /node_modules|protocol\/(frames|validate|codec|envelope)\.ts/;
-  const SERVER_FORBIDDEN = /node_modules\/zod\/|protocol\/(frames|validate)\.ts/;
+  const BROWSER_FORBIDDEN = /node_modules|protocol\/(frames|validate|codec|envelope)\.ts|(^|\/)(nats-kit|gateway)\//;
+  const SERVER_FORBIDDEN = /node_modules\/zod\/|protocol\/(frames|validate)\.ts|(^|\/)gateway\//;
   const targets = [
     { name: 'symphonic.mjs', entry: 'sdk/index.ts', format: 'esm', platform: 'neutral', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
     {
@@ -68,7 +69,10 @@ export async function buildSdk(options = {}) {
     });
     const inputs = Object.keys(result.metafile.inputs);
     const bad = inputs.filter((p) => t.forbidden.test(p));
-    if (bad.length) throw new Error(`${t.name} must not bundle ${bad.join(', ')} (the browser SDK stays free of zod and msgpackr, the server SDK of zod)`);
+    if (bad.length)
+      throw new Error(
+        `${t.name} must not bundle ${bad.join(', ')} (the browser SDK stays free of zod, msgpackr and Node code, the server SDK of zod, both of the gateway)`,
+      );
     const { readFile } = await import('node:fs/promises');
     const bytes = await readFile(path);
     files.push({ name: t.name, path, min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, inputs });

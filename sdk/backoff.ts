@@ -2,6 +2,9 @@
  * Reconnect delays: full jitter (AWS "Exponential Backoff And Jitter"). Attempt n waits a uniformly
  * random time in [0, min(max, min * 2^n)], so a crowd of clients dropped together spreads out
  * instead of reconnecting in lockstep. Pure: the random source is a parameter.
+ *
+ * The same formula as nats-kit/backoff.ts, kept here on purpose: this module ships in the
+ * browser bundle, which must not pull the Node-only kit, and its options are public SDK API.
  */
 export interface BackoffOptions {
   /** Upper bound of the first attempt's window, ms (the window doubles per attempt). */

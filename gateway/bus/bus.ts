@@ -1,7 +1,9 @@
 /**
  * The Bus: the seam between the gateway and the message backbone. Everything above it (sockets,
- * sessions, fan-out) must not know which engine runs. Engines: `memory` (embedded default, one
- * node) and `nats` (JetStream, a cluster). All engines pass test/contract/bus.contract.ts.
+ * sessions, fan-out) must not know which engine runs. Each engine is a folder below this one
+ * (memory/: embedded default, one node; nats/: JetStream, a cluster) whose factory returns an
+ * `Engine`: its bus and its session store (sessions.ts, the other seam). All engines pass
+ * test/contract/bus.contract.ts.
  *
  * Model: a topic is an ordered log. Each message has a sequence (`seq`, increasing within the
  * topic, not necessarily by one) and `prev`, the sequence of the topic's previous message (0 for
@@ -10,6 +12,7 @@
  * state document: `set` replaces it, `patch` merges into it (RFC 7386), `event` leaves it.
  */
 import type { MessageKind, Position } from '../../protocol/index.ts';
+import type { SessionStore } from './sessions.ts';
 
 export interface BusMessage {
   readonly topic: string;
@@ -159,7 +162,8 @@ export interface BusCluster {
 }
 
 export interface Bus {
-  readonly engine: 'memory' | 'nats';
+  /** The engine's name (logs, /healthz, the `engine` label of /metrics). */
+  readonly engine: string;
   /** Starts the engine; `onMessage` then receives every live message of every watched topic, in order per topic. */
   start(onMessage: (m: BusMessage) => void): Promise<void>;
   /** Declares local interest in a topic (first local subscriber). Idempotent per topic. */
@@ -189,4 +193,10 @@ export interface Bus {
    */
   joinCluster?(options: ClusterOptions): BusCluster;
   close(): Promise<void>;
+}
+
+/** What an engine gives the gateway: its bus, and the session store that lives where the bus does. */
+export interface Engine {
+  readonly bus: Bus;
+  readonly sessions: SessionStore;
 }

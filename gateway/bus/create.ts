@@ -1,25 +1,17 @@
-/** Builds the Bus engine and the session store named in the config. */
+/** Builds the engine named in the config: its bus and its session store (bus.ts `Engine`). */
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { createSessionRegistry } from '../session/registry.ts';
-import { createSessionStore, type SessionStore } from '../session/sessions.ts';
-import type { Bus, BusStatus } from './bus.ts';
 import { historyFor, namespaceAges, widestHistory } from '../policy/namespaces.ts';
-import { createMemoryBus } from './memory.ts';
-import { createNatsBus, type NatsBusOptions, type NatsCredentials } from './nats/index.ts';
+import type { BusStatus, Engine } from './bus.ts';
+import { createMemoryEngine } from './memory/index.ts';
+import { createNatsEngine, type NatsBusOptions, type NatsCredentials } from './nats/index.ts';
 
-export async function createBus(config: GatewayConfig, log: Logger, onStatus?: (s: BusStatus) => void): Promise<Bus> {
-  const { bus } = config;
+export async function createEngine(config: GatewayConfig, log: Logger, onStatus?: (s: BusStatus) => void): Promise<Engine> {
+  const { bus, session } = config;
   if (bus.engine === 'memory') {
-    return createMemoryBus({ history: bus.history, maxTopics: bus.maxTopics, historyFor: (topic) => historyFor(topic, config) });
+    return createMemoryEngine({ history: bus.history, maxTopics: bus.maxTopics, historyFor: (topic) => historyFor(topic, config) }, { ttlMs: session.ttlMs });
   }
-  return createNatsBus({ ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) });
-}
-
-/** Sessions live where the bus does: in this process, or in the NATS KV registry of the cluster. */
-export async function createSessions(config: GatewayConfig, log: Logger): Promise<SessionStore> {
-  if (config.bus.engine === 'memory') return createSessionStore(config.session.ttlMs);
-  return createSessionRegistry({ nats: natsOptionsOf(config, log), ttlMs: config.session.ttlMs, nodeId: config.nodeId, log });
+  return createNatsEngine({ ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) }, { ttlMs: session.ttlMs, nodeId: config.nodeId, log });
 }
 
 function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {

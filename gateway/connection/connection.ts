@@ -7,7 +7,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFrame } from '../../protocol/index.ts';
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
-import type { Session } from '../session/sessions.ts';
+import type { Session } from '../bus/sessions.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
 export interface SocketData {

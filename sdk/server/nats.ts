@@ -15,31 +15,18 @@
  * JetStream API `$JS.API.STREAM.INFO.<prefix>_topics` (for the epoch); optionally subscribe
  * `$JS.EVENT.ADVISORY.STREAM.*.<prefix>_topics` (epoch changes are then noticed sooner).
  */
-import { readFileSync } from 'node:fs';
-import {
-  connect as natsConnect,
-  credsAuthenticator,
-  nuid,
-  type ConnectionOptions,
-  type JetStreamClient,
-  type JetStreamManager,
-  type NatsConnection,
-  type PubAck,
-  type Subscription,
-} from 'nats';
+import { connect as natsConnect, type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection, type Subscription } from 'nats';
+import { apiErrCode, errorCode, isRetryable } from '../../nats-kit/errors.ts';
+import { authOptions, STAY_CONNECTED, type NatsCredentials } from '../../nats-kit/connect.ts';
+import { AckFloor, MessageIds, publishRetried } from '../../nats-kit/publish.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { BUS_PREFIX_RE, busInSubject, busStreamName, DEFAULT_BUS_PREFIX, encodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from '../errors.ts';
 import type { PublishAck } from '../types.ts';
 import { TransportUnavailableError, type PublishRequest, type PublishTransport } from './transport.ts';
 
-export type NatsPublisherCredentials =
-  | { user: string; pass: string }
-  | { token: string }
-  /** Path of a NATS `.creds` file (JWT + nkey seed). */
-  | { credsFile: string }
-  /** The contents of a `.creds` file. */
-  | { creds: string | Uint8Array };
+/** A user and password, a token, a `.creds` file's path or its contents. */
+export type NatsPublisherCredentials = NatsCredentials;
 
 export interface NatsTransportOptions {
   /** NATS server URLs (`nats://host:4222`); the connection fails over between them. Not needed with `connection`. */
@@ -64,11 +51,7 @@ export interface NatsTransportOptions {
   connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
 }
 
-/** One publish attempt waits this long for its ack (a leader election answers nothing at all). */
-const ATTEMPT_TIMEOUT_MS = 2_000;
 const STREAM_NOT_FOUND = 10059;
-/** nats.js error codes after which a retry with the same message id is safe and may succeed. */
-const RETRYABLE = new Set(['503', 'TIMEOUT', 'DISCONNECT', 'CONNECTION_REFUSED', 'CONNECTION_TIMEOUT', '408']);
 
 interface Link {
   readonly nc: NatsConnection;
@@ -81,8 +64,7 @@ interface Link {
 export class NatsPublishTransport implements PublishTransport {
   readonly prefix: string;
   private readonly streamName: string;
-  private readonly idPrefix = nuid.next();
-  private counter = 0;
+  private readonly ids = new MessageIds();
   private link: Promise<Link> | undefined;
   private connected = false;
   private failedUntil = 0;
@@ -90,8 +72,8 @@ export class NatsPublishTransport implements PublishTransport {
   /** The stream's epoch; undefined when it must be (re-)read. */
   private epoch: string | undefined;
   private epochRead: Promise<string> | undefined;
-  /** Highest sequence acknowledged: an ack below it means the stream was recreated. */
-  private seqFloor = 0;
+  /** Acknowledged sequences: an ack below an earlier one means the stream was recreated. */
+  private readonly acks = new AckFloor();
   private closed = false;
 
   constructor(private readonly opts: NatsTransportOptions) {
@@ -121,69 +103,66 @@ export class NatsPublishTransport implements PublishTransport {
     let epoch = await this.currentEpoch(topic);
     const timeout = this.opts.timeout ?? 10_000;
     const deadline = Date.now() + timeout;
-    const msgID = `${this.idPrefix}-${++this.counter}`;
-    const floor = this.seqFloor;
     /** Whether an attempt may have reached the stream (then, on failure, the outcome is unknown). */
     let maybeSent = false;
-    for (let attempt = 0; ; attempt++) {
-      if (!this.connected) {
-        if (!maybeSent) throw new TransportUnavailableError(`publish to ${topic}: the NATS connection is down (reconnecting)`, topic);
-        if (Date.now() >= deadline)
-          throw new TimeoutError(`publish to ${topic}: NATS connection lost; not acknowledged within ${timeout} ms (it may have been stored)`, topic);
-        await pause(Math.min(backoff(attempt), Math.max(0, deadline - Date.now())));
-        continue;
-      }
-      let ack: PubAck;
-      try {
-        ack = await link.js.publish(subject, payload, {
-          msgID,
-          timeout: Math.max(100, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now())),
-          ...(req.expect === undefined ? {} : { expect: { lastSubjectSequence: req.expect } }),
-        });
-      } catch (e) {
-        const code = errorCode(e);
-        // JetStream's per-subject expected-sequence check failed ("wrong last sequence: 42"): nothing stored.
-        if (req.expect !== undefined && apiErrCode(e) === 10071) {
-          const current = Number(/wrong last sequence: (\d+)/.exec(String((e as Error)?.message))?.[1] ?? NaN);
-          throw new SequenceConflictError(
-            `publish to ${topic}: the topic is at sequence ${Number.isNaN(current) ? 'another' : current}, not ${req.expect}; nothing was stored`,
-            topic,
-            Number.isNaN(current) ? -1 : current,
-          );
-        }
-        if (code === 'MAX_PAYLOAD_EXCEEDED')
-          throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
-        if (this.closed || code === 'CONNECTION_CLOSED')
-          throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
-        // "No responders" means nobody received this attempt; anything else may have been stored.
-        if (code !== '503') maybeSent = true;
-        const retryable = (code !== undefined && RETRYABLE.has(code)) || apiCode(e) === 503;
-        if (retryable && Date.now() < deadline) {
-          await pause(Math.min(backoff(attempt), Math.max(0, deadline - Date.now())));
-          continue;
-        }
-        if (!maybeSent) {
-          throw new SymphonicError(
-            ErrorCode.Unavailable,
-            `publish to ${topic}: no stream answers on ${subject} within ${timeout} ms (stream leader election, or the stream is gone); not stored`,
-            topic,
-          );
-        }
-        if (retryable) throw new TimeoutError(`publish to ${topic}: not acknowledged within ${timeout} ms (it may have been stored)`, topic);
-        throw new SymphonicError(ErrorCode.Internal, `publish to ${topic} refused by NATS: ${(e as Error)?.message ?? e}`, topic);
-      }
-      if (ack.stream !== this.streamName) {
-        throw new SymphonicError(ErrorCode.Internal, `subject ${subject} is stored by stream ${ack.stream}, not ${this.streamName}: check the prefix`, topic);
-      }
-      // Sequences only go back when the stream was recreated; an advisory or a reconnect may also
-      // have said the epoch is stale meanwhile. Either way, learn the current one before answering.
-      if ((!ack.duplicate && ack.seq <= floor) || this.epoch === undefined) {
-        if (!ack.duplicate && ack.seq <= floor) this.invalidateEpoch();
-        epoch = await this.currentEpoch(topic).catch(() => epoch);
-      }
-      if (ack.seq > this.seqFloor) this.seqFloor = ack.seq;
-      return { seq: ack.seq, epoch };
-    }
+    const ack = await publishRetried(
+      link.js,
+      {
+        subject,
+        payload,
+        msgID: this.ids.next(),
+        stream: this.streamName,
+        deadline,
+        floor: this.acks,
+        keepAlive: true,
+        ...(req.expect === undefined ? {} : { expect: req.expect }),
+      },
+      {
+        canSend: () => {
+          if (this.connected) return true;
+          if (!maybeSent) throw new TransportUnavailableError(`publish to ${topic}: the NATS connection is down (reconnecting)`, topic);
+          if (Date.now() >= deadline)
+            throw new TimeoutError(`publish to ${topic}: NATS connection lost; not acknowledged within ${timeout} ms (it may have been stored)`, topic);
+          return false;
+        },
+        failed: (e) => {
+          const code = errorCode(e);
+          // JetStream's per-subject expected-sequence check failed ("wrong last sequence: 42"): nothing stored.
+          if (req.expect !== undefined && apiErrCode(e) === 10071) {
+            const current = Number(/wrong last sequence: (\d+)/.exec(String((e as Error)?.message))?.[1] ?? NaN);
+            throw new SequenceConflictError(
+              `publish to ${topic}: the topic is at sequence ${Number.isNaN(current) ? 'another' : current}, not ${req.expect}; nothing was stored`,
+              topic,
+              Number.isNaN(current) ? -1 : current,
+            );
+          }
+          if (code === 'MAX_PAYLOAD_EXCEEDED')
+            throw new SymphonicError(ErrorCode.PayloadTooLarge, `publish to ${topic}: larger than the NATS server's max_payload`, topic);
+          if (this.closed || code === 'CONNECTION_CLOSED')
+            throw new ConnectionClosedError(`publish to ${topic}: the NATS connection was closed before the ack (it may have been stored)`);
+          // "No responders" means nobody received this attempt; anything else may have been stored.
+          if (code !== '503') maybeSent = true;
+          const retryable = isRetryable(e);
+          if (retryable && Date.now() < deadline) return;
+          if (!maybeSent) {
+            throw new SymphonicError(
+              ErrorCode.Unavailable,
+              `publish to ${topic}: no stream answers on ${subject} within ${timeout} ms (stream leader election, or the stream is gone); not stored`,
+              topic,
+            );
+          }
+          if (retryable) throw new TimeoutError(`publish to ${topic}: not acknowledged within ${timeout} ms (it may have been stored)`, topic);
+          throw new SymphonicError(ErrorCode.Internal, `publish to ${topic} refused by NATS: ${(e as Error)?.message ?? e}`, topic);
+        },
+        wrongStream: (stream) =>
+          new SymphonicError(ErrorCode.Internal, `subject ${subject} is stored by stream ${stream}, not ${this.streamName}: check the prefix`, topic),
+        restarted: () => this.invalidateEpoch(),
+      },
+    );
+    // The stream was recreated, or an advisory or a reconnect said the epoch is stale meanwhile:
+    // either way, learn the current one before answering.
+    if (this.epoch === undefined) epoch = await this.currentEpoch(topic).catch(() => epoch);
+    return { seq: ack.seq, epoch };
   }
 
   async close(): Promise<void> {
@@ -239,12 +218,8 @@ export class NatsPublishTransport implements PublishTransport {
         ...(o.name ? { name: o.name } : {}),
         ...authOptions(o.credentials),
         timeout: o.connectTimeout ?? 5_000,
-        // Once connected, reconnect forever; publishes meanwhile fail fast (TransportUnavailableError).
-        reconnect: true,
-        maxReconnectAttempts: -1,
-        waitOnFirstConnect: false,
-        pingInterval: 5_000,
-        maxPingOut: 3,
+        // Publishes while it reconnects fail fast (TransportUnavailableError).
+        ...STAY_CONNECTED,
       });
     }
     if (this.closed) {
@@ -319,42 +294,11 @@ export class NatsPublishTransport implements PublishTransport {
           topic,
         );
       }
-      const code = errorCode(e);
-      const retryable = code !== undefined && RETRYABLE.has(code);
       throw new SymphonicError(
-        retryable ? ErrorCode.Unavailable : ErrorCode.Internal,
+        isRetryable(e) ? ErrorCode.Unavailable : ErrorCode.Internal,
         `cannot read the epoch of stream ${this.streamName}: ${(e as Error)?.message ?? e}`,
         topic,
       );
     }
   }
-}
-
-function authOptions(c: NatsPublisherCredentials | undefined): Partial<ConnectionOptions> {
-  if (!c) return {};
-  if ('token' in c) return { token: c.token };
-  if ('user' in c) return { user: c.user, pass: c.pass };
-  const creds = 'credsFile' in c ? new Uint8Array(readFileSync(c.credsFile)) : typeof c.creds === 'string' ? new TextEncoder().encode(c.creds) : c.creds;
-  return { authenticator: credsAuthenticator(creds) };
-}
-
-function errorCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function apiCode(e: unknown): number | undefined {
-  return (e as { api_error?: { code?: number } })?.api_error?.code;
-}
-
-function apiErrCode(e: unknown): number | undefined {
-  return (e as { api_error?: { err_code?: number } })?.api_error?.err_code;
-}
-
-function backoff(attempt: number): number {
-  return Math.max(10, Math.floor(Math.random() * Math.min(1_000, 50 * 2 ** Math.min(attempt, 10))));
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

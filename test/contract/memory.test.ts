@@ -1,5 +1,5 @@
 /** The in-process engine against the shared Bus contract. */
-import { createMemoryBus } from '../../gateway/bus/memory.ts';
+import { createMemoryBus } from '../../gateway/bus/memory/bus.ts';
 import { runBusContract } from './bus.contract.ts';
 
 runBusContract('memory', async (options) => {

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import type { BusMessage } from '../../gateway/bus/bus.ts';
 import { rebuildChain } from '../../gateway/bus/nats/chain.ts';
 import { decodeEnvelope, decodeSnapshot, encodeEnvelope, encodeSnapshot } from '../../gateway/bus/nats/codec.ts';
-import { backoffDelay } from '../../gateway/bus/nats/connection.ts';
+import { backoffDelay } from '../../nats-kit/backoff.ts';
 import { TopicFeed, type FeedSource } from '../../gateway/bus/nats/feed.ts';
 import type { StoredMessage } from '../../gateway/bus/nats/reader.ts';
 import { epochFromCreated } from '../../gateway/bus/nats/stream.ts';

@@ -3,8 +3,9 @@
  * full jitter (so a fleet of gateways does not stampede a restarted server), fast dead-link
  * detection, and the connection's status events turned into three callbacks.
  */
-import { readFileSync } from 'node:fs';
-import { connect as natsConnect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import { connect as natsConnect, type ConnectionOptions, type NatsConnection } from 'nats';
+import { backoffDelay } from '../../../nats-kit/backoff.ts';
+import { authOptions, STAY_CONNECTED } from '../../../nats-kit/connect.ts';
 import type { ResolvedNatsOptions } from './options.ts';
 
 export interface ConnectionEvents {
@@ -13,31 +14,15 @@ export interface ConnectionEvents {
   onError(error: Error): void;
 }
 
-/** Full jitter: uniform in [0, min(cap, base * 2^attempt)]. Pure, so it is unit-tested. */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
-
 export function connectionOptions(o: ResolvedNatsOptions, reconnectDelay: () => number): ConnectionOptions {
-  const auth: Partial<ConnectionOptions> = {};
-  const c = o.credentials;
-  if (c && 'token' in c) auth.token = c.token;
-  else if (c && 'user' in c) Object.assign(auth, { user: c.user, pass: c.pass });
-  else if (c && 'credsFile' in c) auth.authenticator = credsAuthenticator(new Uint8Array(readFileSync(c.credsFile)));
   return {
     servers: o.servers,
     name: o.name,
-    ...auth,
-    reconnect: true,
-    maxReconnectAttempts: -1,
+    ...authOptions(o.credentials),
+    ...STAY_CONNECTED,
     reconnectDelayHandler: reconnectDelay,
-    // Fail the first connect fast: start() retries it within its own deadline.
-    waitOnFirstConnect: false,
+    // One attempt over every server: start() retries it within its own deadline.
     timeout: 5_000,
-    // A silent dead link is noticed within ~15 s instead of the client default of minutes.
-    pingInterval: 5_000,
-    maxPingOut: 3,
   };
 }
 

@@ -21,6 +21,7 @@
  * missing messages. `onLoss` reports such unprovable gaps.
  */
 import { applyMessage } from '../../../protocol/index.ts';
+import { pause } from '../../../nats-kit/backoff.ts';
 import type { BusMessage } from '../bus.ts';
 import type { StoredMessage } from './reader.ts';
 import { rebuildChain } from './chain.ts';
@@ -61,10 +62,6 @@ export interface FeedOptions {
 type Link = 'chained' | 'restart' | 'unknown';
 
 const defaultRetryDelay = (attempt: number) => Math.min(2000, 50 * 2 ** attempt);
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 export class TopicFeed {
   private cursorSeq = 0;

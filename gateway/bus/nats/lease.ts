@@ -16,7 +16,8 @@
  */
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from '../../log.ts';
-import { isTimeout, pause, withTimeout } from './requests.ts';
+import { pause } from '../../../nats-kit/backoff.ts';
+import { isTimeout, withTimeout } from './requests.ts';
 
 /** start() waits at most this long (and at most the ttl) for the bucket to answer a first time. */
 const START_WAIT_MS = 5_000;

@@ -9,14 +9,11 @@
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import type { BusStatus } from '../bus.ts';
+import type { NatsCredentials } from '../../../nats-kit/connect.ts';
 import { purgeRules, type NamespaceAge, type PurgeRule } from './purge.ts';
-import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busStreamName } from '../../../protocol/envelope.ts';
+import { BUS_PREFIX_RE, DEFAULT_BUS_PREFIX, busInSubject, busOutSubject, busStreamName } from '../../../protocol/envelope.ts';
 
-export type NatsCredentials =
-  | { readonly user: string; readonly pass: string }
-  | { readonly token: string }
-  /** A NATS `.creds` file (JWT + nkey seed), e.g. from `nsc`. */
-  | { readonly credsFile: string };
+export type { NatsCredentials } from '../../../nats-kit/connect.ts';
 
 export interface NatsBusOptions {
   /** One or more server URLs (`nats://host:4222`); the client fails over between them. */
@@ -170,6 +167,6 @@ export function resolveOptions(o: NatsBusOptions): ResolvedNatsOptions {
     streamName: busStreamName(prefix),
     bucket: `${prefix}_state`,
     inPrefix: busInSubject(prefix, ''),
-    outPrefix: `${prefix}.out.`,
+    outPrefix: busOutSubject(prefix, ''),
   };
 }

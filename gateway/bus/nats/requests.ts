@@ -4,8 +4,8 @@
  * later): a new stream's first election, or any election. The client would wait its whole 5 s
  * JetStream timeout for each; these helpers ask with short, growing timeouts instead.
  */
-import { backoffDelay } from './connection.ts';
-import { isRetryable } from './errors.ts';
+import { backoffDelay, pause } from '../../../nats-kit/backoff.ts';
+import { isRetryable } from '../../../nats-kit/errors.ts';
 
 const PROBE_FIRST_MS = 250;
 const PROBE_MAX_MS = 2_000;
@@ -34,10 +34,6 @@ export function withTimeout<T>(request: Promise<T>, ms: number, what: string): P
 
 export function isTimeout(e: unknown): boolean {
   return e instanceof RequestTimeout || (e as { code?: unknown })?.code === 'TIMEOUT';
-}
-
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 }
 
 /** The attempt timeout of the n-th try of a request: short first, growing to PROBE_MAX_MS. */

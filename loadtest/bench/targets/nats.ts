@@ -10,7 +10,7 @@
 import { connect } from 'nats';
 import { resolveOptions } from '../../../gateway/bus/nats/options.ts';
 import { ensureStream } from '../../../gateway/bus/nats/stream.ts';
-import { busInSubject } from '../../../protocol/envelope.ts';
+import { busInSubject, busOutSubject } from '../../../protocol/envelope.ts';
 import { startNatsServer } from '../../../test/support/nats-server.ts';
 import type { ServerChild } from '../../lib/proc.ts';
 import type { StartedTarget } from './types.ts';
@@ -21,7 +21,7 @@ export const BENCH_NATS_PREFIX = 'symbench';
 /** Where the publisher publishes a topic's messages (JetStream, stored, then RePublished). */
 export const benchInSubject = (topic: string): string => busInSubject(BENCH_NATS_PREFIX, topic);
 /** Where the stream RePublishes them: what the relay and the gateway subscribe to. */
-export const benchOutSubject = (topic: string): string => `${BENCH_NATS_PREFIX}.out.${topic}`;
+export const benchOutSubject = (topic: string): string => busOutSubject(BENCH_NATS_PREFIX, topic);
 
 /**
  * Starts nats-server, creates the stream, then the target's server (given the NATS URL). The

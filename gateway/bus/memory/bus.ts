@@ -6,10 +6,10 @@
  * Sequences are assigned at flush, so the log holds exactly what has been delivered.
  */
 import { randomBytes } from 'node:crypto';
-import { applyMessage, type MessageKind, type Position } from '../../protocol/index.ts';
-import { SequenceConflictError, type Bus, type BusMessage, type BusStatus, type HistoryResult, type PublishResult, type RecoverResult } from './bus.ts';
-import { localCluster } from './cluster.ts';
-import { IdempotencyConflictError, idempotencyId, publishDigest } from './idempotency.ts';
+import { applyMessage, type MessageKind, type Position } from '../../../protocol/index.ts';
+import { SequenceConflictError, type Bus, type BusMessage, type BusStatus, type HistoryResult, type PublishResult, type RecoverResult } from '../bus.ts';
+import { localCluster } from '../cluster.ts';
+import { IdempotencyConflictError, idempotencyId, publishDigest } from '../idempotency.ts';
 
 export interface MemoryBusOptions {
   history?: { size?: number; ageMs?: number };

@@ -15,11 +15,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
-import { openConnection, type BusConnection } from '../bus/nats/connection.ts';
-import { resolveOptions, type NatsBusOptions } from '../bus/nats/options.ts';
-import { askUntil } from '../bus/nats/requests.ts';
-import type { Logger } from '../log.ts';
-import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from './sessions.ts';
+import type { Logger } from '../../log.ts';
+import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
+import { openConnection, type BusConnection } from './connection.ts';
+import { resolveOptions, type NatsBusOptions } from './options.ts';
+import { askUntil } from './requests.ts';
 
 interface SessionRecord {
   v: 1;

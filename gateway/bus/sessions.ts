@@ -1,8 +1,10 @@
 /**
- * Sessions: a session outlives its socket for `ttlMs`, so a client that reconnects presents
- * {id, key} and continues as the same session, with its identity, the topics it had subscribed
- * and its small app-defined state. The key rotates on every welcome and is compared in constant
- * time. Two stores: this one (one gateway) and the NATS KV registry (registry.ts, a cluster).
+ * Sessions, the second seam beside the Bus (bus.ts): a session outlives its socket for `ttlMs`,
+ * so a client that reconnects presents {id, key} and continues as the same session, with its
+ * identity, the topics it had subscribed and its small app-defined state. The key rotates on
+ * every welcome and is compared in constant time. Sessions live where the bus does: each engine
+ * brings its SessionStore (memory/sessions.ts: in this process; nats/sessions.ts: shared by the
+ * cluster's gateways). Here: the interface and what every store does the same way.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -68,7 +70,7 @@ export interface SessionStore {
   attach(offer: { id: string; key: string } | undefined, holder: SessionHolder, user: string | null): Promise<AttachResult>;
   /** The socket is gone: the session waits `ttlMs` for a resume. */
   detach(session: Session, holder: SessionHolder): void;
-  /** The session's topics or state changed (the registry persists it). */
+  /** The session's topics or state changed (a store shared by gateways persists it). */
   changed(session: Session): void;
   sweep(now?: number): number;
   size(): number;
@@ -97,43 +99,4 @@ export function takeSession(session: Session, holder: SessionHolder): void {
   session.key = newSessionKey();
   session.expiresAt = Infinity;
   if (previous && previous !== holder) previous.takeOver();
-}
-
-/** The embedded store: sessions live in this process. */
-export function createSessionStore(ttlMs: number): SessionStore {
-  const sessions = new Map<string, Session>();
-  return {
-    async attach(offer, holder, user) {
-      const found = offer ? sessions.get(offer.id) : undefined;
-      if (found && found.user === user && keysEqual(found.key, offer!.key)) {
-        takeSession(found, holder);
-        return { session: found, resumed: true };
-      }
-      const session = newSession(user, holder);
-      sessions.set(session.id, session);
-      return { session, resumed: false };
-    },
-    detach(session, holder) {
-      if (session.holder !== holder) return; // already taken over by a newer socket
-      session.holder = null;
-      session.expiresAt = Date.now() + ttlMs;
-    },
-    changed() {},
-    sweep(now = Date.now()) {
-      let removed = 0;
-      for (const [id, s] of sessions) {
-        if (s.expiresAt <= now) {
-          sessions.delete(id);
-          removed++;
-        }
-      }
-      return removed;
-    },
-    size: () => sessions.size,
-    async inspect(id) {
-      const s = sessions.get(id);
-      return s && s.expiresAt > Date.now() ? sessionInfo(s) : undefined;
-    },
-    async close() {},
-  };
 }

@@ -1,0 +1,11 @@
+/** The embedded engine: one process, no backbone. Its bus and its sessions live in this gateway. */
+import type { Engine } from '../bus.ts';
+import { createMemoryBus, type MemoryBusOptions } from './bus.ts';
+import { createSessionStore } from './sessions.ts';
+
+export { createMemoryBus, type MemoryBusOptions } from './bus.ts';
+export { createSessionStore } from './sessions.ts';
+
+export function createMemoryEngine(bus: MemoryBusOptions, sessions: { readonly ttlMs: number }): Engine {
+  return { bus: createMemoryBus(bus), sessions: createSessionStore(sessions.ttlMs) };
+}
