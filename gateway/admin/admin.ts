@@ -11,7 +11,7 @@ import { CLUSTER_MISSED_BEATS } from '../bus/bus.ts';
 import { localCluster } from '../bus/cluster.ts';
 import type { Connection } from '../connection/connection.ts';
 import type { GatewayContext } from '../context.ts';
-import { createReporter, type GatewayReport, type Rates } from './report.ts';
+import { createReporter, type GatewayFigures, type GatewayReport, type Rates } from './report.ts';
 
 /** How long a request to the other gateways waits for their answers. */
 export const ASK_TIMEOUT_MS = 2_000;
@@ -21,19 +21,10 @@ export const HISTORY_MS = 5 * 60_000;
 const MAX_FIELD = 256;
 
 /** One gateway as the admin API shows it. */
-export interface GatewayView {
+export interface GatewayView extends GatewayFigures {
   readonly node: string;
   /** The gateway answering this request. */
   readonly self: boolean;
-  readonly version: string;
-  readonly startedAt: number;
-  readonly uptimeMs: number;
-  readonly connections: number;
-  readonly sessions: number;
-  readonly subscriptions: number;
-  readonly topics: number;
-  readonly rates: Rates;
-  readonly draining: boolean;
   readonly bus: { readonly engine: string; readonly status: string; readonly keeper: boolean | null };
   /** When the answering gateway last heard from it (ms since the epoch); now for itself. */
   readonly lastSeen: number;

@@ -34,7 +34,8 @@ export interface Rates {
   readonly intervalMs: number;
 }
 
-export interface GatewayReport {
+/** What a gateway reports of itself (the admin API's view adds who and when). */
+export interface GatewayFigures {
   readonly version: string;
   /** Start of this gateway, ms since the epoch (its own clock). */
   readonly startedAt: number;
@@ -46,6 +47,9 @@ export interface GatewayReport {
   readonly topics: number;
   readonly draining: boolean;
   readonly rates: Rates;
+}
+
+export interface GatewayReport extends GatewayFigures {
   readonly [field: string]: unknown;
 }
 

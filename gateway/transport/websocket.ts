@@ -13,7 +13,7 @@
  * calling end()/close() from inside it crashes uWS (it runs inside the pub/sub drain loop).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
-import { CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor } from '../../protocol/index.ts';
+import { CloseCode, ErrorCode, codecFor, negotiateEncoding, subprotocolFor, type ServerFrame } from '../../protocol/index.ts';
 import { decodeClientFrame, requestIdOf } from '../../protocol/validate.ts';
 import { Connection, type SocketData } from '../connection/connection.ts';
 import { handleFrame } from '../connection/handlers.ts';
@@ -21,7 +21,6 @@ import { releaseConnection } from '../connection/release.ts';
 import type { GatewayContext } from '../context.ts';
 import { HEARTBEAT_TOPIC, nativeTopic } from '../fanout.ts';
 import type { UWS } from '../native.ts';
-import type { ServerFrame } from '../../protocol/index.ts';
 
 export interface SocketRegistry {
   /** Every open connection (for shutdown, handshake timeouts and tests). */

@@ -14,7 +14,7 @@ import { connect, type NatsConnection } from 'nats';
 import { applyMessage } from '../../protocol/merge-patch.ts';
 import type { MessageKind, ServerFrame } from '../../protocol/index.ts';
 import { rng } from '../security/support/prng.ts';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
+import { printWarnings, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import type { NatsCluster } from '../support/nats-server.ts';
 import { Changes } from '../support/changes.ts';
 import { ClusterClient } from './support/cluster-client.ts';
@@ -118,16 +118,7 @@ let subRetries = 0;
 
 afterEach(async (ctx) => {
   subRetries += clients.reduce((n, c) => n + c.unavailableRetries, 0);
-  if (ctx.task.result?.state === 'fail') {
-    // What the gateways had to say (warnings and errors) is usually the explanation.
-    for (const p of started) {
-      const lines = p
-        .logs()
-        .filter((l) => l.level === 'warn' || l.level === 'error')
-        .slice(-30);
-      if (lines.length > 0) console.error(`${p.name} (${p.running ? 'running' : 'exited'}) warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
-    }
-  }
+  if (ctx.task.result?.state === 'fail') printWarnings(started);
   // A failed test may have left a publisher running: stop it before the next test.
   await Promise.all(streams.splice(0).map((s) => s.stop().catch(() => {})));
   await Promise.all(clients.splice(0).map((c) => c.close()));

@@ -18,7 +18,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
+import { printWarnings, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import type { NatsCluster } from '../support/nats-server.ts';
 import { Changes } from '../support/changes.ts';
 import { ClusterClient } from './support/cluster-client.ts';
@@ -106,25 +106,12 @@ afterAll(async () => {
   await Promise.all(started.map((p) => p.stop(5_000)));
   await admin?.close().catch(() => {});
   await cluster?.cleanup();
-  if (process.env.NODE_LOSS_LOG) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(process.env.NODE_LOSS_LOG, started.flatMap((p) => p.logs().map((l) => `${p.name} ${JSON.stringify(l)}`)).join('\n'));
-  }
   console.info(`node-loss figures:\n  ${[...figures, ...welcomed].join('\n  ')}`);
 }, 60_000);
 
 describe('a NATS node dies and stays dead', () => {
   it('every client gets every message exactly once, in order, through gateway kills and restarts, all resumes recovered', async () => {
-    onTestFailed(() => {
-      // What the gateways had to say is usually the explanation.
-      for (const p of started) {
-        const lines = p
-          .logs()
-          .filter((l) => l.level === 'warn' || l.level === 'error')
-          .slice(-40);
-        if (lines.length > 0) console.error(`${p.name} (${p.running ? 'running' : 'exited'}) warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
-      }
-    });
+    onTestFailed(() => printWarnings(started, 40));
     const [a, b, c] = await Promise.all([startGw('gw-a'), startGw('gw-b'), startGw('gw-c')]);
     const urls = [a.url, b.url, c.url];
     // Client i starts on gateway i % 3 and reconnects to the next gateway in its list.

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { renderNginxConfig } from '../../scripts/nginx-config.ts';
 import { trackChild } from '../support/children.ts';
-import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
+import { printWarnings, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import { freePorts, startNatsCluster, type NatsCluster } from '../support/nats-server.ts';
 import { Changes } from '../support/changes.ts';
 import { ClusterClient } from './support/cluster-client.ts';
@@ -86,15 +86,7 @@ afterAll(async () => {
 
 describe('rolling restart behind nginx', () => {
   it('every gateway drained and restarted in turn: nothing lost or doubled, every resume recovered', async () => {
-    onTestFailed(() => {
-      for (const p of started) {
-        const lines = p
-          .logs()
-          .filter((l) => l.level === 'warn' || l.level === 'error')
-          .slice(-30);
-        if (lines.length > 0) console.error(`${p.name} warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
-      }
-    });
+    onTestFailed(() => printWarnings(started));
     const ports = await freePorts(4);
     const gwPorts = ports.slice(0, 3);
     gateways.push(...(await Promise.all(gwPorts.map((port, i) => startGw(`gw-${i + 1}`, port, cluster.urls)))));

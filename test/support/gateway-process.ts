@@ -226,3 +226,14 @@ export function parsePrometheus(text: string): Record<string, number> {
   }
   return out;
 }
+
+/** Prints the last warnings and errors each gateway logged: after a failed test, usually the explanation. */
+export function printWarnings(processes: readonly GatewayProcess[], last = 30): void {
+  for (const p of processes) {
+    const lines = p
+      .logs()
+      .filter((l) => l.level === 'warn' || l.level === 'error')
+      .slice(-last);
+    if (lines.length > 0) console.error(`${p.name} (${p.running ? 'running' : 'exited'}) warnings:\n  ${lines.map((l) => JSON.stringify(l)).join('\n  ')}`);
+  }
+}
