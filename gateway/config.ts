@@ -41,7 +41,11 @@ const NamespaceConfig = z
       .object({ size: z.coerce.number().int().min(1).max(1_000_000).optional(), ageMs: Ms.optional() })
       .strict()
       .optional(),
-    presence: Bool.optional(),
+    /** Presence on this namespace's topics (docs/protocol.md section 15): true/"members" (lists), "count" (counts only), false (off). */
+    presence: z
+      .union([z.enum(['members', 'count']), Bool])
+      .transform((v) => (v === true ? 'members' : v))
+      .optional(),
     /** Largest `data` a publish may carry, bytes as encoded by the publisher. */
     maxPayloadBytes: z.coerce.number().int().min(1).optional(),
     maxTopicLength: z.coerce.number().int().min(1).max(200).optional(),
@@ -205,6 +209,61 @@ export const GatewayConfig = z.object({
       ttlMs: Ms.default(300_000),
       /** Largest app-defined session state (`session` frame), as JSON. */
       maxStateBytes: Bytes.default(4096),
+    })
+    .prefault({}),
+  /** Presence (docs/protocol.md section 15); namespaces turn it on. */
+  presence: z
+    .object({
+      /** Changes are batched: at most one presence frame per topic per interval, to clients and between gateways. */
+      intervalMs: z.coerce.number().int().min(10).max(10_000).default(250),
+      /** A member whose socket went away stays this long, so a session that resumes (on any gateway) does not leave and join again. */
+      graceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
+      /** Past this many members a topic's subscribers get counts instead of lists. */
+      maxMembers: z.coerce.number().int().min(1).default(1000),
+      /** Largest `info` a member may show (`hello.info` or the token's `info` claim), as JSON. */
+      maxInfoBytes: z.coerce.number().int().min(2).max(65_536).default(512),
+    })
+    .prefault({}),
+  /** Direct messages to a session or a user (docs/protocol.md section 16). */
+  direct: z
+    .object({
+      /** Which clients may send (`send` frame): backends always may (HTTP API, server publisher). */
+      clients: z.enum(['none', 'authenticated', 'anyone']).default('authenticated'),
+      /** Largest `data` of a direct message, bytes as encoded by the sender. */
+      maxBytes: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .default(64 * 1024),
+      /** Messages a session's inbox keeps for a resume (its TTL bounds their age). */
+      inboxSize: z.coerce.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
+  /** RPC to backend services (docs/protocol.md section 17). */
+  rpc: z
+    .object({
+      /** Default wait for an answer; a method may set its own, a call may ask for less. */
+      timeoutMs: z.coerce.number().int().min(1).max(300_000).default(5000),
+      /** Largest answer passed back to the client, as JSON. */
+      maxReplyBytes: Bytes.default(64 * 1024),
+      /** Token claims forwarded to services in the `Symphonic-Claims` header (JSON). */
+      claims: List.default([]),
+      /**
+       * Method name or pattern (`orders.*`, `billing.>`) -> where the service is and who may call.
+       * Without `url` the call is a NATS request to `<prefix>.rpc.<method>` (NATS engine only).
+       */
+      methods: z
+        .record(
+          z.string().min(1).max(128),
+          z
+            .object({
+              url: z.string().url().optional(),
+              allow: z.enum(['anyone', 'authenticated', 'token']).default('authenticated'),
+              timeoutMs: z.coerce.number().int().min(1).max(300_000).optional(),
+            })
+            .strict(),
+        )
+        .default({}),
     })
     .prefault({}),
   cluster: z

@@ -24,6 +24,10 @@ export const ErrorCode = {
   InvalidPayload: 2006, // published data rejected: namespace schema, nesting depth, or a value type the protocol does not carry
   IdempotencyKeyReused: 2007, // HTTP publish: the Idempotency-Key already named a different publish (topic, kind or data)
   SequenceConflict: 2008, // conditional publish: the topic is no longer at the expected sequence (the error carries `seq`, the current one); nothing was stored
+  PresenceOff: 2009, // presence asked of a topic whose namespace has presence off
+  NoRecipient: 2010, // direct message: no such session (never existed, or past its TTL) or the user has no session
+  UnknownMethod: 2011, // RPC: no service is configured for this method (or the name is malformed)
+  ServiceError: 2012, // RPC: the service answered with an error (its message, and `data` when it sent some)
 
   Unauthorized: 3000,
   Forbidden: 3001,
@@ -34,9 +38,12 @@ export const ErrorCode = {
   PayloadTooLarge: 4002,
   LimitExceeded: 4003,
   TooManyConnections: 4004, // per-user (at hello) or per-IP (HTTP 429 at upgrade) connection limit reached
+  ReplyTooLarge: 4005, // RPC: the service's answer is larger than the gateway passes on (rpc.maxReplyBytes)
 
   Internal: 5000,
   Unavailable: 5001,
+  ServiceTimeout: 5002, // RPC: the service did not answer within the timeout (it may still have acted)
+  NoResponders: 5003, // RPC: no instance of the service is listening right now
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -63,6 +63,16 @@ export const HelloFrame = z
       .strict()
       .optional(),
     client: z.string().max(64).optional(),
+    /**
+     * Presence info the client offers for itself (small JSON, at most `presence.maxInfoBytes`);
+     * a token's `info` claim takes precedence. Shown to members of presence topics it joins.
+     */
+    info: Data.optional(),
+    /**
+     * With `session`: the last direct message this client received (its `seq` and `epoch`), so the
+     * resumed session gets every later one, once and in order. Absent: every retained one.
+     */
+    inbox: Position.optional(),
   })
   .strict();
 
@@ -117,7 +127,58 @@ export const RefreshFrame = z.object({ t: z.literal('refresh'), id: RequestId, t
 /** Sets the session's small app-defined state (replaced whole), restored on resume on any gateway. */
 export const SessionFrame = z.object({ t: z.literal('session'), id: RequestId, state: Data }).strict();
 
-export const ClientFrame = z.discriminatedUnion('t', [HelloFrame, SubFrame, UnsubFrame, PubFrame, HistoryFrame, PingFrame, RefreshFrame, SessionFrame]);
+/** A session id (as in `welcome.session`) or a user id (a token's `sub`). */
+export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a session id is 1-64 characters of [A-Za-z0-9_-]');
+export const UserId = z.string().min(1).max(256);
+/** Who a direct message goes to: one session, or every session of a user (on any gateway). */
+export const Recipient = z.union([z.object({ session: SessionId }).strict(), z.object({ user: UserId }).strict()]);
+export type Recipient = z.infer<typeof Recipient>;
+
+/** Reads a topic's presence once (members, or only the count), without subscribing. */
+export const PresenceRequestFrame = z.object({ t: z.literal('presence'), id: RequestId, topic: Topic }).strict();
+
+/** A direct message to a session or a user; lossless: kept for a detached session until it resumes (its TTL). */
+export const SendFrame = z
+  .object({
+    t: z.literal('send'),
+    /** Without an id: no `sent` reply (errors still come back). */
+    id: RequestId.optional(),
+    to: Recipient,
+    data: Data.default(null),
+  })
+  .strict();
+
+/** An RPC method name: dot-separated tokens of [A-Za-z0-9_-], like a topic. */
+export const MethodName = z
+  .string()
+  .max(128)
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a method is dot-separated tokens of letters, digits, "_" and "-"');
+
+/** Calls a backend service; answered by an `rpc` frame with the same id, or an error frame. */
+export const RpcFrame = z
+  .object({
+    t: z.literal('rpc'),
+    id: RequestId,
+    method: MethodName,
+    data: Data.default(null),
+    /** How long to wait for the answer (ms); capped by the method's configured timeout. */
+    timeout: z.number().int().min(1).max(300_000).optional(),
+  })
+  .strict();
+
+export const ClientFrame = z.discriminatedUnion('t', [
+  HelloFrame,
+  SubFrame,
+  UnsubFrame,
+  PubFrame,
+  HistoryFrame,
+  PingFrame,
+  RefreshFrame,
+  SessionFrame,
+  PresenceRequestFrame,
+  SendFrame,
+  RpcFrame,
+]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameInput = z.input<typeof ClientFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
@@ -128,6 +189,9 @@ export type HistoryFrame = z.infer<typeof HistoryFrame>;
 export type PingFrame = z.infer<typeof PingFrame>;
 export type RefreshFrame = z.infer<typeof RefreshFrame>;
 export type SessionFrame = z.infer<typeof SessionFrame>;
+export type PresenceRequestFrame = z.infer<typeof PresenceRequestFrame>;
+export type SendFrame = z.infer<typeof SendFrame>;
+export type RpcFrame = z.infer<typeof RpcFrame>;
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.t.value);
 
 // ---- server -> client -------------------------------------------------------------------------
@@ -162,6 +226,8 @@ export const WelcomeFrame = z.object({
    * client could not see the close frame (4001 SlowConsumer: its buffers were full).
    */
   previousClose: z.object({ code: z.number().int(), reason: z.string() }).optional(),
+  /** On a resumed session: direct messages after `hello.inbox` were dropped before the resume (inbox overflow, store recreated). */
+  inboxLost: z.literal(true).optional(),
   /** On a resumed session: the topics it was subscribed to (re-subscribe them with `since`). */
   topics: z.array(z.string()).optional(),
   /** On a resumed session: its app-defined state, as last set with a `session` frame. */
@@ -218,10 +284,61 @@ export const ErrorFrame = z.object({
   topic: z.string().optional(),
   /** 2008 (SequenceConflict): the topic's current last sequence. */
   seq: z.number().int().optional(),
+  /** 2012 (ServiceError): what the service sent with its error, if anything. */
+  data: z.unknown().optional(),
 });
 
 /** The `session` state was stored. */
 export const SessionSavedFrame = z.object({ t: z.literal('session'), id: RequestId });
+
+/** One present session of a topic. A user with several sessions appears once per session. */
+export const PresenceMember = z.object({
+  session: z.string(),
+  /** Its user (the token's `sub`); absent for an anonymous session. */
+  user: z.string().optional(),
+  /** What the member offered (`hello.info`) or its token's `info` claim. */
+  info: z.unknown().optional(),
+});
+export type PresenceMember = z.infer<typeof PresenceMember>;
+
+/**
+ * A topic's presence, on presence topics (namespace `presence` on). Three shapes:
+ *   `members`       the whole member list: replaces what the client held (after `subscribed`, on
+ *                   a `presence` request, and whenever the gateway re-synchronises);
+ *   `join`/`leave`  what changed since the previous presence frame of the topic (batched);
+ *   `count` alone   count-only presence (namespace `presence: "count"`, or past the topic's member limit).
+ * `count` (sessions present) is in every shape. Not part of the topic's log: no `seq`, no replay;
+ * a (re)subscribe starts again from a full `members` (or `count`) frame.
+ */
+export const PresenceFrame = z.object({
+  t: z.literal('presence'),
+  /** The `presence` request's id; absent on frames pushed to subscribers. */
+  id: RequestId.optional(),
+  topic: z.string(),
+  count: z.number().int().min(0),
+  members: z.array(PresenceMember).optional(),
+  join: z.array(PresenceMember).optional(),
+  /** Sessions that left (with their user, so a client can tell when a user's last session left). */
+  leave: z.array(PresenceMember).optional(),
+});
+
+/** A direct message to this session (or to its user). `seq` orders the session's inbox within `epoch`. */
+export const DirectFrame = z.object({
+  t: z.literal('dm'),
+  seq: Seq,
+  epoch: z.string(),
+  /** The sending client; absent when a backend sent it (HTTP API, server publisher). */
+  from: z.object({ session: z.string(), user: z.string().optional() }).optional(),
+  data: z.unknown(),
+  /** Send time, ms since the Unix epoch. */
+  ts: z.number(),
+});
+
+/** Reply to `send`: the message is stored for `sessions` sessions (each gets it once, in order). */
+export const SentFrame = z.object({ t: z.literal('sent'), id: RequestId, sessions: z.number().int().min(1) });
+
+/** The service's answer to `rpc`. */
+export const RpcResultFrame = z.object({ t: z.literal('rpc'), id: RequestId, data: z.unknown() });
 
 export const ServerFrame = z.discriminatedUnion('t', [
   WelcomeFrame,
@@ -235,6 +352,10 @@ export const ServerFrame = z.discriminatedUnion('t', [
   ErrorFrame,
   RefreshedFrame,
   SessionSavedFrame,
+  PresenceFrame,
+  DirectFrame,
+  SentFrame,
+  RpcResultFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
@@ -248,6 +369,10 @@ export type PongFrame = z.infer<typeof PongFrame>;
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type RefreshedFrame = z.infer<typeof RefreshedFrame>;
+export type PresenceFrame = z.infer<typeof PresenceFrame>;
+export type DirectFrame = z.infer<typeof DirectFrame>;
+export type SentFrame = z.infer<typeof SentFrame>;
+export type RpcResultFrame = z.infer<typeof RpcResultFrame>;
 
 // ---- HTTP API ---------------------------------------------------------------------------------
 

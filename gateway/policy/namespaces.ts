@@ -11,13 +11,15 @@ import { compileSchema, type JsonSchema, type SchemaCheck } from './schema.ts';
 
 export type SubscribeMode = 'anyone' | 'authenticated' | 'token';
 export type PublishMode = 'server' | 'token' | 'authenticated' | 'anyone';
+/** Presence on a namespace's topics: member lists, counts only, or none. */
+export type PresenceMode = 'members' | 'count' | false;
 
 /** One namespace as written in config (every field optional). */
 export interface NamespaceConfig {
   subscribe?: SubscribeMode | undefined;
   publish?: PublishMode | undefined;
   history?: { size?: number | undefined; ageMs?: number | undefined } | undefined;
-  presence?: boolean | undefined;
+  presence?: PresenceMode | undefined;
   maxPayloadBytes?: number | undefined;
   maxTopicLength?: number | undefined;
   personal?: boolean | undefined;
@@ -40,7 +42,7 @@ export interface Namespace {
   readonly subscribe: SubscribeMode;
   readonly publish: PublishMode;
   readonly history: HistoryPolicy;
-  readonly presence: boolean;
+  readonly presence: PresenceMode;
   readonly maxPayloadBytes: number;
   readonly maxTopicLength: number;
   /** The token after the namespace must be the user's `sub` (or one of its `channels`). */

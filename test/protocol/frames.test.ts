@@ -39,6 +39,17 @@ const CLIENT_FRAMES: Record<string, ClientFrameInput> = {
   refresh: { t: 'refresh', id: 12, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.sig' },
   session: { t: 'session', id: 14, state: { cart: ['sku-1'], step: 2 } },
   'session (clear)': { t: 'session', id: 15, state: null },
+  'hello (resume, with presence info and inbox position)': {
+    t: 'hello',
+    v: 1,
+    session: { id: 's_3KfQ9x', key: 'k_Zr81mQbW' },
+    info: { name: 'Ann', color: '#e33' },
+    inbox: { seq: 4, epoch: 'e-01HZX' },
+  },
+  'presence request': { t: 'presence', id: 20, topic: 'room.lobby' },
+  'send to a user': { t: 'send', id: 21, to: { user: 'u2' }, data: { text: 'hi' } },
+  'send to a session, fire and forget': { t: 'send', to: { session: 's_3KfQ9x' }, data: null },
+  rpc: { t: 'rpc', id: 23, method: 'orders.create', data: { sku: 'sku-1', qty: 2 }, timeout: 2000 },
 };
 
 const SERVER_FRAMES: Record<string, ServerFrame> = {
@@ -132,6 +143,29 @@ const SERVER_FRAMES: Record<string, ServerFrame> = {
     topics: ['chat.room-1', 'game.42'],
     state: { cart: ['sku-1'], step: 2 },
   },
+  'welcome (resumed, inbox messages were dropped)': {
+    t: 'welcome',
+    v: 1,
+    session: 's_3KfQ9x',
+    key: 'k_4',
+    resumed: true,
+    heartbeat: 25_000,
+    node: 'gw-2',
+    inboxLost: true,
+  },
+  'presence (full list)': {
+    t: 'presence',
+    topic: 'room.lobby',
+    count: 2,
+    members: [{ session: 's_3KfQ9x', user: 'u1', info: { name: 'Ann' } }, { session: 's_8PwZ1c' }],
+  },
+  'presence (changes)': { t: 'presence', topic: 'room.lobby', count: 2, join: [{ session: 's_Q2mN7v', user: 'u1' }], leave: [{ session: 's_8PwZ1c' }] },
+  'presence (count only, answering a request)': { t: 'presence', id: 20, topic: 'stadium.final', count: 48_211 },
+  dm: { t: 'dm', seq: 4, epoch: 'e-01HZX', from: { session: 's_8PwZ1c', user: 'u2' }, data: { text: 'hi' }, ts: TS },
+  'dm from a backend': { t: 'dm', seq: 5, epoch: 'e-01HZX', data: 'shipped', ts: TS },
+  sent: { t: 'sent', id: 21, sessions: 2 },
+  'rpc answer': { t: 'rpc', id: 23, data: { order: 'o-981', total: 19.8 } },
+  'error from a service': { t: 'error', id: 23, code: 2012, message: 'out of stock', data: { sku: 'sku-1' } },
 };
 
 function roundTrip(codec: Codec, frame: object): unknown {

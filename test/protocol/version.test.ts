@@ -98,6 +98,10 @@ describe('codes', () => {
       InvalidPayload: 2,
       IdempotencyKeyReused: 2,
       SequenceConflict: 2,
+      PresenceOff: 2,
+      NoRecipient: 2,
+      UnknownMethod: 2,
+      ServiceError: 2,
       Unauthorized: 3,
       Forbidden: 3,
       TokenExpired: 3,
@@ -106,8 +110,11 @@ describe('codes', () => {
       PayloadTooLarge: 4,
       LimitExceeded: 4,
       TooManyConnections: 4,
+      ReplyTooLarge: 4,
       Internal: 5,
       Unavailable: 5,
+      ServiceTimeout: 5,
+      NoResponders: 5,
     };
     expect(Object.keys(ErrorCode).sort()).toEqual(Object.keys(range).sort());
     for (const [name, code] of Object.entries(ErrorCode)) expect(Math.floor(code / 1000), name).toBe(range[name]);
