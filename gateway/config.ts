@@ -266,6 +266,30 @@ export const GatewayConfig = z.object({
         .default({}),
     })
     .prefault({}),
+  /** STUN/TURN servers handed to clients for peer connections (`ice` frame, docs/protocol.md). */
+  ice: z
+    .object({
+      /** Servers given to every client as they are, e.g. STUN: `[{"urls": ["stun:stun.example.com:3478"]}]`. */
+      servers: z.array(z.object({ urls: z.union([z.string().transform((u) => [u]), z.array(z.string()).min(1)]) }).strict()).default([]),
+      /** A TURN server run with coturn's `use-auth-secret`: clients get credentials valid for `ttlSec`. */
+      turn: z
+        .object({
+          urls: List.default([]),
+          /** coturn's `static-auth-secret`. Never sent to clients. */
+          secret: z.string().min(16, 'a TURN secret must be at least 16 characters').optional(),
+          ttlSec: z.coerce
+            .number()
+            .int()
+            .min(60)
+            .max(7 * 86_400)
+            .default(3600),
+          /** Who gets TURN credentials: authenticated connections only (a relay costs bandwidth), or anyone. */
+          clients: z.enum(['authenticated', 'anyone']).default('authenticated'),
+        })
+        .strict()
+        .prefault({}),
+    })
+    .prefault({}),
   cluster: z
     .object({
       /**

@@ -166,6 +166,9 @@ export const RpcFrame = z
   })
   .strict();
 
+/** Asks for STUN/TURN servers for peer connections (TURN with short-lived credentials). */
+export const IceFrame = z.object({ t: z.literal('ice'), id: RequestId }).strict();
+
 export const ClientFrame = z.discriminatedUnion('t', [
   HelloFrame,
   SubFrame,
@@ -178,6 +181,7 @@ export const ClientFrame = z.discriminatedUnion('t', [
   PresenceRequestFrame,
   SendFrame,
   RpcFrame,
+  IceFrame,
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameInput = z.input<typeof ClientFrame>;
@@ -192,6 +196,7 @@ export type SessionFrame = z.infer<typeof SessionFrame>;
 export type PresenceRequestFrame = z.infer<typeof PresenceRequestFrame>;
 export type SendFrame = z.infer<typeof SendFrame>;
 export type RpcFrame = z.infer<typeof RpcFrame>;
+export type IceFrame = z.infer<typeof IceFrame>;
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.t.value);
 
 // ---- server -> client -------------------------------------------------------------------------
@@ -337,6 +342,18 @@ export const DirectFrame = z.object({
 /** Reply to `send`: the message is stored for `sessions` sessions (each gets it once, in order). */
 export const SentFrame = z.object({ t: z.literal('sent'), id: RequestId, sessions: z.number().int().min(1) });
 
+/** One STUN or TURN server, in the shape of WebRTC's RTCIceServer. */
+export const IceServer = z.object({ urls: z.array(z.string()), username: z.string().optional(), credential: z.string().optional() });
+
+/** Reply to `ice`: pass `servers` as RTCPeerConnection's `iceServers`; ask again before `expires`. */
+export const IceResultFrame = z.object({
+  t: z.literal('ice'),
+  id: RequestId,
+  servers: z.array(IceServer),
+  /** When the TURN credentials expire (seconds since the Unix epoch); absent when none were issued. */
+  expires: z.number().int().optional(),
+});
+
 /** The service's answer to `rpc`. */
 export const RpcResultFrame = z.object({ t: z.literal('rpc'), id: RequestId, data: z.unknown() });
 
@@ -356,6 +373,7 @@ export const ServerFrame = z.discriminatedUnion('t', [
   DirectFrame,
   SentFrame,
   RpcResultFrame,
+  IceResultFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
@@ -373,6 +391,7 @@ export type PresenceFrame = z.infer<typeof PresenceFrame>;
 export type DirectFrame = z.infer<typeof DirectFrame>;
 export type SentFrame = z.infer<typeof SentFrame>;
 export type RpcResultFrame = z.infer<typeof RpcResultFrame>;
+export type IceResultFrame = z.infer<typeof IceResultFrame>;
 
 // ---- HTTP API ---------------------------------------------------------------------------------
 

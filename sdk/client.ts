@@ -96,6 +96,13 @@ export interface UpdateOptions {
   timeout?: number;
 }
 
+/** What `iceServers()` answers. */
+export interface IceServers {
+  readonly servers: ReadonlyArray<{ urls: string[]; username?: string; credential?: string }>;
+  /** When the TURN credentials expire (seconds since the epoch); absent when none were issued. */
+  readonly expires?: number;
+}
+
 export interface HistoryOptions {
   /** Messages after this sequence (absent: from the oldest retained). */
   since?: number;
@@ -303,6 +310,16 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   async setSessionState(state: unknown, timeout?: number): Promise<void> {
     await this.request({ t: 'session', state: state ?? null }, timeout);
     this._sessionState = state ?? undefined;
+  }
+
+  /**
+   * STUN/TURN servers for WebRTC peer connections, as the gateway hands them out: pass `servers`
+   * as RTCPeerConnection's `iceServers`. TURN credentials expire at `expires` (seconds since the
+   * epoch): ask again for peer connections opened later.
+   */
+  async iceServers(timeout?: number): Promise<IceServers> {
+    const r = await this.request<{ servers: IceServers['servers']; expires?: number }>({ t: 'ice' }, timeout);
+    return { servers: r.servers, ...(r.expires === undefined ? {} : { expires: r.expires }) };
   }
 
   // ---- requests ---------------------------------------------------------------------------------

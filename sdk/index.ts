@@ -3,7 +3,7 @@
  * `Symphonic`; the server-side publisher lives in ./server/ (Node backends).
  */
 export { SymphonicClient } from './client.ts';
-export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, PublishOptions } from './client.ts';
+export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions } from './client.ts';
 export type { TokenReason } from './token.ts';
 export { Subscription } from './subscription.ts';
 export type { Change, SubscribeOptions, SubscribedInfo, SubscriptionEvents } from './subscription.ts';

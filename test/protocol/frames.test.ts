@@ -50,6 +50,7 @@ const CLIENT_FRAMES: Record<string, ClientFrameInput> = {
   'send to a user': { t: 'send', id: 21, to: { user: 'u2' }, data: { text: 'hi' } },
   'send to a session, fire and forget': { t: 'send', to: { session: 's_3KfQ9x' }, data: null },
   rpc: { t: 'rpc', id: 23, method: 'orders.create', data: { sku: 'sku-1', qty: 2 }, timeout: 2000 },
+  ice: { t: 'ice', id: 24 },
 };
 
 const SERVER_FRAMES: Record<string, ServerFrame> = {
@@ -165,6 +166,16 @@ const SERVER_FRAMES: Record<string, ServerFrame> = {
   'dm from a backend': { t: 'dm', seq: 5, epoch: 'e-01HZX', data: 'shipped', ts: TS },
   sent: { t: 'sent', id: 21, sessions: 2 },
   'rpc answer': { t: 'rpc', id: 23, data: { order: 'o-981', total: 19.8 } },
+  'ice servers': {
+    t: 'ice',
+    id: 24,
+    servers: [
+      { urls: ['stun:127.0.0.1:3478'] },
+      { urls: ['turn:127.0.0.1:3478?transport=udp'], username: '1763880000:u1', credential: 'kq8RZ0k6V0j2fPq3yTq0vVb0s7I=' },
+    ],
+    expires: 1_763_880_000,
+  },
+  'ice (nothing configured)': { t: 'ice', id: 25, servers: [] },
   'error from a service': { t: 'error', id: 23, code: 2012, message: 'out of stock', data: { sku: 'sku-1' } },
 };
 
