@@ -3,6 +3,8 @@
  * Builds the SDK bundles into dist/ with esbuild:
  *   dist/symphonic.mjs          ESM, browser + Node (minified)
  *   dist/symphonic.iife.js      single-file browser bundle, global `Symphonic` (minified)
+ *   dist/symphonic-peer.mjs     peer channels (WebRTC, relayed by the gateway), an add-on: ESM
+ *   dist/symphonic-peer.iife.js  the same for a script tag, global `SymphonicPeer`
  *   dist/symphonic-server.mjs   server-side publisher for Node backends (ESM, self-contained:
  *                               the nats client and msgpackr are bundled in)
  * and prints min and min+gzip sizes. `buildSdk()` is exported for tests.
@@ -51,6 +53,17 @@ export async function buildSdk(options = {}) {
       target: 'es2020',
       forbidden: BROWSER_FORBIDDEN,
     },
+    // Peer channels: an add-on to the client (new SymphonicPeers(client)), outside the core's budget.
+    { name: 'symphonic-peer.mjs', entry: 'sdk/peer/index.ts', format: 'esm', platform: 'neutral', target: 'es2020', forbidden: BROWSER_FORBIDDEN },
+    {
+      name: 'symphonic-peer.iife.js',
+      entry: 'sdk/peer/index.ts',
+      format: 'iife',
+      globalName: 'SymphonicPeer',
+      platform: 'browser',
+      target: 'es2020',
+      forbidden: BROWSER_FORBIDDEN,
+    },
     { name: 'symphonic-server.mjs', entry: 'sdk/server/index.ts', format: 'esm', platform: 'node', target: 'node20', forbidden: SERVER_FORBIDDEN },
   ];
   const files = [];
@@ -78,7 +91,7 @@ export async function buildSdk(options = {}) {
     files.push({ name: t.name, path, min: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length, inputs });
   }
   if (!options.quiet) {
-    for (const f of files) console.log(`${f.name.padEnd(22)} ${kb(f.min).padStart(9)} min  ${kb(f.gzip).padStart(9)} min+gzip`);
+    for (const f of files) console.log(`${f.name.padEnd(24)} ${kb(f.min).padStart(9)} min  ${kb(f.gzip).padStart(9)} min+gzip`);
   }
   return { outdir, files };
 }
@@ -90,7 +103,7 @@ function kb(n) {
 /** Type declarations for the SDK's public entry points, into dist/types (tsconfig.sdk.json). */
 export function buildTypes() {
   execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', resolve(root, 'tsconfig.sdk.json')], { stdio: 'inherit' });
-  console.log('types                  dist/types/sdk/index.d.ts, dist/types/sdk/server/index.d.ts');
+  console.log('types                    dist/types/sdk/index.d.ts, dist/types/sdk/peer/index.d.ts, dist/types/sdk/server/index.d.ts');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
