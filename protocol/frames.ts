@@ -405,6 +405,25 @@ export const HttpPublishRequest = z
   })
   .strict();
 export type HttpPublishRequest = z.infer<typeof HttpPublishRequest>;
+/** At most this many messages in one `POST /api/publish/batch`. */
+export const MAX_BATCH_MESSAGES = 1000;
+/** Body of `POST /api/publish/batch`: several publishes in one request, published in order. */
+export const HttpPublishBatchRequest = z
+  .object({
+    messages: z
+      .array(
+        HttpPublishRequest.extend({
+          idempotencyKey: z
+            .string()
+            .regex(/^[A-Za-z0-9_.:-]{1,128}$/, '1-128 characters of [A-Za-z0-9_.:-]')
+            .optional(),
+        }).strict(),
+      )
+      .min(1)
+      .max(MAX_BATCH_MESSAGES),
+  })
+  .strict();
+export type HttpPublishBatchRequest = z.infer<typeof HttpPublishBatchRequest>;
 /** Every HTTP error answers with this body. */
 export const HttpErrorBody = z.object({ error: z.object({ code: z.number().int(), message: z.string(), seq: z.number().int().optional() }) });
 export type HttpErrorBody = z.infer<typeof HttpErrorBody>;

@@ -6,15 +6,14 @@
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
-import { CloseCode, ErrorCode, jsonCodec } from '../../protocol/index.ts';
+import { CloseCode, ErrorCode } from '../../protocol/index.ts';
 import { HttpPublishRequest } from '../../protocol/frames.ts';
 import { schemaError } from '../../protocol/validate.ts';
-import { isSequenceConflict, isUnsupported } from '../bus/bus.ts';
-import { isIdempotencyConflict } from '../bus/idempotency.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Scope } from '../policy/api-keys.ts';
-import { checkPayload, topicTooLong } from '../policy/payload.ts';
+import { mountBatchPublish } from './batch.ts';
 import { keyedPost, type KeyedHandler } from './keyed.ts';
+import { publishOne } from './publish.ts';
 import { pending, replyError, replyJson } from './respond.ts';
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
@@ -73,45 +72,11 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
         const bad = schemaError(parsed.error, ErrorCode.BadRequest, 'body');
         return replyError(p, '400 Bad Request', bad.code, bad.message);
       }
-      const { topic, kind, data, expect } = parsed.data;
-      const ns = ctx.policy.namespaces.of(topic);
-      const long = topicTooLong(ns, topic);
-      if (long) return replyError(p, '400 Bad Request', long.code, long.message);
-      // Backends are not bound by the namespace's client publish mode, but by its payload rules.
-      const bad = checkPayload(ns, data, bodyBytes, (d) => jsonCodec.encode(d as object));
-      if (bad) {
-        return replyError(p, bad.code === ErrorCode.PayloadTooLarge ? '413 Payload Too Large' : '422 Unprocessable Entity', bad.code, bad.message);
-      }
-      // A retry with the same Idempotency-Key (e.g. after a 503 or a lost answer) is stored once.
-      // Keys are the sending API key's own (scope: its identity): two backends never collide.
-      const t0 = performance.now();
-      const options = { ...(idempotencyKey ? { idempotencyKey, idempotencyScope: key.id } : {}), ...(expect === undefined ? {} : { expectedSeq: expect }) };
-      ctx.bus.publish(topic, kind, data, options).then(
-        (r) => {
-          ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', true);
-          replyJson(p, '200 OK', { seq: r.seq, epoch: r.epoch });
-        },
-        (e: Error) => {
-          ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'http', false);
-          if (isSequenceConflict(e)) {
-            // Conditional publish (`expect`): the topic moved on; nothing was stored.
-            return replyJson(p, '409 Conflict', { error: { code: ErrorCode.SequenceConflict, message: e.message, seq: e.current } });
-          }
-          if (isUnsupported(e)) return replyError(p, '400 Bad Request', ErrorCode.BadRequest, e.message);
-          if (isIdempotencyConflict(e)) {
-            return replyError(
-              p,
-              '422 Unprocessable Entity',
-              ErrorCode.IdempotencyKeyReused,
-              'this Idempotency-Key was already used for a different publish (topic, kind or data): use a new key for a new publish',
-            );
-          }
-          ctx.log.warn('http publish failed', { topic, error: e.message });
-          replyError(p, '503 Service Unavailable', ErrorCode.Unavailable, 'publish failed, retry later');
-        },
-      );
+      void publishOne(ctx, parsed.data, bodyBytes, key.id, idempotencyKey || undefined).then((o) => replyJson(p, o.status, o.body));
     }),
   );
+
+  mountBatchPublish(app, ctx, route);
 
   // Takes this gateway out of service (as SIGTERM does): readiness false, clients moved to other
   // gateways over the window, then the process exits (main.ts). 202: the drain has started.
