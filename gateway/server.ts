@@ -52,13 +52,13 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const log = createLogger(config.log.level, { node: config.nodeId }, { pretty: config.log.pretty, payloads: config.log.payloads });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
   const policy = await createPolicy<Connection>(config);
-  const { bus, sessions } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
+  const { bus, sessions, inbox } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
   const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
   const fanout = createFanout(app, metrics, log);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain };
+  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, inbox, drain };
 
   await bus.start((m) => fanout.publish(m));
   const mounted = mountWebSocket(uws, app, ctx);
@@ -137,6 +137,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
       for (const conn of [...mounted.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
       await admin.close();
       await ctx.sessions.close();
+      await inbox.close();
       await bus.close();
       app.close();
       log.info('closed');

@@ -1,7 +1,8 @@
 /** The embedded engine's session store: sessions live in this process (one gateway). */
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 
-export function createSessionStore(ttlMs: number): SessionStore {
+/** `onExpire`: a session is forgotten for good (its inbox goes with it). */
+export function createSessionStore(ttlMs: number, onExpire: (id: string) => void = () => {}): SessionStore {
   const sessions = new Map<string, Session>();
   return {
     async attach(offer, holder, user) {
@@ -25,12 +26,23 @@ export function createSessionStore(ttlMs: number): SessionStore {
       for (const [id, s] of sessions) {
         if (s.expiresAt <= now) {
           sessions.delete(id);
+          onExpire(id);
           removed++;
         }
       }
       return removed;
     },
     size: () => sessions.size,
+    async recipients(to) {
+      const now = Date.now();
+      if ('session' in to) {
+        const s = sessions.get(to.session);
+        return s && s.expiresAt > now ? [s.id] : [];
+      }
+      const ids: string[] = [];
+      for (const s of sessions.values()) if (s.user === to.user && s.expiresAt > now) ids.push(s.id);
+      return ids;
+    },
     async inspect(id) {
       const s = sessions.get(id);
       return s && s.expiresAt > Date.now() ? sessionInfo(s) : undefined;
