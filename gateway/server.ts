@@ -76,7 +76,16 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
         draining: drain.draining,
       };
     },
-    () => bus.figures?.() ?? [],
+    () => [
+      ...(bus.figures?.() ?? []),
+      // Live direct-message copies this gateway received: only for sessions it holds (never broadcast).
+      {
+        name: 'inbox_deliveries_total',
+        type: 'counter' as const,
+        help: 'Live direct-message copies received for sessions held here',
+        value: inbox.delivered(),
+      },
+    ],
   );
   mountApi(app, ctx, () => mounted.open.size);
   // The deployment's gateways (heartbeats on NATS), and the admin API and page behind the admin key.

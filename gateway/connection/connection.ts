@@ -8,6 +8,7 @@ import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFra
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
 import type { Session } from '../bus/sessions.ts';
+import type { InboxDelivery } from './inbox-delivery.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
 export interface SocketData {
@@ -20,6 +21,8 @@ export class Connection {
   /** Subscriptions by topic; a record's identity tells a pending subscribe whether it is still current. */
   readonly subs = new Map<string, { state: SubState }>();
   errors = 0;
+  /** Direct messages to the session, from its inbox (inbox-delivery.ts); set with `welcome`. */
+  direct: InboxDelivery | null = null;
   ws: WebSocket<SocketData> | null = null;
 
   /** Who this is: anonymous until a `hello` token verifies; replaced by `refresh`. */

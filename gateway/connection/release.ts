@@ -8,6 +8,8 @@ export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
   for (const [topic, rec] of conn.subs) if (rec.state !== 'authorizing') ctx.interest.remove(topic);
   conn.subs.clear();
   conn.pending = [];
+  conn.direct?.close();
+  conn.direct = null;
   if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
   conn.expiryTimer = null;
   if (conn.identity.user !== null && conn.userRate) ctx.policy.limits.removeUser(conn.identity.user, conn);

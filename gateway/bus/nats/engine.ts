@@ -40,10 +40,12 @@ export async function createNatsEngine(options: NatsBusOptions, sessions: Omit<R
   const bus = createNatsBus(options);
   const { inboxSize = 1000, ...registry } = sessions;
   const store = await createSessionRegistry({ ...registry, nats: options });
-  const inbox = await createNatsInbox({ nats: options, ttlMs: registry.ttlMs, nodeId: registry.nodeId, log: registry.log, inboxSize }).catch(async (e: unknown) => {
-    await store.close();
-    throw e;
-  });
+  const inbox = await createNatsInbox({ nats: options, ttlMs: registry.ttlMs, nodeId: registry.nodeId, log: registry.log, inboxSize }).catch(
+    async (e: unknown) => {
+      await store.close();
+      throw e;
+    },
+  );
   return { bus, sessions: store, inbox };
 }
 

@@ -14,7 +14,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
-import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsConnection, type StreamConfig, type StreamInfo, type Subscription } from 'nats';
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+  type StreamInfo,
+  type Subscription,
+} from 'nats';
 import type { Logger } from '../../log.ts';
 import { lostAfter, type DirectSender, type Inbox, type InboxMessage } from '../inbox.ts';
 import { openConnection } from './connection.ts';
