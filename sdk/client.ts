@@ -7,12 +7,23 @@
  * frames to subscriptions and pending requests.
  */
 import { CloseCode, ErrorCode } from '../protocol/codes.ts';
-import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
+import type {
+  AckFrame,
+  DirectFrame,
+  ErrorFrame,
+  HistoryResultFrame,
+  MessageKind,
+  MsgFrame,
+  Position,
+  SubscribedFrame,
+  WelcomeFrame,
+} from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
 import type { Encoding } from '../protocol/version.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { clientCodecFor } from './codec.ts';
 import { Connection } from './connection.ts';
+import { checkRecipient, InboxPosition, isSignal, type DirectMessage, type Recipient } from './direct.ts';
 import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
@@ -70,6 +81,8 @@ export interface ConnectedInfo {
   resumed: boolean;
   node: string;
   heartbeat: number;
+  /** On a resume: direct messages sent meanwhile were dropped before it (inbox overflow). */
+  inboxLost?: boolean;
 }
 
 export interface ClientEvents {
@@ -77,6 +90,10 @@ export interface ClientEvents {
   connected: ConnectedInfo;
   /** Errors not tied to a request: frames the SDK cannot decode, server errors without an id, token hook failures. */
   error: SymphonicError;
+  /** A direct message to this session or its user (`send`), each once, in order. */
+  direct: DirectMessage;
+  /** A direct message whose data has a `$peer` key: peer-channel signalling (sdk/peer/), not on `direct`. */
+  signal: DirectMessage;
 }
 
 export interface PublishOptions {
@@ -125,6 +142,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private _sessionState: unknown;
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
+  private readonly inbox = new InboxPosition();
 
   /**
    * `url`: a gateway's WebSocket URL, or several (e.g. one per gateway or region): the client uses
@@ -322,6 +340,16 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     return { servers: r.servers, ...(r.expires === undefined ? {} : { expires: r.expires }) };
   }
 
+  /**
+   * A direct message to a session (`{session}`) or to every session of a user (`{user}`), on any
+   * gateway; resolves with how many sessions it was stored for. Rejects with 2010 when there is
+   * nobody, 3000/3001 when this client may not send (`direct.clients`), 4002 when too large.
+   */
+  async send(to: Recipient, data: unknown, timeout?: number): Promise<number> {
+    const r = await this.request<{ sessions: number }>({ t: 'send', to: checkRecipient(to), data: data ?? null }, timeout);
+    return r.sessions;
+  }
+
   // ---- requests ---------------------------------------------------------------------------------
 
   private request<F>(frame: Record<string, unknown>, timeout = this.opts.timeout ?? 10_000): Promise<F> {
@@ -364,6 +392,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       subscriptions: active.map((sub) => ({ topic: sub.topic, position: sub.position })),
       restore: this.opts.restore !== false,
       name: this.opts.name,
+      inbox: this.inbox.position,
     });
     this.restoreAsked = hello.restore;
     return hello.frame;
@@ -375,6 +404,11 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         return this.onWelcome(frame as WelcomeFrame);
       case 'hb':
         return;
+      case 'dm': {
+        const m = this.inbox.accept(frame as DirectFrame);
+        if (m) this.emit(isSignal(m.data) ? 'signal' : 'direct', m);
+        return;
+      }
       case 'msg': {
         const m = frame as MsgFrame;
         this.subs.get(m.topic)?._message(m);
@@ -405,9 +439,17 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;
     if (!w.resumed) this._sessionState = undefined;
+    if (!w.resumed) this.inbox.reset();
     this.tokens.schedule(w.exp);
     this.conn.welcomed(w.heartbeat, w.resumed ? 'session resumed' : 'new session');
-    this.emit('connected', { url: this.url, session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
+    this.emit('connected', {
+      url: this.url,
+      session: w.session,
+      resumed: w.resumed,
+      node: w.node,
+      heartbeat: w.heartbeat,
+      ...(w.inboxLost ? { inboxLost: true } : {}),
+    });
     // Restored by the server: the session's topics (those this client subscribed to before).
     const restored = this.restoreAsked && w.resumed ? new Set(w.topics ?? []) : new Set<string>();
     for (const sub of [...this.subs.values()]) {

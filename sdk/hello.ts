@@ -19,6 +19,8 @@ export interface HelloInput {
   restore: boolean;
   /** Sent as `client`, for the server's logs. */
   name: string | undefined;
+  /** The last direct message handled (`hello.inbox` on a resume: only later ones come again). */
+  inbox?: Position | undefined;
 }
 
 export interface Hello {
@@ -27,10 +29,11 @@ export interface Hello {
   restore: boolean;
 }
 
-export function helloFrame({ token, session, subscriptions, restore, name }: HelloInput): Hello {
+export function helloFrame({ token, session, subscriptions, restore, name, inbox }: HelloInput): Hello {
   const frame: HelloFrame = { t: 'hello', v: PROTOCOL_VERSION };
   if (token !== undefined) frame.token = token;
   if (session) frame.session = { id: session.id, key: session.key };
+  if (session && inbox) frame.inbox = { seq: inbox.seq, epoch: inbox.epoch };
   // Positions always come from here: only the client knows what it received.
   let restoring = session !== undefined && restore && subscriptions.length > 0;
   if (restoring) {

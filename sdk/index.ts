@@ -5,6 +5,7 @@
 export { SymphonicClient } from './client.ts';
 export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions } from './client.ts';
 export type { TokenReason } from './token.ts';
+export type { DirectMessage, Recipient } from './direct.ts';
 export { Subscription } from './subscription.ts';
 export type { Change, SubscribeOptions, SubscribedInfo, SubscriptionEvents } from './subscription.ts';
 export { nextConnectionState } from './connection-state.ts';

@@ -12,6 +12,8 @@ import type { MergePatch } from '../schema.ts';
 import type { PublishAck } from '../types.ts';
 import { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
 import { NatsPublishTransport, type NatsTransportOptions } from './nats.ts';
+import type { Recipient } from '../direct.ts';
+import { sendOverHttp } from './send.ts';
 import { FallbackTransport, type FallbackOptions, type PublishTransport } from './transport.ts';
 
 export { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
@@ -37,8 +39,28 @@ const KINDS: ReadonlySet<unknown> = new Set(['event', 'set', 'patch']);
  */
 export class SymphonicPublisher {
   readonly transport: PublishTransport;
+  /** The gateway's HTTP API, when the publisher has one (`send` needs it). */
+  private readonly http: HttpTransportOptions | undefined;
   constructor(options: PublisherOptions) {
     this.transport = transportOf(options);
+    this.http = httpOf(options, this.transport);
+  }
+
+  /**
+   * A direct message to a session (`{session}`) or to every session of a user (`{user}`), on any
+   * gateway; resolves with how many sessions it was stored for (2010 when nobody). Over the
+   * gateway's HTTP API only (`POST /api/send`): a NATS-only publisher needs a `url` (and `apiKey`).
+   */
+  send(to: Recipient, data: unknown): Promise<number> {
+    if (!this.http) {
+      return Promise.reject(
+        new SymphonicError(
+          ErrorCode.BadRequest,
+          'send: direct messages go through the gateway HTTP API (POST /api/send); give the publisher a `url` (and `apiKey`) besides `nats`',
+        ),
+      );
+    }
+    return sendOverHttp(this.http, to, data);
   }
 
   /**
@@ -79,6 +101,17 @@ export class SymphonicPublisher {
   async close(): Promise<void> {
     await this.transport.close?.();
   }
+}
+
+function httpOf(o: PublisherOptions, transport: PublishTransport): HttpTransportOptions | undefined {
+  if (transport instanceof HttpPublishTransport) return transport.opts;
+  if ('transport' in o || o.url === undefined) return undefined;
+  return {
+    url: o.url,
+    ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+    ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+    ...(o.fetch !== undefined ? { fetch: o.fetch } : {}),
+  };
 }
 
 function transportOf(o: PublisherOptions): PublishTransport {

@@ -5,6 +5,9 @@
  * The cluster cases (other gateways, resume elsewhere) are test/cluster/direct.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { SymphonicClient, type DirectMessage } from '../../sdk/index.ts';
+import { SymphonicPublisher } from '../../sdk/server/publisher.ts';
 import { ErrorCode, type ServerFrame } from '../../protocol/index.ts';
 import { connectWithToken } from '../support/admin.ts';
 import { useGateway } from '../support/gateway.ts';
@@ -164,5 +167,88 @@ describe('direct messages (embedded engine)', () => {
     const unauth = await apiSend({ to: { user: 'fay' } }, 'wrong-key-0123456789');
     expect(unauth.status).toBe(401);
     f.c.close();
+  });
+});
+
+/** Resolves with the next `n` messages of `event`, or rejects after `ms`. */
+function take(c: SymphonicClient, event: 'direct' | 'signal', n: number, ms = 5000): Promise<DirectMessage[]> {
+  const got: DirectMessage[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${got.length} of ${n} ${event} messages within ${ms} ms`));
+    }, ms);
+    const off = c.on(event, (m) => {
+      got.push(m);
+      if (got.length < n) return;
+      clearTimeout(timer);
+      off();
+      resolve(got);
+    });
+  });
+}
+
+describe('direct messages with the SDK', () => {
+  const clients: SymphonicClient[] = [];
+  const client = async (sub: string) => {
+    const c = new SymphonicClient(gw.url, { WebSocket: WebSocket as never, token: await hs256({ sub }) });
+    clients.push(c);
+    c.connect();
+    await c.ready();
+    return c;
+  };
+
+  it('send() resolves with the sessions; `direct` carries data and from; `$peer` data goes to `signal` only', async () => {
+    const a = await client('gus');
+    const b = await client('hal');
+    const direct = take(b, 'direct', 1);
+    const signal = take(b, 'signal', 1);
+    expect(await a.send({ session: b.session!.id }, { $peer: 1, op: 'open' })).toBe(1);
+    expect(await a.send({ user: 'hal' }, 'plain')).toBe(1);
+    expect((await signal)[0]).toMatchObject({ data: { $peer: 1 }, from: { session: a.session!.id, user: 'gus' } });
+    expect((await direct)[0]).toMatchObject({ data: 'plain', seq: 2 });
+    await expect(a.send({ user: 'nobody-here' }, 1)).rejects.toMatchObject({ code: ErrorCode.NoRecipient });
+    await expect(a.send({ session: 'not valid!' }, 1)).rejects.toMatchObject({ code: ErrorCode.InvalidFrame });
+    for (const c of clients.splice(0)) c.close();
+  });
+
+  it('resumes with hello.inbox: what was sent while away comes once, in order, nothing again', async () => {
+    const a = await client('ivy');
+    const b = await client('jon');
+    const seen: unknown[] = [];
+    b.on('direct', (m) => seen.push(m.data));
+    const first = take(b, 'direct', 2);
+    await a.send({ session: b.session!.id }, 1);
+    await a.send({ session: b.session!.id }, 2);
+    await first;
+    const down = new Promise<void>((resolve) => {
+      const off = b.on('state', ({ newState }) => newState !== 'connected' && (off(), resolve()));
+    });
+    b.close();
+    await down;
+    for (let i = 3; i <= 5; i++) await a.send({ session: b.session!.id }, i);
+    const rest = take(b, 'direct', 3);
+    b.connect();
+    await rest;
+    const last = take(b, 'direct', 1);
+    await a.send({ session: b.session!.id }, 6);
+    await last;
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const c of clients.splice(0)) c.close();
+  });
+
+  it('publisher.send() over HTTP; a NATS-only publisher says to give it a url', async () => {
+    const k = await client('kim');
+    const got = take(k, 'direct', 1);
+    const p = new SymphonicPublisher({ url: gw.httpUrl, apiKey: KEY });
+    expect(await p.send({ user: 'kim' }, { from: 'backend' })).toBe(1);
+    const m = (await got)[0]!;
+    expect(m.data).toEqual({ from: 'backend' });
+    expect(m.from).toBeUndefined();
+    await expect(p.send({ session: 'AAAAAAAAAAAAAAAA' }, 1)).rejects.toMatchObject({ code: ErrorCode.NoRecipient });
+    const natsOnly = new SymphonicPublisher({ nats: { servers: ['nats://127.0.0.1:1'] } });
+    await expect(natsOnly.send({ user: 'kim' }, 1)).rejects.toThrow(/url/);
+    await natsOnly.close();
+    for (const c of clients.splice(0)) c.close();
   });
 });
