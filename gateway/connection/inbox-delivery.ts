@@ -61,11 +61,18 @@ export class InboxDelivery {
     this.emit(m);
   }
 
-  private flush(first: readonly InboxMessage[]): void {
+  /**
+   * Sends what was read, then what waited. After a catch-up read, a copy that still does not
+   * follow is sent anyway: what it follows is gone (overflow, age), reading again would not help.
+   */
+  private flush(first: readonly InboxMessage[], afterCatchUp = false): void {
     const waited = this.waiting ?? [];
     this.waiting = null;
     for (const m of first) this.emit(m);
-    for (const m of waited) this.live(m);
+    for (const m of waited) {
+      if (afterCatchUp) this.emit(m);
+      else this.live(m);
+    }
   }
 
   /** A live copy was missed: read what follows the last one sent, holding live copies meanwhile. */
@@ -73,10 +80,10 @@ export class InboxDelivery {
     this.waiting = [];
     const after = { seq: this.last, epoch: this.epoch ?? '' };
     this.ctx.inbox.read(this.sessionId, after).then(
-      (r) => !this.stopped && this.flush(r.messages),
+      (r) => !this.stopped && this.flush(r.messages, true),
       (e: Error) => {
         this.ctx.log.warn('inbox read failed', { error: e.message });
-        if (!this.stopped) this.flush([]);
+        if (!this.stopped) this.flush([], true);
       },
     );
   }
