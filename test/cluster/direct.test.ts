@@ -36,6 +36,7 @@ beforeAll(async () => {
             bus: { engine: 'nats', nats: { servers: [...cluster.urls], prefix: PREFIX, replicas: 3 } },
             auth: { secret: SECRET },
             api: { keys: [KEY] },
+            direct: { inboxSize: 6 },
             limits: { connRatePerSec: 0, userRatePerSec: 0 },
           },
           readyTimeoutMs: 90_000,
@@ -136,6 +137,29 @@ describe('direct messages across gateways', () => {
     const subject = `${PREFIX}.dm.${d.welcome.session}`;
     const held = await Promise.all(gateways.map(async (g) => (await subscriptionsOf(cluster, `${g.name}-inbox`)).filter((s) => s.subject === subject).length));
     expect(held).toEqual([0, 0, 1]);
+  }, 90_000);
+
+  it('says inboxLost when more than direct.inboxSize waited, and sends the retained ones', async () => {
+    const [g1, g2, g3] = gateways as [GatewayProcess, GatewayProcess, GatewayProcess];
+    const a = await user('ann', g1);
+    const e = await user('eve', g3);
+    await sendOk(a.c, 1, { session: e.welcome.session }, 1);
+    const first = await e.c.next<Dm>(isDm, 20_000);
+    e.c.ws.terminate();
+    await e.c.closed;
+    for (let i = 2; i <= 10; i++) await sendOk(a.c, i, { session: e.welcome.session }, i);
+    const c = await connectRaw(g2.url, 'json');
+    clients.push(c);
+    c.send({
+      t: 'hello',
+      v: 1,
+      token: await hs256({ sub: 'eve' }),
+      session: { id: e.welcome.session, key: e.welcome.key },
+      inbox: { seq: first.seq, epoch: first.epoch },
+    });
+    const w = await c.next<Welcome>((f) => f.t === 'welcome', 20_000);
+    expect(w).toMatchObject({ resumed: true, inboxLost: true });
+    expect(((await c.collect(isDm, 6, 20_000)) as Dm[]).map((m) => m.data)).toEqual([5, 6, 7, 8, 9, 10]);
   }, 90_000);
 
   it('answers 2010 for a session or user nobody holds, and 1001 for a malformed id', async () => {

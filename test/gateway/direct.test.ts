@@ -20,6 +20,7 @@ const KEY = 'direct-test-key-0123456789';
 const gw = await useGateway({ auth: { secret: SECRET, anonymous: true }, api: { keys: [KEY] }, direct: { inboxSize: 5, maxBytes: 200 } });
 const open = await useGateway({ direct: { clients: 'anyone' } });
 const closed = await useGateway({ auth: { secret: SECRET }, direct: { clients: 'none' } });
+const brief = await useGateway({ direct: { clients: 'anyone' }, session: { ttlMs: 300 } });
 
 const isDm = (f: ServerFrame): f is Dm => f.t === 'dm';
 const user = async (sub: string, url = gw.url) => connectWithToken(url, await hs256({ sub }));
@@ -129,6 +130,27 @@ describe('direct messages (embedded engine)', () => {
     // and the connection still works
     expect(await sendOk(a.c, 6, { session: a.welcome.session }, 'self')).toBe(1);
     a.c.close();
+  });
+
+  it('a session past its TTL is nobody: 2010', async () => {
+    const x = await connectHello(brief.url, 'json');
+    const y = await connectHello(brief.url, 'json');
+    expect(await sendOk(x.c, 1, { session: y.welcome.session }, 'before')).toBe(1);
+    y.c.ws.terminate();
+    await y.c.closed;
+    // Kept while it may still resume, then gone: wait for the refusal, bounded.
+    const deadline = Date.now() + 5000;
+    for (let id = 2; ; id++) {
+      x.c.send({ t: 'send', id, to: { session: y.welcome.session }, data: id });
+      const r = await x.c.next(isReply(id));
+      if (r.t === 'error') {
+        expect(r).toMatchObject({ code: ErrorCode.NoRecipient });
+        break;
+      }
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // pacing the polls, not synchronisation
+    }
+    x.c.close();
   });
 
   it('follows direct.clients: anonymous refused by default (3000), "none" refuses everyone (3001), "anyone" lets anonymous send', async () => {
