@@ -4,6 +4,8 @@ import { keysEqual, newSession, sessionInfo, takeSession, type Session, type Ses
 /** `onExpire`: a session is forgotten for good (its inbox goes with it). */
 export function createSessionStore(ttlMs: number, onExpire: (id: string) => void = () => {}): SessionStore {
   const sessions = new Map<string, Session>();
+  /** Each user's sessions (direct messages to a user), so a send does not scan every session. */
+  const byUser = new Map<string, Set<Session>>();
   return {
     async attach(offer, holder, user) {
       const found = offer ? sessions.get(offer.id) : undefined;
@@ -13,6 +15,10 @@ export function createSessionStore(ttlMs: number, onExpire: (id: string) => void
       }
       const session = newSession(user, holder);
       sessions.set(session.id, session);
+      if (user !== null) {
+        const mine = byUser.get(user) ?? new Set<Session>();
+        byUser.set(user, mine.add(session));
+      }
       return { session, resumed: false };
     },
     detach(session, holder) {
@@ -26,6 +32,9 @@ export function createSessionStore(ttlMs: number, onExpire: (id: string) => void
       for (const [id, s] of sessions) {
         if (s.expiresAt <= now) {
           sessions.delete(id);
+          const mine = s.user === null ? undefined : byUser.get(s.user);
+          mine?.delete(s);
+          if (mine?.size === 0) byUser.delete(s.user!);
           onExpire(id);
           removed++;
         }
@@ -40,7 +49,7 @@ export function createSessionStore(ttlMs: number, onExpire: (id: string) => void
         return s && s.expiresAt > now ? [s.id] : [];
       }
       const ids: string[] = [];
-      for (const s of sessions.values()) if (s.user === to.user && s.expiresAt > now) ids.push(s.id);
+      for (const s of byUser.get(to.user) ?? []) if (s.expiresAt > now) ids.push(s.id);
       return ids;
     },
     async inspect(id) {
