@@ -14,8 +14,8 @@
  * the owner re-reads the record and lets the session go only if another gateway holds it.
  *
  * Users (direct messages to a user): beside each record of an authenticated session, an empty key
- * `u.<sha256(user) hex 16>.<sessionId>`, written with the record (at most every TTL/4) so it ages
- * out with it. A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
+ * `u.<sha256(user) hex 16>.<sessionId>`, written with the record (at most every TTL/4 while
+ * attached, and with the last write of a detached session) so it ages out with it, never before. A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -210,9 +210,13 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     return true;
   }
 
-  /** Writes the user-index key when it is due (it must not age out before the record). */
+  /**
+   * Writes the user-index key when it is due: at most every TTL/4 while attached, and with the
+   * last write of a detached session, so it never ages out before the record.
+   */
   async function touchUser(s: Session): Promise<void> {
-    if (s.user === null || Date.now() - (userWrites.get(s) ?? 0) < o.ttlMs / 4) return;
+    if (s.user === null) return;
+    if (s.holder !== null && Date.now() - (userWrites.get(s) ?? 0) < o.ttlMs / 4) return;
     const key = userKey(s.user, s.id);
     await bounded(() => kv.put(key, new Uint8Array(0)), 'session user write');
     userWrites.set(s, Date.now());
@@ -296,9 +300,12 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const claim = record(session);
-    revisions.set(session, await claimed(offer.id, encode(claim), entry.revision));
+    const [revision] = await Promise.all([
+      claimed(offer.id, encode(claim), entry.revision),
+      touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
+    ]);
+    revisions.set(session, revision);
     sentKeys.set(session, new Set([claim.keyHash]));
-    await touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message }));
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }
