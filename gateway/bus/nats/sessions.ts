@@ -15,7 +15,8 @@
  *
  * Users (direct messages to a user): beside each record of an authenticated session, an empty key
  * `u.<sha256(user) hex 16>.<sessionId>`, written with the record (at most every TTL/4 while
- * attached, and with the last write of a detached session) so it ages out with it, never before. A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
+ * attached, and with the last write of a detached session) so it ages out with it, never before.
+ * A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
