@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SymphonicClient, type DirectMessage } from '../../sdk/index.ts';
+import { SymphonicPeers } from '../../sdk/peer/index.ts';
 import { SymphonicPublisher } from '../../sdk/server/publisher.ts';
 import { ErrorCode, type ServerFrame } from '../../protocol/index.ts';
 import { connectWithToken } from '../support/admin.ts';
@@ -271,6 +272,39 @@ describe('direct messages with the SDK', () => {
     const natsOnly = new SymphonicPublisher({ nats: { servers: ['nats://127.0.0.1:1'] } });
     await expect(natsOnly.send({ user: 'kim' }, 1)).rejects.toThrow(/url/);
     await natsOnly.close();
+    for (const c of clients.splice(0)) c.close();
+  });
+
+  it('carries a peer channel (relayed: no WebRTC in Node) over signals, both ways, in order', async () => {
+    const a = await client('pam');
+    const b = await client('quin');
+    const pa = new SymphonicPeers(a, { iceServers: [] });
+    const pb = new SymphonicPeers(b, { iceServers: [] });
+    const got: unknown[] = [];
+    const accepted = new Promise<void>((resolve) =>
+      pb.on('request', (r) => {
+        const ch = r.accept<number>();
+        ch.on('message', (m) => {
+          got.push(m);
+          ch.send(m * 10);
+        });
+        resolve();
+      }),
+    );
+    const ch = pa.open<number>(b.session!.id);
+    const back: number[] = [];
+    const echoed = new Promise<void>((resolve) =>
+      ch.on('message', (m) => {
+        back.push(m);
+        if (back.length === 3) resolve();
+      }),
+    );
+    await accepted;
+    for (const n of [1, 2, 3]) ch.send(n);
+    await echoed;
+    expect(got).toEqual([1, 2, 3]);
+    expect(back).toEqual([10, 20, 30]);
+    expect(ch.state).toBe('relayed');
     for (const c of clients.splice(0)) c.close();
   });
 });
