@@ -9,6 +9,7 @@ import { ErrorCode, type ClientFrame } from '../../protocol/index.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Connection } from './connection.ts';
 import { hello } from './handshake.ts';
+import { readPresence } from './presence.ts';
 import { internalError } from './refuse.ts';
 import { setSessionState } from './session-state.ts';
 import { refresh } from './token.ts';
@@ -40,6 +41,8 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'session':
       return setSessionState(ctx, conn, frame);
+    case 'presence':
+      return void readPresence(ctx, conn, frame).catch(internalError(ctx, conn, frame));
   }
 }
 
