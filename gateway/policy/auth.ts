@@ -151,7 +151,10 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
         return deny(ErrorCode.Unauthorized, 'invalid "channels" claim: a list of topic tokens');
       }
       const info = c.info === undefined || c.info === null ? {} : { info: c.info };
-      return { ok: true, value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[], ...info } };
+      return {
+        ok: true,
+        value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[], ...info },
+      };
     },
     async grant(token) {
       const v = await verify(token);

@@ -196,7 +196,13 @@ export function createPresence(o: PresenceOptions): Presence {
       v.pending.clear();
     } else if (v.pending.size > 0) {
       const { join, leave } = drain(v.pending);
-      frame = { t: 'presence', topic, count: n, ...(join.length ? { join: join as PresenceMember[] } : {}), ...(leave.length ? { leave: leave as PresenceMember[] } : {}) };
+      frame = {
+        t: 'presence',
+        topic,
+        count: n,
+        ...(join.length ? { join: join as PresenceMember[] } : {}),
+        ...(leave.length ? { leave: leave as PresenceMember[] } : {}),
+      };
     }
     t.countSent = n;
     if (frame) {

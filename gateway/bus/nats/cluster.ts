@@ -109,7 +109,14 @@ interface Peer {
   timer: NodeJS.Timeout;
 }
 
-export function joinNatsCluster(nc: NatsConnection, prefix: string, o: ClusterOptions, info: () => ClusterBusInfo, log: Logger, watch?: RosterWatch): BusCluster {
+export function joinNatsCluster(
+  nc: NatsConnection,
+  prefix: string,
+  o: ClusterOptions,
+  info: () => ClusterBusInfo,
+  log: Logger,
+  watch?: RosterWatch,
+): BusCluster {
   const subjects = clusterSubjects(prefix);
   const instance = watch?.instance ?? nuid.next();
   const peers = new Map<string, Peer>();
