@@ -59,7 +59,9 @@ interface TopicState {
   listSent: boolean;
   countSent: number;
   synced: Promise<void>;
+  /** Full-set requests in flight: how many, and for whom (null: every gateway). */
   syncing: number;
+  readonly syncingFrom: Map<string | null, number>;
   lingerUntil: number;
 }
 
@@ -133,6 +135,7 @@ export function createPresence(o: PresenceOptions): Presence {
       countSent: 0,
       synced: Promise.resolve(),
       syncing: 0,
+      syncingFrom: new Map(),
       lingerUntil: Date.now() + LINGER_MS,
     };
     topics.set(topic, t);
@@ -145,6 +148,7 @@ export function createPresence(o: PresenceOptions): Presence {
   /** Asks the other gateways (or one) for their full sets of the topic and applies them. */
   function sync(topic: string, t: TopicState, only: string | null): Promise<void> {
     t.syncing++;
+    t.syncingFrom.set(only, (t.syncingFrom.get(only) ?? 0) + 1);
     return o.link
       .collect(topic, only, COLLECT_MS)
       .then((answers) => {
@@ -155,6 +159,9 @@ export function createPresence(o: PresenceOptions): Presence {
       .catch((e: Error) => o.log.warn('presence sync failed', { topic, error: e.message }))
       .finally(() => {
         t.syncing--;
+        const n = t.syncingFrom.get(only)! - 1;
+        if (n > 0) t.syncingFrom.set(only, n);
+        else t.syncingFrom.delete(only);
       });
   }
 
@@ -240,7 +247,8 @@ export function createPresence(o: PresenceOptions): Presence {
       if (!t) return;
       const r = t.view.apply(c);
       if (r === 'applied') dirty.add(c.topic);
-      else if (r === 'gap' && t.syncing === 0) void sync(c.topic, t, c.from);
+      // A full-set request already asked of that gateway answers after this change (one publisher's messages stay in order).
+      else if (r === 'gap' && !t.syncingFrom.has(null) && !t.syncingFrom.has(c.from)) void sync(c.topic, t, c.from);
     },
     snapshot(topic) {
       const t = topics.get(topic);
