@@ -3,7 +3,11 @@
  * clients. Every wait is on a frame (or a close), with a timeout; nothing sleeps to synchronise.
  */
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { PresenceFrame, ServerFrame } from '../../protocol/index.ts';
+import { SymphonicClient, type PresenceChange } from '../../sdk/index.ts';
+import { SymphonicPublisher } from '../../sdk/server/index.ts';
+import { hs256, SECRET } from '../security/support/tokens.ts';
 import { useGateway } from '../support/gateway.ts';
 import { connectRaw, isReply, type RawClient } from '../support/raw-client.ts';
 
@@ -14,6 +18,7 @@ const KEY = 'presence-test-key';
 const gw = await useGateway({
   presence: { intervalMs: INTERVAL, graceMs: GRACE, maxMembers: 3, maxInfoBytes: 64 },
   api: { keys: [KEY] },
+  auth: { secrets: [SECRET] },
   namespaces: { room: { presence: 'members' }, stadium: { presence: 'count' }, plain: {} },
 });
 
@@ -229,5 +234,65 @@ describe('presence (embedded engine)', () => {
     c.send({ t: 'hello', v: 1, info: { blob: 'x'.repeat(100) } });
     expect(await c.next((f) => f.t === 'error')).toMatchObject({ code: 4002 });
     expect((await c.closed).code).toBe(4500);
+  });
+});
+
+describe('presence in the SDK', () => {
+  const clients: SymphonicClient[] = [];
+  const client = (options: Record<string, unknown> = {}) => {
+    const c = new SymphonicClient(gw.url, { WebSocket: WebSocket as never, reconnect: { min: 50, max: 500 }, ...options });
+    clients.push(c);
+    c.connect();
+    return c;
+  };
+
+  it('sub.presence: members, users grouping sessions, join and leave events; client.presence; publisher.presence', async () => {
+    // Two sessions of user u1 (its token's info claim wins over hello.info), one anonymous.
+    const token = await hs256({ sub: 'u1', info: { name: 'Ann' } });
+    const ann1 = client({ token, info: { name: 'ignored' } });
+    const ann2 = client({ token });
+    const anon = client({ info: { name: 'Bob' } });
+    const s1 = ann1.subscribe('room.sdk');
+    await s1.ready();
+    const changes: PresenceChange[] = [];
+    s1.presence.on('change', (c) => changes.push(c));
+    const joined = new Promise<string[]>((resolve) => {
+      const seen: string[] = [];
+      s1.presence.on('join', (ms) => {
+        seen.push(...ms.map((m) => m.session));
+        if (seen.length >= 2) resolve(seen);
+      });
+    });
+    await ann2.subscribe('room.sdk').ready();
+    const s3 = anon.subscribe('room.sdk');
+    await s3.ready();
+    expect((await joined).sort()).toEqual([ann2.session!.id, anon.session!.id].sort());
+    expect(s1.presence.count).toBe(3);
+    const users = s1.presence.users().sort((a, b) => String(a.user).localeCompare(String(b.user)));
+    expect(users.map((u) => [u.user, u.sessions.length])).toEqual([
+      ['u1', 2],
+      [undefined, 1],
+    ]);
+    expect(users[0]!.sessions[0]!.info).toEqual({ name: 'Ann' });
+    expect(users[1]!.sessions[0]!.info).toEqual({ name: 'Bob' });
+
+    const once = await anon.presence('room.sdk');
+    expect(once.count).toBe(3);
+    expect(once.members).toHaveLength(3);
+    await expect(anon.presence('plain.q')).rejects.toMatchObject({ code: 2009 });
+
+    const left = new Promise<string[]>((resolve) => s1.presence.once('leave', (ms) => resolve(ms.map((m) => m.session))));
+    s3.unsubscribe();
+    expect(await left).toEqual([anon.session!.id]);
+    expect(s1.presence.has(anon.session!.id)).toBe(false);
+
+    const pub = new SymphonicPublisher({ url: gw.httpUrl, apiKey: KEY });
+    expect((await pub.presence('room.sdk')).count).toBe(2);
+    await expect(pub.presence('plain.q')).rejects.toMatchObject({ code: 2009 });
+    const natsOnly = new SymphonicPublisher({ nats: { servers: 'nats://127.0.0.1:1' } });
+    await expect(natsOnly.presence('room.sdk')).rejects.toThrow(/give the publisher a url/);
+    await natsOnly.close();
+    expect(changes.length).toBeGreaterThan(0);
+    for (const c of clients) c.close();
   });
 });
