@@ -69,6 +69,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     push: (frame) => fanout.presence(frame),
     log,
   });
+  metrics.presence(() => presence.stats());
   const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, presence };
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;

@@ -153,7 +153,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     },
 
     epoch: () => s.epoch,
-    figures: () => figures(stats(s)),
+    figures: () => {
+      const p = presence.stats();
+      return [
+        ...figures(stats(s)),
+        { name: 'presence_messages_sent_total', type: 'counter', help: 'Presence batches and full-set answers sent to other gateways.', value: p.messages },
+        { name: 'presence_bytes_sent_total', type: 'counter', help: 'Bytes of presence sent to other gateways (core NATS).', value: p.bytes },
+      ];
+    },
     stats: () => stats(s),
   };
 }

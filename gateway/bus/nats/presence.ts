@@ -128,12 +128,23 @@ export interface NatsPresenceOptions {
   peers(): number;
 }
 
-export function createNatsPresence(o: NatsPresenceOptions): PresenceLink {
+export interface NatsPresenceLink extends PresenceLink {
+  /** What it sent: messages and bytes (batches and full-set answers), for the engine's figures. */
+  stats(): { messages: number; bytes: number };
+}
+
+export function createNatsPresence(o: NatsPresenceOptions): NatsPresenceLink {
   const subjects = presenceSubjects(o.prefix);
   const watched = new Map<string, Subscription>();
   const reassembler = createReassembler();
   let handlers: PresenceHandlers | undefined;
   let queries: Subscription | undefined;
+  const sent = { messages: 0, bytes: 0 };
+  const count = (part: Uint8Array) => {
+    sent.messages++;
+    sent.bytes += part.byteLength;
+    return part;
+  };
 
   function onChange(msg: Msg): void {
     const w = decodeWire(msg.data);
@@ -153,7 +164,7 @@ export function createNatsPresence(o: NatsPresenceOptions): PresenceLink {
     if (ask.from === o.instance || (typeof ask.only === 'string' && ask.only !== o.instance)) return;
     const topic = msg.subject.slice(subjects.query('').length);
     try {
-      for (const part of encodeChange(handlers.snapshot(topic))) msg.respond(part);
+      for (const part of encodeChange(handlers.snapshot(topic))) msg.respond(count(part));
     } catch (e) {
       o.log.warn('presence answer failed', { topic, error: (e as Error).message });
     }
@@ -181,7 +192,7 @@ export function createNatsPresence(o: NatsPresenceOptions): PresenceLink {
       const nc = o.connection();
       if (nc.isClosed()) return;
       try {
-        for (const part of encodeChange(change)) nc.publish(subjects.changes(change.topic), part);
+        for (const part of encodeChange(change)) nc.publish(subjects.changes(change.topic), count(part));
       } catch (e) {
         // Disconnected: the receivers see the gap in `seq` at the next batch and ask for the full set.
         o.log.warn('presence publish failed', { topic: change.topic, error: (e as Error).message });
@@ -220,6 +231,8 @@ export function createNatsPresence(o: NatsPresenceOptions): PresenceLink {
         }
       });
     },
+
+    stats: () => ({ ...sent }),
 
     close() {
       queries?.unsubscribe();
