@@ -2,13 +2,18 @@
  * Presence benchmark: M members join one presence topic, spread round-robin over G gateway
  * processes on NATS (one nats-server). Reports:
  *   - the time until every gateway agrees: every subscriber's `count` has reached M;
- *   - presence bytes per member: what subscribers received (presence frames), what the gateways
- *     sent each other (core NATS), and what the gateways wrote to sockets;
+ *   - presence bytes per member: what subscribers received (presence frames, the full list after
+ *     `subscribed` included), what the gateways published to each other (core NATS; NATS copies
+ *     it to each watching gateway), and what the gateways pushed through topics (the batched
+ *     frames, without the per-subscriber full lists);
  *   - CPU per join: the gateways' process CPU (user + system, from /proc) over the run / M;
  *   - the generator's own CPU (over ~70% of a core, it measures itself: lower --concurrency).
  *
  *   npx tsx loadtest/bench/presence.ts [--members 5000] [--gateways 3] [--concurrency 100]
- *     [--max-members 1000] [--interval 250] [--out file.json]
+ *     [--max-members 1000] [--interval 250] [--mode members|count|off] [--out file.json]
+ *
+ * `--mode off` runs the same joins on a namespace without presence: its CPU per join is the
+ * connection + subscribe baseline, so the difference is what presence costs.
  */
 import { writeFileSync } from 'node:fs';
 import { msgpackCodec, SUBPROTOCOL_MSGPACK } from '../../protocol/index.ts';
@@ -26,6 +31,8 @@ const GATEWAYS = Number(arg('gateways', '3'));
 const CONCURRENCY = Number(arg('concurrency', '100'));
 const MAX_MEMBERS = Number(arg('max-members', '1000'));
 const INTERVAL = Number(arg('interval', '250'));
+/** `members` (lists), `count`, or `off`: the same joins without presence, the baseline for CPU per join. */
+const MODE = arg('mode', 'members');
 const OUT = arg('out', '');
 const TOPIC = 'bench.presence';
 const KEY = 'bench-key-0123456789';
@@ -52,7 +59,10 @@ async function join(gw: GatewayProcess, m: Member): Promise<void> {
     onMessage(payload) {
       const f = msgpackCodec.decode(payload) as { t: string; count?: number };
       if (f.t === 'welcome') m.ws.send(msgpackCodec.encode({ t: 'sub', id: 1, topic: TOPIC }) as Uint8Array);
-      else if (f.t === 'subscribed') subscribed();
+      else if (f.t === 'subscribed') {
+        if (MODE === 'off') m.agreedAt = Date.now();
+        subscribed();
+      }
       else if (f.t === 'presence') {
         m.presenceBytes += payload.byteLength;
         m.presenceFrames++;
@@ -77,7 +87,7 @@ async function main(): Promise<void> {
     api: { keys: [KEY] },
     cluster: { heartbeatMs: 1000 },
     presence: { maxMembers: MAX_MEMBERS, intervalMs: INTERVAL },
-    namespaces: { bench: { presence: 'members' } },
+    namespaces: { bench: { presence: MODE === 'off' ? false : MODE } },
     limits: { connRatePerSec: 0, userRatePerSec: 0, maxConnectionsPerIp: 0 },
     log: { level: 'warn' },
   };
@@ -122,6 +132,7 @@ async function main(): Promise<void> {
     const totalCpu = gatewayCpu.reduce((a, b) => a + b, 0);
     const result = {
       members: MEMBERS,
+      mode: MODE,
       gateways: GATEWAYS,
       maxMembers: MAX_MEMBERS,
       intervalMs: INTERVAL,
@@ -132,7 +143,7 @@ async function main(): Promise<void> {
       presenceBytesPerMember: {
         receivedBySubscribers: Math.round(received / MEMBERS),
         betweenGateways: Math.round(natsBytes / MEMBERS),
-        writtenBySockets: Math.round(pushedBytes / MEMBERS),
+        pushedToSubscribers: Math.round(pushedBytes / MEMBERS),
       },
       presenceFramesPerMember: +(frames / MEMBERS).toFixed(1),
       gatewayMessagesBetweenGateways: natsMessages,
