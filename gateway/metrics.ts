@@ -12,7 +12,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BusFigure } from './bus/bus.ts';
 
-
 /** What presence reports for /metrics. */
 export interface PresenceFigures {
   readonly topics: number;
@@ -174,7 +173,11 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
       this.set(presenceRead().topics);
     },
   });
-  presenceMetric('symphonic_presence_frames_total', 'Presence frames pushed to subscribers (one per topic per interval at most; encoded once per encoding).', 'frames');
+  presenceMetric(
+    'symphonic_presence_frames_total',
+    'Presence frames pushed to subscribers (one per topic per interval at most; encoded once per encoding).',
+    'frames',
+  );
   presenceMetric('symphonic_presence_bytes_out_total', 'Bytes of pushed presence frames written to client sockets.', 'pushedBytes');
   presenceMetric('symphonic_presence_batches_total', 'Presence batches sent to the other gateways.', 'batches');
 

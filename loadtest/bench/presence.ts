@@ -62,8 +62,7 @@ async function join(gw: GatewayProcess, m: Member): Promise<void> {
       else if (f.t === 'subscribed') {
         if (MODE === 'off') m.agreedAt = Date.now();
         subscribed();
-      }
-      else if (f.t === 'presence') {
+      } else if (f.t === 'presence') {
         m.presenceBytes += payload.byteLength;
         m.presenceFrames++;
         m.count = f.count!;
@@ -97,7 +96,9 @@ async function main(): Promise<void> {
     // The roster must be whole before joins (presence syncs ride on it).
     for (const start = Date.now(); Date.now() - start < 30_000; ) {
       const views = await Promise.all(
-        gws.map((g) => fetch(`${g.httpUrl}/api/admin/cluster`, { headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.json() as Promise<{ gateways?: unknown[] }>)),
+        gws.map((g) =>
+          fetch(`${g.httpUrl}/api/admin/cluster`, { headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.json() as Promise<{ gateways?: unknown[] }>),
+        ),
       );
       if (views.every((v) => (v.gateways?.length ?? 0) === GATEWAYS)) break;
       await sleep(100);
