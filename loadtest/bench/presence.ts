@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const config = {
     bus: { engine: 'nats', nats: { servers: [nats.url], prefix: `presence${process.pid}` } },
-    api: { keys: [KEY] },
+    api: { keys: [{ key: KEY, scopes: ['publish', 'admin'] }] },
     cluster: { heartbeatMs: 1000 },
     presence: { maxMembers: MAX_MEMBERS, intervalMs: INTERVAL },
     namespaces: { bench: { presence: MODE === 'off' ? false : MODE } },

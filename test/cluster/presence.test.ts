@@ -24,6 +24,7 @@ const BOUND = 3 * HEARTBEAT + INTERVAL;
  * share the cores). The measured figure is printed.
  */
 const SLACK = 400;
+const KEY = 'presence-cluster-key';
 
 let cluster: NatsCluster;
 const started: GatewayProcess[] = [];
@@ -41,6 +42,7 @@ function startGw(name: string, node: number): Promise<GatewayProcess> {
       presence: { intervalMs: INTERVAL, graceMs: GRACE },
       namespaces: { room: { presence: 'members' } },
       limits: { connRatePerSec: 0, userRatePerSec: 0 },
+      api: { keys: [{ key: KEY, scopes: ['publish', 'admin'] }] },
     },
     readyTimeoutMs: 60_000,
   }).then((p) => {
@@ -94,6 +96,18 @@ function touched(c: RawClient, topic: string, mark: number): string[] {
   return (c.frames.slice(mark).filter(isPresence(topic)) as P[]).flatMap((p) => [...(p.join ?? []), ...(p.leave ?? [])]).map((m) => m.session);
 }
 
+/** Polls the admin API until `g` knows `n` gateways (each answer is an event; 30 s at most). */
+async function rosterOf(g: GatewayProcess, n: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await fetch(`${g.httpUrl}/api/admin/cluster`, { headers: { authorization: `Bearer ${KEY}` } });
+    const body = (await r.json()) as { gateways?: unknown[] };
+    if ((body.gateways?.length ?? 0) >= n) return;
+    if (Date.now() > deadline) throw new Error(`${g.name} knows ${body.gateways?.length ?? 0} gateways, not ${n}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 let a: GatewayProcess;
 let b: GatewayProcess;
 let c: GatewayProcess;
@@ -102,14 +116,7 @@ beforeAll(async () => {
   cluster = await startNatsCluster(3);
   [a, b, c] = await Promise.all([startGw('gw-a', 0), startGw('gw-b', 1), startGw('gw-c', 2)]);
   // The roster is whole once every gateway has heard the other two (presence syncs ride on it).
-  await Promise.all(
-    [a, b, c].map(async (g) => {
-      for (;;) {
-        const r = await fetch(`${g.httpUrl}/healthz`);
-        if (r.ok) break;
-      }
-    }),
-  );
+  await Promise.all([a, b, c].map((g) => rosterOf(g, 3)));
 }, 180_000);
 
 afterAll(async () => {
@@ -138,6 +145,11 @@ describe('presence across 3 gateways on a 3-node NATS cluster', () => {
     onB.c.send({ t: 'presence', id: 900, topic: 'room.x' });
     const r = await onB.c.next<P>(isReply(900), 15_000);
     expect(r.members?.map((m) => m.session).sort()).toEqual([watcher.session.id, onC.session.id].sort());
+    // So does GET /api/presence on B.
+    const res = await fetch(`${b.httpUrl}/api/presence?topic=room.x`, { headers: { authorization: `Bearer ${KEY}` } });
+    const body = (await res.json()) as { count: number; members: { session: string }[] };
+    expect(body.count).toBe(2);
+    expect(body.members.map((m) => m.session).sort()).toEqual([watcher.session.id, onC.session.id].sort());
   }, 90_000);
 
   it('a session that resumes on another gateway within the grace period does not leave and join again', async () => {

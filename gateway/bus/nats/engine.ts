@@ -122,7 +122,10 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         {
           instance,
           appeared: (peer) => presenceHandlers?.appeared(peer),
-          gone: (peer) => presenceHandlers?.gone(peer),
+          gone(peer) {
+            presence.forget(peer);
+            presenceHandlers?.gone(peer);
+          },
         },
       );
       return cluster;

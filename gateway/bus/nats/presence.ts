@@ -102,6 +102,10 @@ export function createReassembler() {
       partial.delete(key);
       return changeOf(held.wire);
     },
+    /** A gateway is gone: its unfinished batches will never complete. */
+    forget(from: string): void {
+      for (const key of partial.keys()) if (key.startsWith(`${from} `)) partial.delete(key);
+    },
     size: () => partial.size,
   };
 }
@@ -131,6 +135,8 @@ export interface NatsPresenceOptions {
 export interface NatsPresenceLink extends PresenceLink {
   /** What it sent: messages and bytes (batches and full-set answers), for the engine's figures. */
   stats(): { messages: number; bytes: number };
+  /** The roster dropped `instance`: forget its unfinished parts. */
+  forget(instance: string): void;
 }
 
 export function createNatsPresence(o: NatsPresenceOptions): NatsPresenceLink {
@@ -233,6 +239,7 @@ export function createNatsPresence(o: NatsPresenceOptions): NatsPresenceLink {
     },
 
     stats: () => ({ ...sent }),
+    forget: (instance) => reassembler.forget(instance),
 
     close() {
       queries?.unsubscribe();
