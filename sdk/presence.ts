@@ -69,6 +69,13 @@ export class Presence extends Emitter<PresenceEvents> {
     return this.bySession.has(session);
   }
 
+  /** @internal The subscription ended: nothing is known any more. */
+  _reset(): void {
+    this.bySession.clear();
+    this._count = 0;
+    this._listed = false;
+  }
+
   /** @internal A `presence` frame pushed for this topic. */
   _apply(f: PresenceFrame): void {
     this._count = f.count;

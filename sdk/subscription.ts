@@ -138,6 +138,7 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
   unsubscribe(): void {
     if (!this.transition({ type: 'unsubscribe' })) return;
     const wasLive = this.host.connected;
+    this.presence._reset();
     this.stop();
     this.host.detach(this);
     if (wasLive) this.host.call({ t: 'unsub', topic: this.topic }, noop, noop);
