@@ -5,6 +5,8 @@
  *   - a session that resumes on another gateway within the grace period never leaves;
  *   - when a gateway is SIGKILLed, its members (those that do not come back elsewhere) leave on
  *     every other gateway within 3 x cluster.heartbeatMs + presence.intervalMs.
+ *   - a gateway restarted under the same node id drops its old instance's members at once (its
+ *     heartbeat is slow here: staleness alone would take 90 s).
  * Every wait is on a frame or a log line, with a timeout; nothing sleeps to synchronise.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -31,14 +33,14 @@ const started: GatewayProcess[] = [];
 const clients: RawClient[] = [];
 const figures: string[] = [];
 
-function startGw(name: string, node: number): Promise<GatewayProcess> {
+function startGw(name: string, node: number, heartbeatMs = HEARTBEAT): Promise<GatewayProcess> {
   // One gateway per NATS node: presence crosses the cluster's routes.
   const servers = [cluster.urls[node]!];
   return startGatewayProcess({
     name,
     config: {
       bus: { engine: 'nats', nats: { servers, prefix: 'pr', replicas: 3 } },
-      cluster: { heartbeatMs: HEARTBEAT },
+      cluster: { heartbeatMs },
       presence: { intervalMs: INTERVAL, graceMs: GRACE },
       namespaces: { room: { presence: 'members' } },
       limits: { connRatePerSec: 0, userRatePerSec: 0 },
@@ -199,4 +201,19 @@ describe('presence across 3 gateways on a 3-node NATS cluster', () => {
     expect(view(onA.c, 'room.z')).toEqual(new Set([onA.session.id, onB.session.id, survivor.session.id]));
     expect(view(onB.c, 'room.z')).toEqual(new Set([onA.session.id, onB.session.id, survivor.session.id]));
   }, 90_000);
+
+  it("a gateway restarted under the same node id: the old instance's members leave as soon as the new one is heard", async () => {
+    onTestFailed(() => printWarnings(started, 40));
+    // A slow heartbeat (30 s: dropped after 90 s): only the restart itself can end its members in time.
+    const d = await startGw('gw-d', 1, 30_000);
+    await rosterOf(a, 3);
+    const watcher = await member(a.url, 'room.r');
+    const doomed = await member(d.url, 'room.r');
+    await until(watcher.c, 'room.r', (v) => v.has(doomed.session.id));
+    await d.kill();
+    const restartedAt = Date.now();
+    await startGw('gw-d', 1, 30_000);
+    await until(watcher.c, 'room.r', (v) => !v.has(doomed.session.id), 30_000);
+    figures.push(`gateway restarted under its node id -> its old members gone ${Date.now() - restartedAt} ms after the restart began`);
+  }, 120_000);
 });
