@@ -296,3 +296,19 @@ describe('presence in the SDK', () => {
     for (const c of clients) c.close();
   });
 });
+
+describe('presence leaves nothing behind', () => {
+  it('once every member is gone (grace and linger over), the gateway watches no presence topic', async () => {
+    const topics = async () => {
+      const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      return Number(/^symphonic_presence_topics(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+    };
+    const deadline = Date.now() + GRACE + 10_000;
+    let n = await topics();
+    while (n !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100)); // each /metrics read is the event polled
+      n = await topics();
+    }
+    expect(n).toBe(0);
+  }, 20_000);
+});
