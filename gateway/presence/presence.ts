@@ -16,6 +16,7 @@ import type { Logger } from '../log.ts';
 import type { Namespaces, PresenceMode } from '../policy/namespaces.ts';
 import { addJoin, addLeave, drain, type Batch } from './batch.ts';
 import { LocalMembers } from './local.ts';
+import { nextPush, type PushState } from './push.ts';
 import { TopicView } from './view.ts';
 
 /** How long a full-set request waits for the other gateways' answers. */
@@ -55,9 +56,8 @@ interface TopicState {
   outDirty: boolean;
   /** The last `seq` this gateway published for the topic. */
   seq: number;
-  /** Subscribers hold a full list (false while the topic is over `maxMembers`: counts only). */
-  listSent: boolean;
-  countSent: number;
+  /** What the topic's local subscribers were last told (push.ts). */
+  push: PushState;
   synced: Promise<void>;
   /** Full-set requests in flight: how many, and for whom (null: every gateway). */
   syncing: number;
@@ -131,8 +131,8 @@ export function createPresence(o: PresenceOptions): Presence {
       out: new Map(),
       outDirty: false,
       seq: nextSeqBase(),
-      listSent: true,
-      countSent: 0,
+      // Subscribers get their first list individually, right after `subscribed`.
+      push: { listed: true, count: 0 },
       synced: Promise.resolve(),
       syncing: 0,
       syncingFrom: new Map(),
@@ -191,27 +191,25 @@ export function createPresence(o: PresenceOptions): Presence {
       o.link.publish(change);
     }
     const v = t.view;
-    const n = v.count;
+    const count = v.count;
+    const { kind, state } = nextPush(t.push, overLimit(v), count, v.pending.size > 0);
+    t.push = state;
     let frame: PresenceFrame | null = null;
-    if (overLimit(v)) {
-      if (n !== t.countSent || t.listSent) frame = { t: 'presence', topic, count: n };
-      t.listSent = false;
-      v.pending.clear();
-    } else if (!t.listSent) {
-      frame = { t: 'presence', topic, count: n, members: v.members() as PresenceMember[] };
-      t.listSent = true;
-      v.pending.clear();
-    } else if (v.pending.size > 0) {
+    if (kind === 'changes') {
       const { join, leave } = drain(v.pending);
       frame = {
         t: 'presence',
         topic,
-        count: n,
+        count,
         ...(join.length ? { join: join as PresenceMember[] } : {}),
         ...(leave.length ? { leave: leave as PresenceMember[] } : {}),
       };
+    } else {
+      // A list or a count replaces what subscribers held: the changes are in it.
+      v.pending.clear();
+      if (kind === 'members') frame = { t: 'presence', topic, count, members: v.members() as PresenceMember[] };
+      else if (kind === 'count') frame = { t: 'presence', topic, count };
     }
-    t.countSent = n;
     if (frame) {
       stats.frames++;
       stats.pushedBytes += o.push(frame);

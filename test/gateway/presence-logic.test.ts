@@ -12,6 +12,7 @@ import { createNamespaces } from '../../gateway/policy/namespaces.ts';
 import { addJoin, addLeave, drain, type Batch } from '../../gateway/presence/batch.ts';
 import { nextMember } from '../../gateway/presence/member-state.ts';
 import { createPresence, LINGER_MS, type PresenceHolder } from '../../gateway/presence/presence.ts';
+import { nextPush } from '../../gateway/presence/push.ts';
 import { TopicView } from '../../gateway/presence/view.ts';
 
 describe('member transitions', () => {
@@ -30,6 +31,19 @@ describe('member transitions', () => {
     expect(nextMember({ holders: 0, grace: true }, 'grace-over')).toEqual({ state: null, effect: 'leave' });
     expect(nextMember({ holders: 1, grace: false }, 'grace-over').effect).toBe(null);
     expect(nextMember(null, 'unsubscribe')).toEqual({ state: null, effect: null });
+  });
+});
+
+describe('what subscribers are pushed', () => {
+  it('changes while listed, a count past the limit (once per change), the whole list back under it', () => {
+    const listed = { listed: true, count: 3 };
+    expect(nextPush(listed, false, 4, true)).toEqual({ kind: 'changes', state: { listed: true, count: 4 } });
+    expect(nextPush(listed, false, 3, false).kind).toBe(null);
+    const over = nextPush(listed, true, 1001, true);
+    expect(over).toEqual({ kind: 'count', state: { listed: false, count: 1001 } });
+    expect(nextPush(over.state, true, 1001, true).kind).toBe(null);
+    expect(nextPush(over.state, true, 1002, true).kind).toBe('count');
+    expect(nextPush(over.state, false, 999, true)).toEqual({ kind: 'members', state: { listed: true, count: 999 } });
   });
 });
 
