@@ -8,6 +8,7 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
 import type { SessionStore } from './bus/sessions.ts';
+import type { Presence } from './presence/presence.ts';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -20,4 +21,6 @@ export interface GatewayContext {
   readonly policy: Policy<Connection>;
   /** Taking this gateway out of service (readiness, upgrades refused, clients moved). */
   readonly drain: Drain;
+  /** Who is on presence topics (gateway/presence/). */
+  readonly presence: Presence;
 }

@@ -4,7 +4,7 @@
  * No per-subscriber JavaScript runs here.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
-import { jsonCodec, msgpackCodec, type Encoding } from '../protocol/index.ts';
+import { jsonCodec, msgpackCodec, type Encoding, type PresenceFrame } from '../protocol/index.ts';
 import type { BusMessage } from './bus/bus.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -48,6 +48,29 @@ export function createFanout(app: TemplatedApp, metrics: Metrics, log: Logger) {
         metrics.encodeFailures++;
         log.error('fan-out encode failed', { topic: m.topic, seq: m.seq, error: (e as Error).message });
       }
+    },
+    /**
+     * A presence frame (gateway/presence/) to every local subscriber of its topic, through the
+     * topic's own native channel: encoded once per encoding, written natively, in order with its messages.
+     */
+    presence(frame: PresenceFrame): number {
+      let bytesOut = 0;
+      const bin = nativeTopic('msgpack', frame.topic);
+      const binSubs = app.numSubscribers(bin);
+      if (binSubs > 0) {
+        const bytes = msgpackCodec.encode(frame) as Uint8Array;
+        bytesOut += bytes.byteLength * binSubs;
+        app.publish(bin, bytes, true);
+      }
+      const text = nativeTopic('json', frame.topic);
+      const textSubs = app.numSubscribers(text);
+      if (textSubs > 0) {
+        const json = jsonCodec.encode(frame) as string;
+        bytesOut += Buffer.byteLength(json) * textSubs;
+        app.publish(text, json, false);
+      }
+      metrics.bytesOut += bytesOut;
+      return bytesOut;
     },
     heartbeat(): void {
       app.publish(nativeTopic('msgpack', HEARTBEAT_TOPIC), hbBinary, true);

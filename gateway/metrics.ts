@@ -12,6 +12,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BusFigure } from './bus/bus.ts';
 
+/** What presence reports for /metrics. */
+export interface PresenceFigures {
+  readonly topics: number;
+  readonly frames: number;
+  readonly pushedBytes: number;
+  readonly batches: number;
+}
 export interface Gauges {
   connections: number;
   sessions: number;
@@ -48,6 +55,8 @@ export interface Metrics extends Counts {
   fanoutSeconds(s: number): void;
   /** Seconds from a publish received (WebSocket `pub` or HTTP) to its answer, by outcome. */
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
+  /** Sets what the presence figures read at scrape time. */
+  presence(read: () => PresenceFigures): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
   source(read: () => Gauges, figures?: () => readonly BusFigure[]): void;
   render(): Promise<string>;
@@ -144,6 +153,34 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     registers: [registry],
   });
 
+  // Presence (gateway/presence/): what it keeps and what it sends, read at scrape time.
+  let presenceRead: () => PresenceFigures = () => ({ topics: 0, frames: 0, pushedBytes: 0, batches: 0 });
+  const presenceMetric = (name: string, help: string, key: keyof PresenceFigures) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(presenceRead()[key]);
+      },
+    });
+  new Gauge({
+    name: 'symphonic_presence_topics',
+    help: 'Presence topics this gateway watches (members here, or subscribers being served).',
+    registers: [registry],
+    collect() {
+      this.set(presenceRead().topics);
+    },
+  });
+  presenceMetric(
+    'symphonic_presence_frames_total',
+    'Presence frames pushed to subscribers (one per topic per interval at most; encoded once per encoding).',
+    'frames',
+  );
+  presenceMetric('symphonic_presence_bytes_out_total', 'Bytes of pushed presence frames written to client sockets.', 'pushedBytes');
+  presenceMetric('symphonic_presence_batches_total', 'Presence batches sent to the other gateways.', 'batches');
+
   // Engine figures (e.g. NATS: keeper role, publish retries, gap repairs) as they are at scrape time.
   const engineGauges = new Map<string, Gauge | Counter>();
   const engineFigure = (f: BusFigure) => {
@@ -167,6 +204,9 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     sessionResume: (resumed: boolean) => sessionResumes.inc({ outcome: resumed ? 'resumed' : 'new' }),
     fanoutSeconds: (s: number) => fanout.observe(s),
     publishSeconds: (s: number, via: 'ws' | 'http', ok: boolean) => publish.observe({ via, outcome: ok ? 'ok' : 'error' }, s),
+    presence(r: () => PresenceFigures) {
+      presenceRead = r;
+    },
     source(r: () => Gauges, f?: () => readonly BusFigure[]) {
       read = r;
       if (f) figures = f;

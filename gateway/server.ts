@@ -15,9 +15,12 @@ import { createDrain } from './drain.ts';
 import { createFanout } from './fanout.ts';
 import { createMetrics } from './metrics.ts';
 import { mountApi } from './http/api.ts';
+import { mountPresenceApi } from './http/presence.ts';
 import { pending, replyError } from './http/respond.ts';
 import { mountStatic } from './http/static.ts';
 import { createInterest } from './interest.ts';
+import { localPresence } from './bus/memory/presence.ts';
+import { createPresence } from './presence/presence.ts';
 import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
@@ -58,9 +61,16 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const fanout = createFanout(app, metrics, log);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain };
-
   await bus.start((m) => fanout.publish(m));
+  const presence = createPresence({
+    config: config.presence,
+    namespaces: policy.namespaces,
+    link: bus.presence ?? localPresence(),
+    push: (frame) => fanout.presence(frame),
+    log,
+  });
+  metrics.presence(() => presence.stats());
+  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, presence };
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
   metrics.source(
@@ -79,6 +89,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     () => bus.figures?.() ?? [],
   );
   mountApi(app, ctx, () => mounted.open.size);
+  mountPresenceApi(app, ctx);
   // The deployment's gateways (heartbeats on NATS), and the admin API and page behind the admin key.
   const admin = createAdmin(ctx, () => mounted.open, startedAt);
   mountAdmin(app, ctx, admin);
@@ -136,6 +147,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
       uws.us_listen_socket_close(listenSocket);
       for (const conn of [...mounted.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
       await admin.close();
+      presence.close();
       await ctx.sessions.close();
       await bus.close();
       app.close();

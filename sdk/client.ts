@@ -7,7 +7,17 @@
  * frames to subscriptions and pending requests.
  */
 import { CloseCode, ErrorCode } from '../protocol/codes.ts';
-import type { AckFrame, ErrorFrame, HistoryResultFrame, MessageKind, MsgFrame, Position, SubscribedFrame, WelcomeFrame } from '../protocol/frames.ts';
+import type {
+  AckFrame,
+  ErrorFrame,
+  HistoryResultFrame,
+  MessageKind,
+  MsgFrame,
+  Position,
+  PresenceFrame,
+  SubscribedFrame,
+  WelcomeFrame,
+} from '../protocol/frames.ts';
 import { topicError } from '../protocol/topic.ts';
 import type { Encoding } from '../protocol/version.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
@@ -17,6 +27,7 @@ import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
 import { helloFrame } from './hello.ts';
+import type { PresenceSnapshot } from './presence.ts';
 import { Requests } from './requests.ts';
 import { errorFromFrame, Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.ts';
 import { TokenKeeper, type GetToken } from './token.ts';
@@ -61,6 +72,8 @@ export interface ClientOptions {
    * round trip. Default true; false sends a `sub` with `since` per topic instead.
    */
   restore?: boolean;
+  /** What this client shows on presence topics (`hello.info`, small JSON); a token's `info` claim takes precedence. */
+  info?: unknown;
 }
 
 export interface ConnectedInfo {
@@ -232,6 +245,14 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     return sub;
   }
 
+  /** A topic's presence read once, without subscribing (the topic's namespace must have presence on: else 2009). */
+  async presence(topic: string, options: { timeout?: number } = {}): Promise<PresenceSnapshot> {
+    const err = topicError(topic);
+    if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
+    const r = await this.request<PresenceFrame>({ t: 'presence', topic }, options.timeout);
+    return { count: r.count, ...(r.members ? { members: r.members } : {}) };
+  }
+
   getSubscription(topic: string): Subscription<any, any> | undefined {
     return this.subs.get(topic);
   }
@@ -364,6 +385,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       subscriptions: active.map((sub) => ({ topic: sub.topic, position: sub.position })),
       restore: this.opts.restore !== false,
       name: this.opts.name,
+      info: this.opts.info,
     });
     this.restoreAsked = hello.restore;
     return hello.frame;
@@ -394,6 +416,9 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       case 'subscribed':
         if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
         return this.onRestored(frame as SubscribedFrame);
+      case 'presence':
+        if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
+        return void this.subs.get((frame as PresenceFrame).topic)?.presence._apply(frame as PresenceFrame);
       default:
         if (typeof frame.id === 'number') this.requests.reply(frame.id, frame as { t: string });
     }

@@ -19,6 +19,8 @@ export interface HelloInput {
   restore: boolean;
   /** Sent as `client`, for the server's logs. */
   name: string | undefined;
+  /** `ClientOptions.info`: what this client shows on presence topics. */
+  info?: unknown;
 }
 
 export interface Hello {
@@ -27,7 +29,7 @@ export interface Hello {
   restore: boolean;
 }
 
-export function helloFrame({ token, session, subscriptions, restore, name }: HelloInput): Hello {
+export function helloFrame({ token, session, subscriptions, restore, name, info }: HelloInput): Hello {
   const frame: HelloFrame = { t: 'hello', v: PROTOCOL_VERSION };
   if (token !== undefined) frame.token = token;
   if (session) frame.session = { id: session.id, key: session.key };
@@ -46,5 +48,6 @@ export function helloFrame({ token, session, subscriptions, restore, name }: Hel
     else frame.restore = { since };
   }
   if (name) frame.client = name;
+  if (info !== undefined) frame.info = info;
   return { frame, restore: restoring };
 }

@@ -6,6 +6,8 @@ export { SymphonicClient } from './client.ts';
 export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions } from './client.ts';
 export type { TokenReason } from './token.ts';
 export { Subscription } from './subscription.ts';
+export { Presence } from './presence.ts';
+export type { PresenceChange, PresenceEvents, PresenceMember, PresenceSnapshot, PresenceUser } from './presence.ts';
 export type { Change, SubscribeOptions, SubscribedInfo, SubscriptionEvents } from './subscription.ts';
 export { nextConnectionState } from './connection-state.ts';
 export type { ConnectionEvent, ConnectionState, StateChange } from './connection-state.ts';

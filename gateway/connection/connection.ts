@@ -41,6 +41,8 @@ export class Connection {
   offeredSession = false;
   /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */
   readonly pubsInFlight = new Map<number, number>();
+  /** What this session shows on presence topics: the token's `info` claim, else `hello.info` (bounded at hello). */
+  presenceInfo: unknown = undefined;
   /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
   observe: ((frame: ServerFrame) => void) | null = null;
 

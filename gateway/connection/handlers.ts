@@ -10,6 +10,7 @@ import type { GatewayContext } from '../context.ts';
 import type { Connection } from './connection.ts';
 import { hello } from './handshake.ts';
 import { answerIce } from './ice.ts';
+import { readPresence } from './presence.ts';
 import { internalError } from './refuse.ts';
 import { setSessionState } from './session-state.ts';
 import { refresh } from './token.ts';
@@ -43,6 +44,8 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return setSessionState(ctx, conn, frame);
     case 'ice':
       return answerIce(ctx, conn, frame);
+    case 'presence':
+      return void readPresence(ctx, conn, frame).catch(internalError(ctx, conn, frame));
   }
 }
 

@@ -9,6 +9,7 @@ import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import type { Connection } from './connection.ts';
 import { internalError } from './refuse.ts';
 import { scheduleExpiry } from './token.ts';
+import { presenceInfo } from '../presence/info.ts';
 import { subscribe } from './topics.ts';
 
 export function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame, welcomed: () => void): void {
@@ -44,6 +45,12 @@ export function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame, 
 
 function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, identity: Identity, welcomed: () => void): void {
   const { limits } = ctx.policy;
+  const info = presenceInfo(identity.info, frame.info, ctx.config.presence.maxInfoBytes);
+  if (!info.ok) {
+    conn.sendError(ErrorCode.PayloadTooLarge, info.message);
+    return conn.close(CloseCode.BadProtocol, 'presence info too large');
+  }
+  conn.presenceInfo = info.value;
   if (identity.user !== null) {
     if (!limits.userHasRoom(identity.user)) {
       conn.sendError(ErrorCode.TooManyConnections, `at most ${ctx.config.limits.maxConnectionsPerUser} connections per user`);

@@ -5,6 +5,7 @@ import type { Connection } from './connection.ts';
 
 /** Frees the connection's interest, expiry timer, per-user limits and session. */
 export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
+  ctx.presence.socketGone(conn); // before `subs` is cleared: its presence topics wait for a resume
   for (const [topic, rec] of conn.subs) if (rec.state !== 'authorizing') ctx.interest.remove(topic);
   conn.subs.clear();
   conn.pending = [];

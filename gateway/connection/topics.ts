@@ -19,7 +19,7 @@ import { refuse } from './refuse.ts';
  * claim does not already allow the topic, is verified first (a token given is a token checked).
  * Never throws: a failure inside is logged and answered as a 5000 denial.
  */
-async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
+export async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
   try {
     return await decideRead(ctx, conn, topic, token);
   } catch (e) {
@@ -70,7 +70,8 @@ export async function subscribe(
   conn.subs.set(topic, sub);
   const current = () => conn.state === 'open' && conn.subs.get(topic) === sub;
   try {
-    await ctx.interest.add(topic);
+    // On a presence topic the view across gateways is synced before `subscribed` (its full list follows it).
+    await Promise.all([ctx.interest.add(topic), ctx.presence.ready(topic)]);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
     // Join the live stream before reading the snapshot: nothing published in between is missed;
     // the client drops what it then sees twice (by seq).
@@ -90,6 +91,7 @@ export async function subscribe(
       recovered,
       ...(recovered ? { replay: r.replay.map(toPublication) } : r.state === undefined ? {} : { state: r.state }),
     });
+    ctx.presence.subscribed(conn, topic);
   } catch (e) {
     ctx.log.warn('subscribe failed', { topic, error: (e as Error).message });
     if (conn.subs.get(topic) === sub) dropSubscription(ctx, conn, topic);
@@ -118,6 +120,7 @@ function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string):
   const rec = conn.subs.get(topic);
   conn.subs.delete(topic);
   if (!rec || rec.state === 'authorizing') return; // no interest was taken
+  if (rec.state === 'subscribed') ctx.presence.unsubscribed(conn, topic);
   ctx.interest.remove(topic);
   if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic));
 }

@@ -30,6 +30,8 @@ export interface Identity {
   readonly subs: PatternSet;
   readonly pubs: PatternSet;
   readonly channels: readonly string[];
+  /** The token's `info` claim: what the user shows on presence topics (bounded at hello). */
+  readonly info?: unknown;
 }
 
 export const ANONYMOUS: Identity = { user: null, exp: null, subs: EMPTY_PATTERNS, pubs: EMPTY_PATTERNS, channels: [] };
@@ -148,7 +150,11 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
       if (!Array.isArray(channels) || channels.length > 256 || !channels.every((x) => typeof x === 'string' && CHANNEL_RE.test(x))) {
         return deny(ErrorCode.Unauthorized, 'invalid "channels" claim: a list of topic tokens');
       }
-      return { ok: true, value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[] } };
+      const info = c.info === undefined || c.info === null ? {} : { info: c.info };
+      return {
+        ok: true,
+        value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[], ...info },
+      };
     },
     async grant(token) {
       const v = await verify(token);

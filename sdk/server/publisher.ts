@@ -12,6 +12,8 @@ import type { MergePatch } from '../schema.ts';
 import type { PublishAck } from '../types.ts';
 import { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
 import { NatsPublishTransport, type NatsTransportOptions } from './nats.ts';
+import { readPresence } from './presence.ts';
+import type { PresenceSnapshot } from '../presence.ts';
 import { FallbackTransport, type FallbackOptions, type PublishTransport } from './transport.ts';
 
 export { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
@@ -37,8 +39,29 @@ const KINDS: ReadonlySet<unknown> = new Set(['event', 'set', 'patch']);
  */
 export class SymphonicPublisher {
   readonly transport: PublishTransport;
+  /** The gateway's HTTP API, when the options name one (presence is read there). */
+  private readonly http: HttpTransportOptions | undefined;
   constructor(options: PublisherOptions) {
     this.transport = transportOf(options);
+    this.http = httpOf(options);
+  }
+
+  /**
+   * A topic's presence across the gateways (`GET /api/presence`): `count`, and `members` unless the
+   * topic is count-only or past the member limit. Needs the HTTP API (`url`, and an `apiKey` with
+   * the publish scope): presence lives in the gateways, a NATS-only publisher cannot read it.
+   */
+  async presence(topic: string): Promise<PresenceSnapshot> {
+    const err = topicError(topic);
+    if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
+    if (!this.http) {
+      throw new SymphonicError(
+        ErrorCode.BadRequest,
+        `presence of ${topic}: reading presence needs the gateway's HTTP API; give the publisher a url (and apiKey)`,
+        topic,
+      );
+    }
+    return readPresence(this.http, topic);
   }
 
   /**
@@ -79,6 +102,18 @@ export class SymphonicPublisher {
   async close(): Promise<void> {
     await this.transport.close?.();
   }
+}
+
+function httpOf(o: PublisherOptions): HttpTransportOptions | undefined {
+  if ('transport' in o) return undefined;
+  if (!o.nats) return o;
+  if (o.url === undefined) return undefined;
+  return {
+    url: o.url,
+    ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+    ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+    ...(o.fetch !== undefined ? { fetch: o.fetch } : {}),
+  };
 }
 
 function transportOf(o: PublisherOptions): PublishTransport {
