@@ -76,6 +76,8 @@ export interface Presence {
   socketGone(conn: PresenceHolder): void;
   /** A topic's presence across the deployment (the `presence` request, GET /api/presence). */
   read(topic: string): Promise<PresenceRead>;
+  /** Whether `session` is a member of `topic` as this gateway sees it now (members-mode topics this gateway watches). */
+  present(topic: string, session: string): boolean;
   /** For metrics and leak checks. */
   stats(): { topics: number; localTopics: number; graceTimers: number; pushedBytes: number; frames: number; batches: number };
   close(): void;
@@ -306,6 +308,10 @@ export function createPresence(o: PresenceOptions): Presence {
       const v = new TopicView(mode(topic) === 'count');
       for (const a of await o.link.collect(topic, null, COLLECT_MS)) if (!dead.has(a.from)) v.apply({ ...a, full: true });
       return readOf(v);
+    },
+
+    present(topic, session) {
+      return topics.get(topic)?.view.union.has(session) ?? false;
     },
 
     stats() {
