@@ -1,4 +1,5 @@
 /** What the socket and HTTP handlers share: built once in server.ts. */
+import type { Aliases } from './aliases.ts';
 import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Connection } from './connection/connection.ts';
@@ -23,4 +24,6 @@ export interface GatewayContext {
   readonly drain: Drain;
   /** Who is on presence topics (gateway/presence/). */
   readonly presence: Presence;
+  /** Topic aliases of compact connections (`hello.compact`). */
+  readonly aliases: Aliases;
 }

@@ -12,6 +12,7 @@ import { createAdmin } from './admin/admin.ts';
 import { mountAdminPage } from './admin/page.ts';
 import { mountAdmin } from './admin/routes.ts';
 import { createDrain } from './drain.ts';
+import { createAliases } from './aliases.ts';
 import { createFanout } from './fanout.ts';
 import { createMetrics } from './metrics.ts';
 import { mountApi } from './http/api.ts';
@@ -58,7 +59,8 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const { bus, sessions } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
   const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
-  const fanout = createFanout(app, metrics, log);
+  const aliases = createAliases();
+  const fanout = createFanout(app, metrics, log, aliases);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
   await bus.start((m) => fanout.publish(m));
@@ -70,7 +72,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     log,
   });
   metrics.presence(() => presence.stats());
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, presence };
+  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, presence, aliases };
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
   metrics.source(

@@ -39,6 +39,11 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Wire encoding: 'msgpack' (default, binary) or 'json' (text, easier to debug). */
   encoding?: Encoding;
+  /**
+   * msgpack only: ask for compact `msg` frames (a short array naming the topic by alias: about 20
+   * bytes around each message's data instead of 60). Default true; the messages the app sees are the same.
+   */
+  compact?: boolean;
   /** A fixed auth token sent in `hello`. */
   token?: string;
   /**
@@ -124,6 +129,10 @@ export interface HistoryOptions {
   timeout?: number;
 }
 
+const KINDS = ['event', 'set', 'patch'] as const;
+/** Compact messages held for a `subscribed` not yet received; past it a subscription sees a gap and resyncs. */
+const MAX_UNALIASED = 10_000;
+
 export class SymphonicClient extends Emitter<ClientEvents> {
   /** Every gateway URL this client may use, in order of preference. */
   readonly urls: readonly string[];
@@ -136,6 +145,10 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   /** The last `hello` asked the server to restore the session's subscriptions. */
   private restoreAsked = false;
   private _sessionState: unknown;
+  /** Compact connections: alias -> topic, from `subscribed` frames. */
+  private readonly aliases = new Map<number, string>();
+  /** Compact messages whose alias no `subscribed` has named yet. */
+  private unaliased: unknown[][] = [];
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
 
@@ -386,12 +399,14 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       restore: this.opts.restore !== false,
       name: this.opts.name,
       info: this.opts.info,
+      compact: this.opts.compact !== false && (this.opts.encoding ?? 'msgpack') === 'msgpack',
     });
     this.restoreAsked = hello.restore;
     return hello.frame;
   }
 
   private onFrame(frame: { t?: unknown; id?: unknown }): void {
+    if (Array.isArray(frame)) return this.onCompact(frame);
     switch (frame.t) {
       case 'welcome':
         return this.onWelcome(frame as WelcomeFrame);
@@ -414,6 +429,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         return;
       }
       case 'subscribed':
+        if (typeof (frame as SubscribedFrame).alias === 'number') this.alias((frame as SubscribedFrame).alias!, (frame as SubscribedFrame).topic);
         if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
         return this.onRestored(frame as SubscribedFrame);
       case 'presence':
@@ -424,8 +440,34 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     }
   }
 
+  /** A compact `msg`: [1, alias, seq, seq - prev, kind code, data, ts] (docs/protocol.md section 7). */
+  private onCompact(f: unknown[]): void {
+    if (f[0] !== 1) return;
+    const topic = this.aliases.get(f[1] as number);
+    if (topic === undefined) {
+      // Messages may come before their `subscribed` (which names the alias): held until it does.
+      if (this.unaliased.length < MAX_UNALIASED) this.unaliased.push(f);
+      return;
+    }
+    const seq = f[2] as number;
+    const m = { t: 'msg', topic, seq, prev: seq - (f[3] as number), kind: KINDS[f[4] as number] ?? 'event', data: f[5], ts: f[6] as number } as MsgFrame;
+    this.subs.get(topic)?._message(m);
+  }
+
+  /** A `subscribed` named an alias: first the messages that came before it, as if in their place. */
+  private alias(alias: number, topic: string): void {
+    this.aliases.set(alias, topic);
+    if (this.unaliased.length === 0) return;
+    const held = this.unaliased;
+    this.unaliased = [];
+    for (const f of held) this.onCompact(f);
+  }
+
   private onWelcome(w: WelcomeFrame): void {
     if (this.conn.connected) return;
+    // Aliases belong to the connection's gateway.
+    this.aliases.clear();
+    this.unaliased = [];
     this._session = { id: w.session, key: w.key };
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;

@@ -21,6 +21,8 @@ export interface HelloInput {
   name: string | undefined;
   /** `ClientOptions.info`: what this client shows on presence topics. */
   info?: unknown;
+  /** Ask for compact `msg` frames (msgpack connections). */
+  compact?: boolean;
 }
 
 export interface Hello {
@@ -29,7 +31,7 @@ export interface Hello {
   restore: boolean;
 }
 
-export function helloFrame({ token, session, subscriptions, restore, name, info }: HelloInput): Hello {
+export function helloFrame({ token, session, subscriptions, restore, name, info, compact }: HelloInput): Hello {
   const frame: HelloFrame = { t: 'hello', v: PROTOCOL_VERSION };
   if (token !== undefined) frame.token = token;
   if (session) frame.session = { id: session.id, key: session.key };
@@ -49,5 +51,6 @@ export function helloFrame({ token, session, subscriptions, restore, name, info 
   }
   if (name) frame.client = name;
   if (info !== undefined) frame.info = info;
+  if (compact) frame.compact = true;
   return { frame, restore: restoring };
 }

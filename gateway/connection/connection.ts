@@ -18,7 +18,8 @@ export class Connection {
   state: ConnState = 'handshaking';
   session: Session | null = null;
   /** Subscriptions by topic; a record's identity tells a pending subscribe whether it is still current. */
-  readonly subs = new Map<string, { state: SubState }>();
+  /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
+  readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
   ws: WebSocket<SocketData> | null = null;
 
@@ -37,6 +38,8 @@ export class Connection {
   closing = false;
   /** uWS dropped a message for this socket (buffer past maxBackpressure) and is closing it. */
   slow = false;
+  /** `hello.compact` granted: `msg` frames come as short arrays naming topics by alias (msgpack only). */
+  compact = false;
   /** The `hello` offered a session to resume (for metrics: resumed or replaced). */
   offeredSession = false;
   /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */

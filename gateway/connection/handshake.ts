@@ -69,6 +69,8 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
       conn.transition('hello');
       scheduleExpiry(ctx, conn);
       conn.session = session;
+      // Compact msg frames are msgpack arrays: a JSON connection keeps the plain frames.
+      conn.compact = frame.compact === true && conn.codec.binary;
       const note = session.previousClose;
       session.previousClose = undefined;
       conn.send({
@@ -82,6 +84,7 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
         ...(identity.user === null ? {} : { user: identity.user }),
         ...(identity.exp === null ? {} : { exp: identity.exp }),
         ...(note ? { previousClose: note } : {}),
+        ...(conn.compact ? { compact: true as const } : {}),
         ...(resumed ? { topics: [...session.topics] } : {}),
         ...(resumed && session.state !== undefined ? { state: session.state } : {}),
       });

@@ -6,7 +6,10 @@ import type { Connection } from './connection.ts';
 /** Frees the connection's interest, expiry timer, per-user limits and session. */
 export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
   ctx.presence.socketGone(conn); // before `subs` is cleared: its presence topics wait for a resume
-  for (const [topic, rec] of conn.subs) if (rec.state !== 'authorizing') ctx.interest.remove(topic);
+  for (const [topic, rec] of conn.subs) {
+    if (rec.state !== 'authorizing') ctx.interest.remove(topic);
+    if (rec.alias !== undefined) ctx.aliases.release(topic);
+  }
   conn.subs.clear();
   conn.pending = [];
   if (conn.expiryTimer) clearTimeout(conn.expiryTimer);

@@ -66,7 +66,7 @@ export async function subscribe(
     return refuse(ctx, conn, decision.code, decision.message, id, topic);
   }
 
-  const sub = { state: 'subscribing' as const };
+  const sub: { state: 'subscribing'; alias?: number } = { state: 'subscribing' };
   conn.subs.set(topic, sub);
   const current = () => conn.state === 'open' && conn.subs.get(topic) === sub;
   try {
@@ -75,10 +75,12 @@ export async function subscribe(
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
     // Join the live stream before reading the snapshot: nothing published in between is missed;
     // the client drops what it then sees twice (by seq).
-    conn.ws!.subscribe(nativeTopic(conn.codec.encoding, topic));
+    // The record holds the alias from here on: dropSubscription and releaseConnection give it back.
+    const alias = conn.compact ? (sub.alias = ctx.aliases.acquire(topic)) : undefined;
+    conn.ws!.subscribe(nativeTopic(conn.codec.encoding, topic, conn.compact));
     const r = await ctx.bus.recover(topic, since);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
-    conn.subs.set(topic, { state: 'subscribed' });
+    conn.subs.set(topic, { state: 'subscribed', alias });
     rememberTopic(ctx, conn, topic, true);
     const recovered = since !== undefined && r.recovered;
     conn.send({
@@ -89,6 +91,7 @@ export async function subscribe(
       seq: r.seq,
       wasRecovering: since !== undefined,
       recovered,
+      ...(alias === undefined ? {} : { alias }),
       ...(recovered ? { replay: r.replay.map(toPublication) } : r.state === undefined ? {} : { state: r.state }),
     });
     ctx.presence.subscribed(conn, topic);
@@ -121,8 +124,9 @@ function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string):
   conn.subs.delete(topic);
   if (!rec || rec.state === 'authorizing') return; // no interest was taken
   if (rec.state === 'subscribed') ctx.presence.unsubscribed(conn, topic);
+  if (rec.alias !== undefined) ctx.aliases.release(topic);
   ctx.interest.remove(topic);
-  if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic));
+  if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic, conn.compact));
 }
 
 export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data, expect }: PubFrame, bytes: number): void {
