@@ -7,6 +7,7 @@ import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
+import type { Rpc } from './rpc/rpc.ts';
 import type { SessionStore } from './bus/sessions.ts';
 
 export interface GatewayContext {
@@ -20,4 +21,6 @@ export interface GatewayContext {
   readonly policy: Policy<Connection>;
   /** Taking this gateway out of service (readiness, upgrades refused, clients moved). */
   readonly drain: Drain;
+  /** Calls to backend services (gateway/rpc/). */
+  readonly rpc: Rpc;
 }

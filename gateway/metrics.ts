@@ -48,6 +48,8 @@ export interface Metrics extends Counts {
   fanoutSeconds(s: number): void;
   /** Seconds from a publish received (WebSocket `pub` or HTTP) to its answer, by outcome. */
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
+  /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, abandoned). */
+  rpcCall(outcome: string): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
   source(read: () => Gauges, figures?: () => readonly BusFigure[]): void;
   render(): Promise<string>;
@@ -130,6 +132,12 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const rpcCalls = new Counter({
+    name: 'symphonic_rpc_calls_total',
+    help: 'RPC calls to backend services, by outcome (abandoned: the caller disconnected first).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const fanout = new Histogram({
     name: 'symphonic_fanout_seconds',
     help: 'Bus receipt to app.publish returning, per message (encode once per encoding, native write to every subscriber).',
@@ -166,6 +174,7 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     resumed: (recovered: boolean) => resumes.inc({ outcome: recovered ? 'recovered' : 'lost' }),
     sessionResume: (resumed: boolean) => sessionResumes.inc({ outcome: resumed ? 'resumed' : 'new' }),
     fanoutSeconds: (s: number) => fanout.observe(s),
+    rpcCall: (outcome: string) => rpcCalls.inc({ outcome }),
     publishSeconds: (s: number, via: 'ws' | 'http', ok: boolean) => publish.observe({ via, outcome: ok ? 'ok' : 'error' }, s),
     source(r: () => Gauges, f?: () => readonly BusFigure[]) {
       read = r;

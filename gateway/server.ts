@@ -22,6 +22,7 @@ import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
 import { createPolicy } from './policy/index.ts';
+import { createRpc } from './rpc/rpc.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
 export interface RunningGateway {
@@ -58,7 +59,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const fanout = createFanout(app, metrics, log);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain };
+  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, rpc: createRpc(config, bus) };
 
   await bus.start((m) => fanout.publish(m));
   const mounted = mountWebSocket(uws, app, ctx);

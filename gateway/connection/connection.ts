@@ -41,6 +41,8 @@ export class Connection {
   offeredSession = false;
   /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */
   readonly pubsInFlight = new Map<number, number>();
+  /** RPC calls in flight: aborted when the connection is released (their answers are dropped). */
+  readonly rpcCalls = new Set<AbortController>();
   /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
   observe: ((frame: ServerFrame) => void) | null = null;
 

@@ -11,6 +11,7 @@ import type { Connection } from './connection.ts';
 import { hello } from './handshake.ts';
 import { internalError } from './refuse.ts';
 import { setSessionState } from './session-state.ts';
+import { rpc } from './rpc.ts';
 import { refresh } from './token.ts';
 import { history, publish, subscribe, unsubscribe } from './topics.ts';
 
@@ -40,6 +41,8 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return void refresh(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'session':
       return setSessionState(ctx, conn, frame);
+    case 'rpc':
+      return rpc(ctx, conn, frame);
   }
 }
 

@@ -9,7 +9,7 @@
  *   epoch     identity.ts: the stream's creation time, re-checked on reconnect and advisories.
  */
 import { connect as natsConnect } from 'nats';
-import type { Bus, BusCluster, Engine } from '../bus.ts';
+import { BusRequestError, type Bus, type BusCluster, type Engine } from '../bus.ts';
 import { joinNatsCluster } from './cluster.ts';
 import { NatsBusError } from './errors.ts';
 import { figures, stats, type NatsBusStats } from './figures.ts';
@@ -18,6 +18,7 @@ import { createKeeperTerms } from './keeper-term.ts';
 import type { NatsBusOptions } from './options.ts';
 import { createPublish } from './publish.ts';
 import { history, recover } from './reads.ts';
+import { serviceRequest } from './service-requests.ts';
 import { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 import { connect, setUp } from './setup.ts';
 import { assertOpen, assertTopic, linked, newState, setStatus } from './state.ts';
@@ -110,6 +111,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         s.log,
       );
       return cluster;
+    },
+
+    async request(subject, payload, headers, timeoutMs) {
+      if (s.status === 'closed' || !s.link) throw new BusRequestError('unavailable', `the bus is ${s.status}`);
+      return serviceRequest(s.link.nc, `${s.o.prefix}.${subject}`, payload, headers, timeoutMs);
     },
 
     async close() {
