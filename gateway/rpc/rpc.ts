@@ -40,7 +40,10 @@ export function createRpc(config: GatewayConfig, bus: Bus): Rpc {
       const headers = identityHeaders(caller, nodeId);
       if (m.url) return callHttp({ url: m.url, method, data, headers, timeoutMs, maxBytes: rpc.maxReplyBytes, signal });
       if (!bus.request)
-        return fail(ErrorCode.UnknownMethod, `no service is configured for ${method}: set rpc.methods["${m.key}"].url (the ${bus.engine} engine has no NATS services)`);
+        return fail(
+          ErrorCode.UnknownMethod,
+          `no service is configured for ${method}: set rpc.methods["${m.key}"].url (the ${bus.engine} engine has no NATS services)`,
+        );
       return callNats(bus.request.bind(bus), method, data, headers, timeoutMs, rpc.maxReplyBytes);
     },
   };

@@ -1,0 +1,45 @@
+/**
+ * RPC on the embedded (memory) engine: HTTP services (the shared suite), plus what is particular
+ * to this engine (a method with no `url` has no service) and the rate limit.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { startGateway } from '../../gateway/server.ts';
+import { ErrorCode, type ErrorFrame } from '../../protocol/index.ts';
+import { useGateway } from '../support/gateway.ts';
+import { connectHello, isReply } from '../support/raw-client.ts';
+import { describeHttpRpc } from '../support/rpc-http-suite.ts';
+import { startRpcService } from '../support/rpc-service.ts';
+
+describeHttpRpc('memory', (config) => useGateway(config));
+
+describe('RPC on the memory engine', () => {
+  it('answers 2011 for a method without url, saying to set it', async () => {
+    const gw = await useGateway({ rpc: { methods: { 'orders.*': { allow: 'anyone' } } } });
+    const { c } = await connectHello(gw.url, 'json');
+    c.send({ t: 'rpc', id: 1, method: 'orders.create', data: {} });
+    const e = await c.next<ErrorFrame>(isReply(1));
+    expect(e.code).toBe(ErrorCode.UnknownMethod);
+    expect(e.message).toContain('rpc.methods["orders.*"].url');
+    c.close();
+  });
+
+  it('rate limits calls like every frame (4000, with the id)', async () => {
+    const svc = await startRpcService();
+    onTestFinished(() => svc.close());
+    const gw = await useGateway({ limits: { connRatePerSec: 1, connBurst: 4 }, rpc: { methods: { 'shop.>': { url: svc.url, allow: 'anyone' } } } });
+    const { c } = await connectHello(gw.url, 'json');
+    for (let id = 1; id <= 10; id++) c.send({ t: 'rpc', id, method: 'shop.echo', data: id });
+    const answers = await c.collect((f) => 'id' in f && typeof f.id === 'number', 10);
+    const limited = answers.filter((f) => f.t === 'error' && f.code === ErrorCode.RateLimited);
+    expect(limited.length).toBeGreaterThanOrEqual(5);
+    expect(answers.filter((f) => f.t === 'rpc').length).toBeGreaterThanOrEqual(1);
+    expect(svc.calls.get('shop.echo')).toBe(10 - limited.length);
+    c.close();
+  });
+
+  it('refuses to start with an invalid rpc.methods key', async () => {
+    await expect(startGateway({ host: '127.0.0.1', port: 0, log: { level: 'error' }, rpc: { methods: { 'a..b': { allow: 'anyone' } } } })).rejects.toThrow(
+      /rpc\.methods/,
+    );
+  });
+});
