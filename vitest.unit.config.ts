@@ -26,6 +26,7 @@ export const SERVICE_TESTS = [
   'test/nats/engine.test.ts',
   'test/nats/lease.test.ts',
   'test/nats/restart.test.ts',
+  'test/nats/rpc.test.ts',
   'test/sdk/client.integration.test.ts',
   'test/sdk/publisher.integration.test.ts',
   'test/security/fuzz.test.ts',
