@@ -13,6 +13,7 @@ export const SERVICE_TESTS = [
   'test/browser/**',
   'test/cluster/**',
   'test/contract/nats.test.ts',
+  'test/examples/rpc-nats.test.ts',
   'test/gateway/admin-cluster.test.ts',
   'test/gateway/build.test.ts',
   'test/gateway/cli.test.ts',
