@@ -37,6 +37,20 @@ describe('RPC on the memory engine', () => {
     c.close();
   });
 
+  it('counts calls by outcome in /metrics', async () => {
+    const svc = await startRpcService();
+    onTestFinished(() => svc.close());
+    const gw = await useGateway({ rpc: { methods: { 'shop.>': { url: svc.url, allow: 'anyone' } } } });
+    const { c } = await connectHello(gw.url, 'json');
+    c.send({ t: 'rpc', id: 1, method: 'shop.echo' });
+    c.send({ t: 'rpc', id: 2, method: 'shop.fail' });
+    c.send({ t: 'rpc', id: 3, method: 'none.such' });
+    await c.collect((f) => 'id' in f && typeof f.id === 'number' && f.id <= 3, 3);
+    const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    for (const outcome of ['ok', 'service_error', 'unknown_method']) expect(text).toMatch(new RegExp(`symphonic_rpc_calls_total\\{[^}]*outcome="${outcome}"[^}]*\\} 1`));
+    c.close();
+  });
+
   it('refuses to start with an invalid rpc.methods key', async () => {
     await expect(startGateway({ host: '127.0.0.1', port: 0, log: { level: 'error' }, rpc: { methods: { 'a..b': { allow: 'anyone' } } } })).rejects.toThrow(
       /rpc\.methods/,
