@@ -195,9 +195,10 @@ export interface Bus {
   /**
    * A request/reply to whoever serves `subject` (relative to the engine's prefix: the NATS engine
    * sends to `<prefix>.<subject>`), e.g. RPC to a service in a queue group. Optional: engines with
-   * no services to talk to (memory) leave it out. Rejects with a BusRequestError.
+   * no services to talk to (memory) leave it out. Rejects with a BusRequestError; `signal`
+   * abandons the request (its late answer is dropped, its resources freed at once).
    */
-  request?(subject: string, payload: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number): Promise<BusReply>;
+  request?(subject: string, payload: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number, signal?: AbortSignal): Promise<BusReply>;
   close(): Promise<void>;
 }
 

@@ -14,9 +14,10 @@ export async function callNats(
   headers: Readonly<Record<string, string>>,
   timeoutMs: number,
   maxBytes: number,
+  signal: AbortSignal,
 ): Promise<RpcOutcome> {
   try {
-    const reply = await request(`rpc.${method}`, new TextEncoder().encode(JSON.stringify(data)), headers, timeoutMs);
+    const reply = await request(`rpc.${method}`, new TextEncoder().encode(JSON.stringify(data)), headers, timeoutMs, signal);
     if (reply.payload.length > maxBytes) return fail(ErrorCode.ReplyTooLarge, `the service's answer is larger than ${maxBytes} bytes`);
     const serviceError = reply.headers['nats-service-error'];
     if (serviceError !== undefined) {
@@ -28,6 +29,7 @@ export async function callNats(
     if (!(e instanceof BusRequestError)) throw e;
     if (e.reason === 'no_responders') return fail(ErrorCode.NoResponders, `${method}: no instance of the service is running`);
     if (e.reason === 'timeout') return fail(ErrorCode.ServiceTimeout, `${method}: no answer within ${timeoutMs} ms`);
+    if (signal.aborted) return fail(ErrorCode.Internal, 'call abandoned');
     return fail(ErrorCode.Unavailable, `${method}: the bus is not available, retry later`);
   }
 }

@@ -44,7 +44,7 @@ export function createRpc(config: GatewayConfig, bus: Bus): Rpc {
           ErrorCode.UnknownMethod,
           `no service is configured for ${method}: set rpc.methods["${m.key}"].url (the ${bus.engine} engine has no NATS services)`,
         );
-      return callNats(bus.request.bind(bus), method, data, headers, timeoutMs, rpc.maxReplyBytes);
+      return callNats(bus.request.bind(bus), method, data, headers, timeoutMs, rpc.maxReplyBytes, signal);
     },
   };
 }

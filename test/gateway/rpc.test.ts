@@ -47,7 +47,8 @@ describe('RPC on the memory engine', () => {
     c.send({ t: 'rpc', id: 3, method: 'none.such' });
     await c.collect((f) => 'id' in f && typeof f.id === 'number' && f.id <= 3, 3);
     const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
-    for (const outcome of ['ok', 'service_error', 'unknown_method']) expect(text).toMatch(new RegExp(`symphonic_rpc_calls_total\\{[^}]*outcome="${outcome}"[^}]*\\} 1`));
+    for (const outcome of ['ok', 'service_error', 'unknown_method'])
+      expect(text).toMatch(new RegExp(`symphonic_rpc_calls_total\\{[^}]*outcome="${outcome}"[^}]*\\} 1`));
     c.close();
   });
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../gateway/server.ts';
 import { ErrorCode, type ErrorFrame, type ServerFrame, type WelcomeFrame } from '../../protocol/index.ts';
 import { hs256, SECRET } from '../security/support/tokens.ts';
+import { poll } from '../support/admin.ts';
 import { trackChild } from '../support/children.ts';
 import { useGateway } from '../support/gateway.ts';
 import { startNatsServer } from '../support/nats-server.ts';
@@ -124,6 +125,21 @@ describe('RPC to a NATS service in a queue group (nats engine)', () => {
     expect(await c.next<ErrorFrame>(isReply(1))).toMatchObject({ code: ErrorCode.ServiceTimeout });
     c.send({ t: 'rpc', id: 3, method: 'svc.sleep', data: 10 });
     expect(await c.next(isReply(3))).toEqual({ t: 'rpc', id: 3, data: { slept: 10 } });
+  });
+
+  it("abandons a closed connection's call at once (not at its timeout)", async () => {
+    const c = await connectRaw(gw.url, 'json');
+    c.send({ t: 'hello', v: 1 });
+    await c.next((f) => f.t === 'welcome');
+    c.send({ t: 'rpc', id: 1, method: 'svc.nap', data: 20_000 });
+    c.close();
+    await c.closed;
+    // The method's timeout is 5 s: seeing the call end well before proves it was dropped at once.
+    await poll(
+      'the abandoned call counted',
+      async () => /symphonic_rpc_calls_total\{[^}]*outcome="abandoned"[^}]*\} 1/.test(await (await fetch(`${gw.httpUrl}/metrics`)).text()) || null,
+      2500,
+    );
   });
 
   it('answers 5003 when no instance serves the method, and 4005 for an oversized answer', async () => {

@@ -113,9 +113,9 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
       return cluster;
     },
 
-    async request(subject, payload, headers, timeoutMs) {
+    async request(subject, payload, headers, timeoutMs, signal) {
       if (s.status === 'closed' || !s.link) throw new BusRequestError('unavailable', `the bus is ${s.status}`);
-      return serviceRequest(s.link.nc, `${s.o.prefix}.${subject}`, payload, headers, timeoutMs);
+      return serviceRequest(s.link.nc, `${s.o.prefix}.${subject}`, payload, headers, timeoutMs, signal);
     },
 
     async close() {
