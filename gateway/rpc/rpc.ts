@@ -36,6 +36,7 @@ export function createRpc(config: GatewayConfig, bus: Bus): Rpc {
       if (!m) return fail(ErrorCode.UnknownMethod, `no service is configured for ${method} (rpc.methods)`);
       const allowed = canCall(caller.identity, method, m);
       if (!allowed.ok) return allowed;
+      if (hasBinary(data)) return fail(ErrorCode.BadRequest, 'rpc data travels to services as JSON: binary values are not allowed');
       const timeoutMs = Math.min(timeout ?? Number.POSITIVE_INFINITY, m.timeoutMs ?? rpc.timeoutMs);
       const headers = identityHeaders(caller, nodeId);
       if (m.url) return callHttp({ url: m.url, method, data, headers, timeoutMs, maxBytes: rpc.maxReplyBytes, signal });
@@ -47,4 +48,11 @@ export function createRpc(config: GatewayConfig, bus: Bus): Rpc {
       return callNats(bus.request.bind(bus), method, data, headers, timeoutMs, rpc.maxReplyBytes, signal);
     },
   };
+}
+
+/** Whether `data` holds a binary value (msgpack `bin`), which JSON cannot carry. Depth is bounded by frame validation. */
+function hasBinary(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (v instanceof Uint8Array) return true;
+  return (Array.isArray(v) ? v : Object.values(v)).some(hasBinary);
 }

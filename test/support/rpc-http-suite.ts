@@ -108,7 +108,7 @@ export function describeHttpRpc(engine: string, start: StartGateway): void {
       await svc.streamCut();
     });
 
-    it('answers 2011 for a method nobody configured, 1001 for a malformed name; the connection lives on', async () => {
+    it('answers 2011 for a method nobody configured, 1001 for a malformed name, 2004 for binary data; the connection lives on', async () => {
       const { c } = await hello('json');
       call(c, 1, 'nosuch.method');
       const e = await answer<ErrorFrame>(c, 1);
@@ -127,6 +127,9 @@ export function describeHttpRpc(engine: string, start: StartGateway): void {
       expect(await answer(c, 6)).toMatchObject({ code: ErrorCode.InvalidFrame });
       c.send({ t: 'rpc', id: 7, method: 'shop.echo', timeout: 0 });
       expect(await answer(c, 7)).toMatchObject({ code: ErrorCode.InvalidFrame });
+      const { c: bin } = await hello('msgpack');
+      call(bin, 1, 'shop.echo', { blob: new Uint8Array([1, 2, 3]) });
+      expect(await answer(bin, 1)).toMatchObject({ t: 'error', code: ErrorCode.BadRequest });
       call(c, 8, 'shop.echo', 'still here');
       expect(await answer(c, 8)).toMatchObject({ t: 'rpc', data: { data: 'still here' } });
     });
