@@ -48,7 +48,7 @@ export interface Metrics extends Counts {
   fanoutSeconds(s: number): void;
   /** Seconds from a publish received (WebSocket `pub` or HTTP) to its answer, by outcome. */
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
-  /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, abandoned). */
+  /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, limited, abandoned). */
   rpcCall(outcome: string): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
   source(read: () => Gauges, figures?: () => readonly BusFigure[]): void;

@@ -9,7 +9,17 @@ import { outcomeLabel, type RpcOutcome } from '../rpc/outcome.ts';
 import type { Connection } from './connection.ts';
 import { refuse } from './refuse.ts';
 
+/**
+ * Calls one connection may have in flight: the rate limit bounds how fast they start, this how
+ * many sockets or inboxes a client can hold open on services that are slow to answer.
+ */
+export const MAX_RPC_IN_FLIGHT = 64;
+
 export function rpc(ctx: GatewayContext, conn: Connection, { id, method, data, timeout }: RpcFrame): void {
+  if (conn.rpcCalls.size >= MAX_RPC_IN_FLIGHT) {
+    ctx.metrics.rpcCall('limited');
+    return conn.sendError(ErrorCode.LimitExceeded, `at most ${MAX_RPC_IN_FLIGHT} calls in flight per connection: wait for answers`, id);
+  }
   const abort = new AbortController();
   conn.rpcCalls.add(abort);
   const caller = { identity: conn.identity, session: conn.session?.id ?? '' };

@@ -8,6 +8,7 @@ import { ErrorCode, type ErrorFrame } from '../../protocol/index.ts';
 import { useGateway } from '../support/gateway.ts';
 import { connectHello, isReply } from '../support/raw-client.ts';
 import { describeHttpRpc } from '../support/rpc-http-suite.ts';
+import { MAX_RPC_IN_FLIGHT } from '../../gateway/connection/rpc.ts';
 import { startRpcService } from '../support/rpc-service.ts';
 
 describeHttpRpc('memory', (config) => useGateway(config));
@@ -34,6 +35,22 @@ describe('RPC on the memory engine', () => {
     expect(limited.length).toBeGreaterThanOrEqual(5);
     expect(answers.filter((f) => f.t === 'rpc').length).toBeGreaterThanOrEqual(1);
     expect(svc.calls.get('shop.echo')).toBe(10 - limited.length);
+    c.close();
+  });
+
+  it(`allows ${MAX_RPC_IN_FLIGHT} calls in flight per connection (4003 beyond)`, async () => {
+    const svc = await startRpcService();
+    onTestFinished(() => svc.close());
+    const gw = await useGateway({ rpc: { methods: { 'shop.>': { url: svc.url, allow: 'anyone' } } } });
+    const { c } = await connectHello(gw.url, 'json');
+    for (let id = 1; id <= MAX_RPC_IN_FLIGHT; id++) c.send({ t: 'rpc', id, method: 'shop.hold', data: `cap-${id}` });
+    await svc.held(`cap-${MAX_RPC_IN_FLIGHT}`);
+    c.send({ t: 'rpc', id: 1000, method: 'shop.echo' });
+    expect(await c.next(isReply(1000))).toMatchObject({ code: ErrorCode.LimitExceeded });
+    svc.release('cap-1', 'done');
+    expect(await c.next(isReply(1))).toEqual({ t: 'rpc', id: 1, data: 'done' });
+    c.send({ t: 'rpc', id: 1001, method: 'shop.echo' });
+    expect(await c.next(isReply(1001))).toMatchObject({ t: 'rpc' });
     c.close();
   });
 
