@@ -27,7 +27,7 @@ describe('RPC on the memory engine', () => {
   it('rate limits calls like every frame (4000, with the id)', async () => {
     const svc = await startRpcService();
     onTestFinished(() => svc.close());
-    const gw = await useGateway({ limits: { connRatePerSec: 1, connBurst: 4 }, rpc: { methods: { 'shop.>': { url: svc.url, allow: 'anyone' } } } });
+    const gw = await useGateway({ limits: { connRatePerSec: 0.1, connBurst: 4 }, rpc: { methods: { 'shop.>': { url: svc.url, allow: 'anyone' } } } });
     const { c } = await connectHello(gw.url, 'json');
     for (let id = 1; id <= 10; id++) c.send({ t: 'rpc', id, method: 'shop.echo', data: id });
     const answers = await c.collect((f) => 'id' in f && typeof f.id === 'number', 10);
