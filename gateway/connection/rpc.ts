@@ -15,6 +15,8 @@ import { refuse } from './refuse.ts';
  */
 export const MAX_RPC_IN_FLIGHT = 64;
 
+const CLIENT_MISTAKES = new Set<number>([ErrorCode.UnknownMethod, ErrorCode.Unauthorized, ErrorCode.Forbidden, ErrorCode.BadRequest]);
+
 export function rpc(ctx: GatewayContext, conn: Connection, { id, method, data, timeout }: RpcFrame): void {
   if (conn.rpcCalls.size >= MAX_RPC_IN_FLIGHT) {
     ctx.metrics.rpcCall('limited');
@@ -34,10 +36,10 @@ export function rpc(ctx: GatewayContext, conn: Connection, { id, method, data, t
       ctx.metrics.rpcCall(abort.signal.aborted ? 'abandoned' : outcomeLabel(outcome));
       if (abort.signal.aborted) return;
       if (outcome.ok) return conn.send({ t: 'rpc', id, data: outcome.data });
-      // Denials and unknown methods are the client's mistakes (they count toward ws.maxErrors);
-      // a service's failure is not.
-      if (outcome.code === ErrorCode.UnknownMethod || outcome.code === ErrorCode.Unauthorized || outcome.code === ErrorCode.Forbidden)
-        return refuse(ctx, conn, outcome.code, outcome.message, id);
+      // Denials, unknown methods and bad data are the client's mistakes (they count toward
+      // ws.maxErrors); a service's failure is not.
+      if (CLIENT_MISTAKES.has(outcome.code)) return refuse(ctx, conn, outcome.code, outcome.message, id);
       conn.send({ t: 'error', id, code: outcome.code, message: outcome.message, ...(outcome.data === undefined ? {} : { data: outcome.data }) });
-    });
+    })
+    .catch((e: Error) => ctx.log.error('rpc answer failed', { method, error: e.message }));
 }
