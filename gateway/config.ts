@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { SCOPES } from './policy/api-keys.ts';
 import { JsonSchemaConfig } from './policy/schema.ts';
+import { patternError } from './policy/patterns.ts';
 
 const Ms = z.coerce.number().int().min(1);
 const Bytes = z.coerce.number().int().min(64);
@@ -274,7 +275,10 @@ export const GatewayConfig = z.object({
        */
       methods: z
         .record(
-          z.string().min(1).max(128),
+          z
+            .string()
+            .max(128)
+            .refine((k) => patternError(k) === null, { message: 'a method name or pattern: dot-separated tokens of [A-Za-z0-9_-], "*", or a final ">"' }),
           z
             .object({
               url: z.string().url().optional(),

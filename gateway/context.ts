@@ -8,6 +8,7 @@ import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
+import type { Rpc } from './rpc/rpc.ts';
 import type { SessionStore } from './bus/sessions.ts';
 import type { Presence } from './presence/presence.ts';
 
@@ -26,4 +27,6 @@ export interface GatewayContext {
   readonly presence: Presence;
   /** Topic aliases of compact connections (`hello.compact`). */
   readonly aliases: Aliases;
+  /** Calls to backend services (gateway/rpc/). */
+  readonly rpc: Rpc;
 }

@@ -57,6 +57,8 @@ export interface Metrics extends Counts {
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
   /** Sets what the presence figures read at scrape time. */
   presence(read: () => PresenceFigures): void;
+  /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, limited, abandoned). */
+  rpcCall(outcome: string): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
   source(read: () => Gauges, figures?: () => readonly BusFigure[]): void;
   render(): Promise<string>;
@@ -139,6 +141,12 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const rpcCalls = new Counter({
+    name: 'symphonic_rpc_calls_total',
+    help: 'RPC calls to backend services, by outcome (abandoned: the caller disconnected first).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const fanout = new Histogram({
     name: 'symphonic_fanout_seconds',
     help: 'Bus receipt to app.publish returning, per message (encode once per encoding, native write to every subscriber).',
@@ -203,6 +211,7 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     resumed: (recovered: boolean) => resumes.inc({ outcome: recovered ? 'recovered' : 'lost' }),
     sessionResume: (resumed: boolean) => sessionResumes.inc({ outcome: resumed ? 'resumed' : 'new' }),
     fanoutSeconds: (s: number) => fanout.observe(s),
+    rpcCall: (outcome: string) => rpcCalls.inc({ outcome }),
     publishSeconds: (s: number, via: 'ws' | 'http', ok: boolean) => publish.observe({ via, outcome: ok ? 'ok' : 'error' }, s),
     presence(r: () => PresenceFigures) {
       presenceRead = r;

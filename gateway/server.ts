@@ -26,6 +26,7 @@ import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
 import { createPolicy } from './policy/index.ts';
+import { createRpc } from './rpc/rpc.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
 export interface RunningGateway {
@@ -72,7 +73,19 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     log,
   });
   metrics.presence(() => presence.stats());
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, drain, presence, aliases };
+  const ctx: GatewayContext = {
+    config,
+    bus,
+    log,
+    metrics,
+    policy,
+    interest: createInterest(bus),
+    sessions,
+    drain,
+    presence,
+    aliases,
+    rpc: createRpc(config, bus),
+  };
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
   metrics.source(

@@ -15,6 +15,7 @@ import type {
   MsgFrame,
   Position,
   PresenceFrame,
+  RpcResultFrame,
   SubscribedFrame,
   WelcomeFrame,
 } from '../protocol/frames.ts';
@@ -132,6 +133,13 @@ export interface HistoryOptions {
 const KINDS = ['event', 'set', 'patch'] as const;
 /** Compact messages held for a `subscribed` not yet received; past it a subscription sees a gap and resyncs. */
 const MAX_UNALIASED = 10_000;
+export interface RpcOptions {
+  /** Wait at most this long (ms, 1-300000; default the client's `timeout`); the method's configured timeout still caps it. */
+  timeout?: number;
+}
+
+/** How much longer than an RPC's timeout the SDK waits, so the gateway's 5002 (not a local timeout) ends a late call. */
+const RPC_GRACE_MS = 1000;
 
 export class SymphonicClient extends Emitter<ClientEvents> {
   /** Every gateway URL this client may use, in order of preference. */
@@ -318,6 +326,18 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     const r = await this.request<HistoryResultFrame>(frame, options.timeout);
     const messages = r.messages.map((m) => ({ topic, seq: m.seq, prev: m.prev, ts: m.ts, kind: m.kind, data: m.data }) as Message);
     return { topic, epoch: r.epoch, seq: r.seq, messages, complete: r.complete };
+  }
+
+  /**
+   * Calls a backend service (docs/sdk.md "RPC") and resolves to its answer. Rejects with a
+   * SymphonicError whose `code` says why: 2011 no such method, 3000/3001 not allowed, 2012
+   * (a ServiceError with the service's `data`), 4005 answer too large, 5002 timeout, 5003 no
+   * service running.
+   */
+  async rpc<T = unknown>(method: string, data?: unknown, options: RpcOptions = {}): Promise<T> {
+    const timeout = Math.min(Math.max(1, Math.round(options.timeout ?? this.opts.timeout ?? 10_000)), 300_000);
+    const r = await this.request<RpcResultFrame>({ t: 'rpc', method, data: data ?? null, timeout }, timeout + RPC_GRACE_MS);
+    return r.data as T;
   }
 
   /** Round trip to the gateway, ms. */

@@ -3,7 +3,7 @@
  * `Symphonic`; the server-side publisher lives in ./server/ (Node backends).
  */
 export { SymphonicClient } from './client.ts';
-export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions } from './client.ts';
+export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions, RpcOptions } from './client.ts';
 export type { TokenReason } from './token.ts';
 export { Subscription } from './subscription.ts';
 export { Presence } from './presence.ts';
@@ -15,7 +15,7 @@ export { nextSubscriptionStatus } from './subscription-state.ts';
 export type { SubscriptionEvent, SubscriptionStatus } from './subscription-state.ts';
 export { backoffDelay, shutdownDelay, DEFAULT_BACKOFF } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';
-export { ClientErrorCode, ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
+export { ClientErrorCode, ConnectionClosedError, SequenceConflictError, ServiceError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
 export type { Infer, MergePatch, Schema } from './schema.ts';
 export type { SocketLike, WebSocketConstructor } from './transport.ts';
 export type { HistoryResult, Message, MessageKind, Position, PublishAck, SessionInfo } from './types.ts';

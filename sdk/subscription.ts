@@ -8,7 +8,7 @@ import type { ErrorFrame, Position, Publication, SubscribedFrame } from '../prot
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import type { StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
-import { ClientErrorCode, SequenceConflictError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
+import { ClientErrorCode, SequenceConflictError, ServiceError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
 import { Presence } from './presence.ts';
 import { type Schema, validate } from './schema.ts';
 import { nextSubscriptionStatus, type SubscriptionEvent, type SubscriptionStatus } from './subscription-state.ts';
@@ -350,5 +350,6 @@ function noop(): void {}
 /** @internal Turns an `error` frame into the SymphonicError a request rejects with. */
 export function errorFromFrame(frame: ErrorFrame): SymphonicError {
   if (frame.code === ErrorCode.SequenceConflict && typeof frame.seq === 'number') return new SequenceConflictError(frame.message, frame.topic, frame.seq);
+  if (frame.code === ErrorCode.ServiceError) return new ServiceError(frame.message, frame.data);
   return new SymphonicError(frame.code, frame.message, frame.topic);
 }

@@ -197,6 +197,13 @@ export interface Bus {
    * Optional: without it presence is this gateway's alone (memory/presence.ts `localPresence`).
    */
   readonly presence?: PresenceLink;
+  /**
+   * A request/reply to whoever serves `subject` (relative to the engine's prefix: the NATS engine
+   * sends to `<prefix>.<subject>`), e.g. RPC to a service in a queue group. Optional: engines with
+   * no services to talk to (memory) leave it out. Rejects with a BusRequestError; `signal`
+   * abandons the request (its late answer is dropped, its resources freed at once).
+   */
+  request?(subject: string, payload: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number, signal?: AbortSignal): Promise<BusReply>;
   close(): Promise<void>;
 }
 
@@ -249,6 +256,23 @@ export interface PresenceLink {
    */
   collect(topic: string, only: string | null, timeoutMs: number): Promise<PresenceChange[]>;
   close(): void;
+}
+
+/** A service's answer to `Bus.request`. */
+export interface BusReply {
+  readonly payload: Uint8Array;
+  /** The answer's headers, names in lower case (first value of each). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Why `Bus.request` got no answer: nobody serves the subject, none in time, or the bus is down. */
+export class BusRequestError extends Error {
+  constructor(
+    readonly reason: 'no_responders' | 'timeout' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** What an engine gives the gateway: its bus, and the session store that lives where the bus does. */

@@ -46,6 +46,8 @@ export class Connection {
   readonly pubsInFlight = new Map<number, number>();
   /** What this session shows on presence topics: the token's `info` claim, else `hello.info` (bounded at hello). */
   presenceInfo: unknown = undefined;
+  /** RPC calls in flight: aborted when the connection is released (their answers are dropped). */
+  readonly rpcCalls = new Set<AbortController>();
   /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
   observe: ((frame: ServerFrame) => void) | null = null;
 

@@ -13,6 +13,7 @@ import { answerIce } from './ice.ts';
 import { readPresence } from './presence.ts';
 import { internalError } from './refuse.ts';
 import { setSessionState } from './session-state.ts';
+import { rpc } from './rpc.ts';
 import { refresh } from './token.ts';
 import { history, publish, subscribe, unsubscribe } from './topics.ts';
 
@@ -46,6 +47,8 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return answerIce(ctx, conn, frame);
     case 'presence':
       return void readPresence(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'rpc':
+      return rpc(ctx, conn, frame);
   }
 }
 

@@ -9,7 +9,7 @@
  *   epoch     identity.ts: the stream's creation time, re-checked on reconnect and advisories.
  */
 import { connect as natsConnect, nuid } from 'nats';
-import type { Bus, BusCluster, Engine, PresenceHandlers } from '../bus.ts';
+import { BusRequestError, type Bus, type BusCluster, type Engine, type PresenceHandlers } from '../bus.ts';
 import { joinNatsCluster } from './cluster.ts';
 import { NatsBusError } from './errors.ts';
 import { figures, stats, type NatsBusStats } from './figures.ts';
@@ -19,6 +19,7 @@ import type { NatsBusOptions } from './options.ts';
 import { createNatsPresence } from './presence.ts';
 import { createPublish } from './publish.ts';
 import { history, recover } from './reads.ts';
+import { serviceRequest } from './service-requests.ts';
 import { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 import { connect, setUp } from './setup.ts';
 import { assertOpen, assertTopic, linked, newState, setStatus } from './state.ts';
@@ -137,6 +138,11 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         presenceHandlers = handlers;
         presence.start(handlers);
       },
+    },
+
+    async request(subject, payload, headers, timeoutMs, signal) {
+      if (s.status === 'closed' || !s.link) throw new BusRequestError('unavailable', `the bus is ${s.status}`);
+      return serviceRequest(s.link.nc, `${s.o.prefix}.${subject}`, payload, headers, timeoutMs, signal);
     },
 
     async close() {
