@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { SCOPES } from './policy/api-keys.ts';
 import { JsonSchemaConfig } from './policy/schema.ts';
+import { patternError } from './policy/patterns.ts';
 
 const Ms = z.coerce.number().int().min(1);
 const Bytes = z.coerce.number().int().min(64);
@@ -239,6 +240,26 @@ export const GatewayConfig = z.object({
       inboxSize: z.coerce.number().int().min(1).max(100_000).default(1000),
     })
     .prefault({}),
+  /**
+   * Peer-channel signalling (SDK peer channels, docs/sdk.md): direct messages whose data is
+   * `{"$peer": …}` (offers, answers, ICE candidates, relayed channel messages), checked apart from
+   * other direct messages.
+   */
+  peer: z
+    .object({
+      /** `present`: a client may signal only to sessions present in a presence topic it is subscribed to; `anyone`: any session. */
+      reach: z.enum(['present', 'anyone']).default('present'),
+      /** Largest signal, bytes as encoded by the sender (an SDP offer is 2-6 KB; relayed messages are bounded by this too). */
+      maxSignalBytes: z.coerce
+        .number()
+        .int()
+        .min(256)
+        .default(16 * 1024),
+      /** Signals per second per connection (0: no limit beyond the connection's frame rate), and the burst. */
+      ratePerSec: z.coerce.number().min(0).default(200),
+      burst: z.coerce.number().int().min(1).default(400),
+    })
+    .prefault({}),
   /** RPC to backend services (docs/protocol.md section 17). */
   rpc: z
     .object({
@@ -254,7 +275,10 @@ export const GatewayConfig = z.object({
        */
       methods: z
         .record(
-          z.string().min(1).max(128),
+          z
+            .string()
+            .max(128)
+            .refine((k) => patternError(k) === null, { message: 'a method name or pattern: dot-separated tokens of [A-Za-z0-9_-], "*", or a final ">"' }),
           z
             .object({
               url: z.string().url().optional(),

@@ -1,4 +1,5 @@
 /** What the socket and HTTP handlers share: built once in server.ts. */
+import type { Aliases } from './aliases.ts';
 import type { Bus } from './bus/bus.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Connection } from './connection/connection.ts';
@@ -8,7 +9,9 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
 import type { Inbox } from './bus/inbox.ts';
+import type { Rpc } from './rpc/rpc.ts';
 import type { SessionStore } from './bus/sessions.ts';
+import type { Presence } from './presence/presence.ts';
 
 export interface GatewayContext {
   readonly config: GatewayConfig;
@@ -23,4 +26,10 @@ export interface GatewayContext {
   readonly policy: Policy<Connection>;
   /** Taking this gateway out of service (readiness, upgrades refused, clients moved). */
   readonly drain: Drain;
+  /** Who is on presence topics (gateway/presence/). */
+  readonly presence: Presence;
+  /** Topic aliases of compact connections (`hello.compact`). */
+  readonly aliases: Aliases;
+  /** Calls to backend services (gateway/rpc/). */
+  readonly rpc: Rpc;
 }

@@ -12,6 +12,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BusFigure } from './bus/bus.ts';
 
+/** What presence reports for /metrics. */
+export interface PresenceFigures {
+  readonly topics: number;
+  readonly frames: number;
+  readonly pushedBytes: number;
+  readonly batches: number;
+}
 export interface Gauges {
   connections: number;
   sessions: number;
@@ -48,6 +55,10 @@ export interface Metrics extends Counts {
   fanoutSeconds(s: number): void;
   /** Seconds from a publish received (WebSocket `pub` or HTTP) to its answer, by outcome. */
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
+  /** Sets what the presence figures read at scrape time. */
+  presence(read: () => PresenceFigures): void;
+  /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, limited, abandoned). */
+  rpcCall(outcome: string): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
   source(read: () => Gauges, figures?: () => readonly BusFigure[]): void;
   render(): Promise<string>;
@@ -130,6 +141,12 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const rpcCalls = new Counter({
+    name: 'symphonic_rpc_calls_total',
+    help: 'RPC calls to backend services, by outcome (abandoned: the caller disconnected first).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const fanout = new Histogram({
     name: 'symphonic_fanout_seconds',
     help: 'Bus receipt to app.publish returning, per message (encode once per encoding, native write to every subscriber).',
@@ -143,6 +160,34 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+
+  // Presence (gateway/presence/): what it keeps and what it sends, read at scrape time.
+  let presenceRead: () => PresenceFigures = () => ({ topics: 0, frames: 0, pushedBytes: 0, batches: 0 });
+  const presenceMetric = (name: string, help: string, key: keyof PresenceFigures) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(presenceRead()[key]);
+      },
+    });
+  new Gauge({
+    name: 'symphonic_presence_topics',
+    help: 'Presence topics this gateway watches (members here, or subscribers being served).',
+    registers: [registry],
+    collect() {
+      this.set(presenceRead().topics);
+    },
+  });
+  presenceMetric(
+    'symphonic_presence_frames_total',
+    'Presence frames pushed to subscribers (one per topic per interval at most; encoded once per encoding).',
+    'frames',
+  );
+  presenceMetric('symphonic_presence_bytes_out_total', 'Bytes of pushed presence frames written to client sockets.', 'pushedBytes');
+  presenceMetric('symphonic_presence_batches_total', 'Presence batches sent to the other gateways.', 'batches');
 
   // Engine figures (e.g. NATS: keeper role, publish retries, gap repairs) as they are at scrape time.
   const engineGauges = new Map<string, Gauge | Counter>();
@@ -166,7 +211,11 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     resumed: (recovered: boolean) => resumes.inc({ outcome: recovered ? 'recovered' : 'lost' }),
     sessionResume: (resumed: boolean) => sessionResumes.inc({ outcome: resumed ? 'resumed' : 'new' }),
     fanoutSeconds: (s: number) => fanout.observe(s),
+    rpcCall: (outcome: string) => rpcCalls.inc({ outcome }),
     publishSeconds: (s: number, via: 'ws' | 'http', ok: boolean) => publish.observe({ via, outcome: ok ? 'ok' : 'error' }, s),
+    presence(r: () => PresenceFigures) {
+      presenceRead = r;
+    },
     source(r: () => Gauges, f?: () => readonly BusFigure[]) {
       read = r;
       if (f) figures = f;

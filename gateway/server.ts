@@ -12,16 +12,21 @@ import { createAdmin } from './admin/admin.ts';
 import { mountAdminPage } from './admin/page.ts';
 import { mountAdmin } from './admin/routes.ts';
 import { createDrain } from './drain.ts';
+import { createAliases } from './aliases.ts';
 import { createFanout } from './fanout.ts';
 import { createMetrics } from './metrics.ts';
 import { mountApi } from './http/api.ts';
+import { mountPresenceApi } from './http/presence.ts';
 import { pending, replyError } from './http/respond.ts';
 import { mountStatic } from './http/static.ts';
 import { createInterest } from './interest.ts';
+import { localPresence } from './bus/memory/presence.ts';
+import { createPresence } from './presence/presence.ts';
 import { createLogger } from './log.ts';
 import { loadUws } from './native.ts';
 import type { Connection } from './connection/connection.ts';
 import { createPolicy } from './policy/index.ts';
+import { createRpc } from './rpc/rpc.ts';
 import { mountWebSocket } from './transport/websocket.ts';
 
 export interface RunningGateway {
@@ -55,12 +60,33 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const { bus, sessions, inbox } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
   const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
-  const fanout = createFanout(app, metrics, log);
+  const aliases = createAliases();
+  const fanout = createFanout(app, metrics, log, aliases);
   let sockets: ReturnType<typeof mountWebSocket> | undefined;
   const drain = createDrain(() => sockets?.open ?? new Set(), log);
-  const ctx: GatewayContext = { config, bus, log, metrics, policy, interest: createInterest(bus), sessions, inbox, drain };
-
   await bus.start((m) => fanout.publish(m));
+  const presence = createPresence({
+    config: config.presence,
+    namespaces: policy.namespaces,
+    link: bus.presence ?? localPresence(),
+    push: (frame) => fanout.presence(frame),
+    log,
+  });
+  metrics.presence(() => presence.stats());
+  const ctx: GatewayContext = {
+    config,
+    bus,
+    log,
+    metrics,
+    policy,
+    interest: createInterest(bus),
+    sessions,
+    inbox,
+    drain,
+    presence,
+    aliases,
+    rpc: createRpc(config, bus),
+  };
   const mounted = mountWebSocket(uws, app, ctx);
   sockets = mounted;
   metrics.source(
@@ -88,6 +114,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     ],
   );
   mountApi(app, ctx, () => mounted.open.size);
+  mountPresenceApi(app, ctx);
   // The deployment's gateways (heartbeats on NATS), and the admin API and page behind the admin key.
   const admin = createAdmin(ctx, () => mounted.open, startedAt);
   mountAdmin(app, ctx, admin);
@@ -145,6 +172,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
       uws.us_listen_socket_close(listenSocket);
       for (const conn of [...mounted.open]) conn.close(CloseCode.ServerShutdown, 'server shutting down');
       await admin.close();
+      presence.close();
       await ctx.sessions.close();
       await inbox.close();
       await bus.close();

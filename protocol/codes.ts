@@ -68,7 +68,7 @@ export const CloseCode = {
   RateLimited: 4006, // kept sending past the rate limit: back off, then reconnect and resume
   TooManyConnections: 4007, // the user holds the maximum number of connections: retry later (backoff)
 
-  BadProtocol: 4500, // unsupported version or encoding
+  BadProtocol: 4500, // unsupported version or encoding; presence info too large at hello
   Unauthorized: 4501,
   Forbidden: 4502,
   TooManyErrors: 4503, // kept sending invalid frames

@@ -73,6 +73,11 @@ export const HelloFrame = z
      * resumed session gets every later one, once and in order. Absent: every retained one.
      */
     inbox: Position.optional(),
+    /**
+     * msgpack only: `msg` frames come as short arrays naming the topic by the alias its
+     * `subscribed` gave (docs/protocol.md section 7, "msg, compact"); `welcome.compact` says it was granted.
+     */
+    compact: z.boolean().optional(),
   })
   .strict();
 
@@ -231,6 +236,8 @@ export const WelcomeFrame = z.object({
    * client could not see the close frame (4001 SlowConsumer: its buffers were full).
    */
   previousClose: z.object({ code: z.number().int(), reason: z.string() }).optional(),
+  /** `hello.compact` was granted: `msg` frames on this connection are compact arrays. */
+  compact: z.literal(true).optional(),
   /** On a resumed session: direct messages after `hello.inbox` were dropped before the resume (inbox overflow, store recreated). */
   inboxLost: z.literal(true).optional(),
   /** On a resumed session: the topics it was subscribed to (re-subscribe them with `since`). */
@@ -254,6 +261,8 @@ export const SubscribedFrame = z.object({
   /** Every message after `since` is in `replay`; false means a fresh snapshot: messages were lost. */
   recovered: z.boolean(),
   replay: z.array(Publication).optional(),
+  /** On a compact connection: the number that names this topic in its compact `msg` frames. */
+  alias: z.number().int().min(1).optional(),
 });
 
 export const UnsubscribedFrame = z.object({ t: z.literal('unsubscribed'), id: RequestId, topic: z.string() });

@@ -15,6 +15,8 @@ import type {
   MessageKind,
   MsgFrame,
   Position,
+  PresenceFrame,
+  RpcResultFrame,
   SubscribedFrame,
   WelcomeFrame,
 } from '../protocol/frames.ts';
@@ -28,6 +30,7 @@ import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
 import { helloFrame } from './hello.ts';
+import type { PresenceSnapshot } from './presence.ts';
 import { Requests } from './requests.ts';
 import { errorFromFrame, Subscription, type SubscribeOptions, type SubscriptionHost } from './subscription.ts';
 import { TokenKeeper, type GetToken } from './token.ts';
@@ -39,6 +42,11 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Wire encoding: 'msgpack' (default, binary) or 'json' (text, easier to debug). */
   encoding?: Encoding;
+  /**
+   * msgpack only: ask for compact `msg` frames (a short array naming the topic by alias: about 20
+   * bytes around each message's data instead of 60). Default true; the messages the app sees are the same.
+   */
+  compact?: boolean;
   /** A fixed auth token sent in `hello`. */
   token?: string;
   /**
@@ -72,6 +80,8 @@ export interface ClientOptions {
    * round trip. Default true; false sends a `sub` with `since` per topic instead.
    */
   restore?: boolean;
+  /** What this client shows on presence topics (`hello.info`, small JSON); a token's `info` claim takes precedence. */
+  info?: unknown;
 }
 
 export interface ConnectedInfo {
@@ -128,6 +138,17 @@ export interface HistoryOptions {
   timeout?: number;
 }
 
+const KINDS = ['event', 'set', 'patch'] as const;
+/** Compact messages held for a `subscribed` not yet received; past it a subscription sees a gap and resyncs. */
+const MAX_UNALIASED = 10_000;
+export interface RpcOptions {
+  /** Wait at most this long (ms, 1-300000; default the client's `timeout`); the method's configured timeout still caps it. */
+  timeout?: number;
+}
+
+/** How much longer than an RPC's timeout the SDK waits, so the gateway's 5002 (not a local timeout) ends a late call. */
+const RPC_GRACE_MS = 1000;
+
 export class SymphonicClient extends Emitter<ClientEvents> {
   /** Every gateway URL this client may use, in order of preference. */
   readonly urls: readonly string[];
@@ -140,6 +161,10 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   /** The last `hello` asked the server to restore the session's subscriptions. */
   private restoreAsked = false;
   private _sessionState: unknown;
+  /** Compact connections: alias -> topic, from `subscribed` frames. */
+  private readonly aliases = new Map<number, string>();
+  /** Compact messages whose alias no `subscribed` has named yet. */
+  private unaliased: unknown[][] = [];
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
   private readonly inbox = new InboxPosition();
@@ -250,6 +275,14 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     return sub;
   }
 
+  /** A topic's presence read once, without subscribing (the topic's namespace must have presence on: else 2009). */
+  async presence(topic: string, options: { timeout?: number } = {}): Promise<PresenceSnapshot> {
+    const err = topicError(topic);
+    if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
+    const r = await this.request<PresenceFrame>({ t: 'presence', topic }, options.timeout);
+    return { count: r.count, ...(r.members ? { members: r.members } : {}) };
+  }
+
   getSubscription(topic: string): Subscription<any, any> | undefined {
     return this.subs.get(topic);
   }
@@ -302,6 +335,18 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     const r = await this.request<HistoryResultFrame>(frame, options.timeout);
     const messages = r.messages.map((m) => ({ topic, seq: m.seq, prev: m.prev, ts: m.ts, kind: m.kind, data: m.data }) as Message);
     return { topic, epoch: r.epoch, seq: r.seq, messages, complete: r.complete };
+  }
+
+  /**
+   * Calls a backend service (docs/sdk.md "RPC") and resolves to its answer. Rejects with a
+   * SymphonicError whose `code` says why: 2011 no such method, 3000/3001 not allowed, 2012
+   * (a ServiceError with the service's `data`), 4005 answer too large, 5002 timeout, 5003 no
+   * service running.
+   */
+  async rpc<T = unknown>(method: string, data?: unknown, options: RpcOptions = {}): Promise<T> {
+    const timeout = Math.min(Math.max(1, Math.round(options.timeout ?? this.opts.timeout ?? 10_000)), 300_000);
+    const r = await this.request<RpcResultFrame>({ t: 'rpc', method, data: data ?? null, timeout }, timeout + RPC_GRACE_MS);
+    return r.data as T;
   }
 
   /** Round trip to the gateway, ms. */
@@ -392,6 +437,8 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       subscriptions: active.map((sub) => ({ topic: sub.topic, position: sub.position })),
       restore: this.opts.restore !== false,
       name: this.opts.name,
+      info: this.opts.info,
+      compact: this.opts.compact !== false && (this.opts.encoding ?? 'msgpack') === 'msgpack',
       inbox: this.inbox.position,
     });
     this.restoreAsked = hello.restore;
@@ -399,6 +446,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   }
 
   private onFrame(frame: { t?: unknown; id?: unknown }): void {
+    if (Array.isArray(frame)) return this.onCompact(frame);
     switch (frame.t) {
       case 'welcome':
         return this.onWelcome(frame as WelcomeFrame);
@@ -426,15 +474,45 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         return;
       }
       case 'subscribed':
+        if (typeof (frame as SubscribedFrame).alias === 'number') this.alias((frame as SubscribedFrame).alias!, (frame as SubscribedFrame).topic);
         if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
         return this.onRestored(frame as SubscribedFrame);
+      case 'presence':
+        if (typeof frame.id === 'number') return void this.requests.reply(frame.id, frame as { t: string });
+        return void this.subs.get((frame as PresenceFrame).topic)?.presence._apply(frame as PresenceFrame);
       default:
         if (typeof frame.id === 'number') this.requests.reply(frame.id, frame as { t: string });
     }
   }
 
+  /** A compact `msg`: [1, alias, seq, seq - prev, kind code, data, ts] (docs/protocol.md section 7). */
+  private onCompact(f: unknown[]): void {
+    if (f[0] !== 1) return;
+    const topic = this.aliases.get(f[1] as number);
+    if (topic === undefined) {
+      // Messages may come before their `subscribed` (which names the alias): held until it does.
+      if (this.unaliased.length < MAX_UNALIASED) this.unaliased.push(f);
+      return;
+    }
+    const seq = f[2] as number;
+    const m = { t: 'msg', topic, seq, prev: seq - (f[3] as number), kind: KINDS[f[4] as number] ?? 'event', data: f[5], ts: f[6] as number } as MsgFrame;
+    this.subs.get(topic)?._message(m);
+  }
+
+  /** A `subscribed` named an alias: first the messages that came before it, as if in their place. */
+  private alias(alias: number, topic: string): void {
+    this.aliases.set(alias, topic);
+    if (this.unaliased.length === 0) return;
+    const held = this.unaliased;
+    this.unaliased = [];
+    for (const f of held) this.onCompact(f);
+  }
+
   private onWelcome(w: WelcomeFrame): void {
     if (this.conn.connected) return;
+    // Aliases belong to the connection's gateway.
+    this.aliases.clear();
+    this.unaliased = [];
     this._session = { id: w.session, key: w.key };
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;

@@ -70,6 +70,17 @@ export class SequenceConflictError extends SymphonicError {
   }
 }
 
+/** An RPC's service answered with an error (code 2012): `message` is the service's, `data` what it attached. */
+export class ServiceError extends SymphonicError {
+  override name = 'ServiceError';
+  constructor(
+    message: string,
+    readonly data: unknown,
+  ) {
+    super(ErrorCode.ServiceError, message);
+  }
+}
+
 /** An incoming payload did not pass the subscription's schema. */
 export class ValidationError extends SymphonicError {
   override name = 'ValidationError';

@@ -19,6 +19,10 @@ export interface HelloInput {
   restore: boolean;
   /** Sent as `client`, for the server's logs. */
   name: string | undefined;
+  /** `ClientOptions.info`: what this client shows on presence topics. */
+  info?: unknown;
+  /** Ask for compact `msg` frames (msgpack connections). */
+  compact?: boolean;
   /** The last direct message handled (`hello.inbox` on a resume: only later ones come again). */
   inbox?: Position | undefined;
 }
@@ -29,7 +33,7 @@ export interface Hello {
   restore: boolean;
 }
 
-export function helloFrame({ token, session, subscriptions, restore, name, inbox }: HelloInput): Hello {
+export function helloFrame({ token, session, subscriptions, restore, name, info, compact, inbox }: HelloInput): Hello {
   const frame: HelloFrame = { t: 'hello', v: PROTOCOL_VERSION };
   if (token !== undefined) frame.token = token;
   if (session) frame.session = { id: session.id, key: session.key };
@@ -49,5 +53,7 @@ export function helloFrame({ token, session, subscriptions, restore, name, inbox
     else frame.restore = { since };
   }
   if (name) frame.client = name;
+  if (info !== undefined) frame.info = info;
+  if (compact) frame.compact = true;
   return { frame, restore: restoring };
 }

@@ -8,7 +8,8 @@ import type { ErrorFrame, Position, Publication, SubscribedFrame } from '../prot
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import type { StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
-import { ClientErrorCode, SequenceConflictError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
+import { ClientErrorCode, SequenceConflictError, ServiceError, SymphonicError, TimeoutError, ValidationError } from './errors.ts';
+import { Presence } from './presence.ts';
 import { type Schema, validate } from './schema.ts';
 import { nextSubscriptionStatus, type SubscriptionEvent, type SubscriptionStatus } from './subscription-state.ts';
 import { TopicLog } from './topic-log.ts';
@@ -68,6 +69,8 @@ export interface SubscribeOptions<S = unknown, E = unknown> {
 
 export class Subscription<S = unknown, E = unknown> extends Emitter<SubscriptionEvents<S, E>> {
   readonly topic: string;
+  /** Who is on the topic, when its namespace has presence on (filled after `subscribed`). */
+  readonly presence = new Presence();
   private _status: SubscriptionStatus = 'unsubscribed';
   private _recovered = false;
   private _wasRecovering = false;
@@ -135,6 +138,7 @@ export class Subscription<S = unknown, E = unknown> extends Emitter<Subscription
   unsubscribe(): void {
     if (!this.transition({ type: 'unsubscribe' })) return;
     const wasLive = this.host.connected;
+    this.presence._reset();
     this.stop();
     this.host.detach(this);
     if (wasLive) this.host.call({ t: 'unsub', topic: this.topic }, noop, noop);
@@ -346,5 +350,6 @@ function noop(): void {}
 /** @internal Turns an `error` frame into the SymphonicError a request rejects with. */
 export function errorFromFrame(frame: ErrorFrame): SymphonicError {
   if (frame.code === ErrorCode.SequenceConflict && typeof frame.seq === 'number') return new SequenceConflictError(frame.message, frame.topic, frame.seq);
+  if (frame.code === ErrorCode.ServiceError) return new ServiceError(frame.message, frame.data);
   return new SymphonicError(frame.code, frame.message, frame.topic);
 }

@@ -193,7 +193,87 @@ export interface Bus {
    * engine with no peers, the cluster is this gateway alone (cluster.ts `localCluster`).
    */
   joinCluster?(options: ClusterOptions): BusCluster;
+  /**
+   * Presence between gateways (gateway/presence/ runs the logic; the engine only carries it).
+   * Optional: without it presence is this gateway's alone (memory/presence.ts `localPresence`).
+   */
+  readonly presence?: PresenceLink;
+  /**
+   * A request/reply to whoever serves `subject` (relative to the engine's prefix: the NATS engine
+   * sends to `<prefix>.<subject>`), e.g. RPC to a service in a queue group. Optional: engines with
+   * no services to talk to (memory) leave it out. Rejects with a BusRequestError; `signal`
+   * abandons the request (its late answer is dropped, its resources freed at once).
+   */
+  request?(subject: string, payload: Uint8Array, headers: Readonly<Record<string, string>>, timeoutMs: number, signal?: AbortSignal): Promise<BusReply>;
   close(): Promise<void>;
+}
+
+/** One presence member as gateways exchange it (the protocol's PresenceMember). */
+export interface PresenceEntry {
+  readonly session: string;
+  readonly user?: string;
+  readonly info?: unknown;
+}
+
+/**
+ * One gateway's presence news about one topic. `seq` counts per (gateway instance, topic): a
+ * receiver that sees `seq` skip asks that gateway for its full set. `full` replaces what the
+ * receiver held of `from` (a sync answer); otherwise `join`/`leave` are changes since `seq - 1`.
+ * Count-only topics carry `count` (the sender's whole count) and no lists.
+ */
+export interface PresenceChange {
+  readonly topic: string;
+  readonly from: string;
+  readonly seq: number;
+  readonly full: boolean;
+  readonly join?: readonly PresenceEntry[];
+  readonly leave?: readonly string[];
+  readonly count?: number;
+}
+
+export interface PresenceHandlers {
+  /** Another gateway's news about a topic this gateway watches (or a sync answer). */
+  change(c: PresenceChange): void;
+  /** This gateway's full set of `topic` (`full: true`), for a gateway that asks. */
+  snapshot(topic: string): PresenceChange;
+  /** A gateway instance left the roster (bye, missed beats, restarted): its members leave. */
+  gone(instance: string): void;
+  /** A gateway instance (re)appeared in the roster: sync the watched topics from it. */
+  appeared(instance: string): void;
+}
+
+/** The engine's transport for presence: batches out, batches in, full-set requests, the roster's verdicts. */
+export interface PresenceLink {
+  /** This gateway's instance id (unique per process run). */
+  readonly instance: string;
+  start(handlers: PresenceHandlers): void;
+  /** Receive other gateways' changes of `topic`. */
+  watch(topic: string): void;
+  unwatch(topic: string): void;
+  publish(change: PresenceChange): void;
+  /**
+   * Asks every other gateway (or only `only`) for its full set of `topic`; resolves with the
+   * answers that came before every known gateway answered or `timeoutMs` passed.
+   */
+  collect(topic: string, only: string | null, timeoutMs: number): Promise<PresenceChange[]>;
+  close(): void;
+}
+
+/** A service's answer to `Bus.request`. */
+export interface BusReply {
+  readonly payload: Uint8Array;
+  /** The answer's headers, names in lower case (first value of each). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Why `Bus.request` got no answer: nobody serves the subject, none in time, or the bus is down. */
+export class BusRequestError extends Error {
+  constructor(
+    readonly reason: 'no_responders' | 'timeout' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** What an engine gives the gateway: its bus, and the session store that lives where the bus does. */

@@ -19,7 +19,8 @@ export class Connection {
   state: ConnState = 'handshaking';
   session: Session | null = null;
   /** Subscriptions by topic; a record's identity tells a pending subscribe whether it is still current. */
-  readonly subs = new Map<string, { state: SubState }>();
+  /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
+  readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
   /** Direct messages to the session, from its inbox (inbox-delivery.ts); set with `welcome`. */
   direct: InboxDelivery | null = null;
@@ -40,10 +41,16 @@ export class Connection {
   closing = false;
   /** uWS dropped a message for this socket (buffer past maxBackpressure) and is closing it. */
   slow = false;
+  /** `hello.compact` granted: `msg` frames come as short arrays naming topics by alias (msgpack only). */
+  compact = false;
   /** The `hello` offered a session to resume (for metrics: resumed or replaced). */
   offeredSession = false;
   /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */
   readonly pubsInFlight = new Map<number, number>();
+  /** What this session shows on presence topics: the token's `info` claim, else `hello.info` (bounded at hello). */
+  presenceInfo: unknown = undefined;
+  /** RPC calls in flight: aborted when the connection is released (their answers are dropped). */
+  readonly rpcCalls = new Set<AbortController>();
   /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
   observe: ((frame: ServerFrame) => void) | null = null;
 

@@ -11,8 +11,10 @@ import type { Connection } from './connection.ts';
 import { send } from './direct.ts';
 import { hello } from './handshake.ts';
 import { answerIce } from './ice.ts';
+import { readPresence } from './presence.ts';
 import { internalError } from './refuse.ts';
 import { setSessionState } from './session-state.ts';
+import { rpc } from './rpc.ts';
 import { refresh } from './token.ts';
 import { history, publish, subscribe, unsubscribe } from './topics.ts';
 
@@ -46,6 +48,10 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return answerIce(ctx, conn, frame);
     case 'send':
       return send(ctx, conn, frame, bytes);
+    case 'presence':
+      return void readPresence(ctx, conn, frame).catch(internalError(ctx, conn, frame));
+    case 'rpc':
+      return rpc(ctx, conn, frame);
   }
 }
 

@@ -10,6 +10,7 @@ import type { Connection } from './connection.ts';
 import { InboxDelivery } from './inbox-delivery.ts';
 import { internalError } from './refuse.ts';
 import { scheduleExpiry } from './token.ts';
+import { presenceInfo } from '../presence/info.ts';
 import { subscribe } from './topics.ts';
 
 export function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame, welcomed: () => void): void {
@@ -45,6 +46,12 @@ export function hello(ctx: GatewayContext, conn: Connection, frame: HelloFrame, 
 
 function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, identity: Identity, welcomed: () => void): void {
   const { limits } = ctx.policy;
+  const info = presenceInfo(identity.info, frame.info, ctx.config.presence.maxInfoBytes);
+  if (!info.ok) {
+    conn.sendError(ErrorCode.PayloadTooLarge, info.message);
+    return conn.close(CloseCode.BadProtocol, 'presence info too large');
+  }
+  conn.presenceInfo = info.value;
   if (identity.user !== null) {
     if (!limits.userHasRoom(identity.user)) {
       conn.sendError(ErrorCode.TooManyConnections, `at most ${ctx.config.limits.maxConnectionsPerUser} connections per user`);
@@ -71,6 +78,8 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
       conn.transition('hello');
       scheduleExpiry(ctx, conn);
       conn.session = session;
+      // Compact msg frames are msgpack arrays: a JSON connection keeps the plain frames.
+      conn.compact = frame.compact === true && conn.codec.binary;
       const note = session.previousClose;
       session.previousClose = undefined;
       conn.send({
@@ -84,6 +93,7 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
         ...(identity.user === null ? {} : { user: identity.user }),
         ...(identity.exp === null ? {} : { exp: identity.exp }),
         ...(note ? { previousClose: note } : {}),
+        ...(conn.compact ? { compact: true as const } : {}),
         ...(resumed ? { topics: [...session.topics] } : {}),
         ...(resumed && session.state !== undefined ? { state: session.state } : {}),
         ...(backlog.lost ? { inboxLost: true as const } : {}),

@@ -3,13 +3,19 @@ import { CloseCode } from '../../protocol/index.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Connection } from './connection.ts';
 
-/** Frees the connection's interest, expiry timer, per-user limits and session. */
+/** Frees the connection's interest, RPC calls in flight, expiry timer, per-user limits and session. */
 export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
-  for (const [topic, rec] of conn.subs) if (rec.state !== 'authorizing') ctx.interest.remove(topic);
+  ctx.presence.socketGone(conn); // before `subs` is cleared: its presence topics wait for a resume
+  for (const [topic, rec] of conn.subs) {
+    if (rec.state !== 'authorizing') ctx.interest.remove(topic);
+    if (rec.alias !== undefined) ctx.aliases.release(topic);
+  }
   conn.subs.clear();
   conn.pending = [];
   conn.direct?.close();
   conn.direct = null;
+  for (const call of conn.rpcCalls) call.abort();
+  conn.rpcCalls.clear();
   if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
   conn.expiryTimer = null;
   if (conn.identity.user !== null && conn.userRate) ctx.policy.limits.removeUser(conn.identity.user, conn);

@@ -19,7 +19,7 @@ import { refuse } from './refuse.ts';
  * claim does not already allow the topic, is verified first (a token given is a token checked).
  * Never throws: a failure inside is logged and answered as a 5000 denial.
  */
-async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
+export async function authorizeRead(ctx: GatewayContext, conn: Connection, topic: string, token: string | undefined): Promise<Decision> {
   try {
     return await decideRead(ctx, conn, topic, token);
   } catch (e) {
@@ -66,18 +66,21 @@ export async function subscribe(
     return refuse(ctx, conn, decision.code, decision.message, id, topic);
   }
 
-  const sub = { state: 'subscribing' as const };
+  const sub: { state: 'subscribing'; alias?: number } = { state: 'subscribing' };
   conn.subs.set(topic, sub);
   const current = () => conn.state === 'open' && conn.subs.get(topic) === sub;
   try {
-    await ctx.interest.add(topic);
+    // On a presence topic the view across gateways is synced before `subscribed` (its full list follows it).
+    await Promise.all([ctx.interest.add(topic), ctx.presence.ready(topic)]);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
     // Join the live stream before reading the snapshot: nothing published in between is missed;
     // the client drops what it then sees twice (by seq).
-    conn.ws!.subscribe(nativeTopic(conn.codec.encoding, topic));
+    // The record holds the alias from here on: dropSubscription and releaseConnection give it back.
+    const alias = conn.compact ? (sub.alias = ctx.aliases.acquire(topic)) : undefined;
+    conn.ws!.subscribe(nativeTopic(conn.codec.encoding, topic, conn.compact));
     const r = await ctx.bus.recover(topic, since);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
-    conn.subs.set(topic, { state: 'subscribed' });
+    conn.subs.set(topic, { state: 'subscribed', alias });
     rememberTopic(ctx, conn, topic, true);
     const recovered = since !== undefined && r.recovered;
     conn.send({
@@ -88,8 +91,10 @@ export async function subscribe(
       seq: r.seq,
       wasRecovering: since !== undefined,
       recovered,
+      ...(alias === undefined ? {} : { alias }),
       ...(recovered ? { replay: r.replay.map(toPublication) } : r.state === undefined ? {} : { state: r.state }),
     });
+    ctx.presence.subscribed(conn, topic);
   } catch (e) {
     ctx.log.warn('subscribe failed', { topic, error: (e as Error).message });
     if (conn.subs.get(topic) === sub) dropSubscription(ctx, conn, topic);
@@ -118,8 +123,10 @@ function dropSubscription(ctx: GatewayContext, conn: Connection, topic: string):
   const rec = conn.subs.get(topic);
   conn.subs.delete(topic);
   if (!rec || rec.state === 'authorizing') return; // no interest was taken
+  if (rec.state === 'subscribed') ctx.presence.unsubscribed(conn, topic);
+  if (rec.alias !== undefined) ctx.aliases.release(topic);
   ctx.interest.remove(topic);
-  if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic));
+  if (conn.state === 'open') conn.ws!.unsubscribe(nativeTopic(conn.codec.encoding, topic, conn.compact));
 }
 
 export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind, data, expect }: PubFrame, bytes: number): void {

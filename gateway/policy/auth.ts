@@ -2,7 +2,9 @@
  * JWT verification (jose): HS256/384/512 with shared secrets, RS/PS/ES/EdDSA with PEM public keys
  * or a local JWKS file. Claims used: `sub` (user id), `exp`, `subs` / `pubs` (topic patterns the
  * token may subscribe / publish to), `channels` (extra ids counted as the user's own in personal
- * namespaces) and, on subscription tokens, `topic`. Tokens are never logged or echoed.
+ * namespaces), `rpc` (method patterns the token may call, for methods with `allow: "token"`),
+ * the claims named in `rpc.claims` (forwarded to RPC services) and, on subscription tokens,
+ * `topic`. Tokens are never logged or echoed.
  */
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,8 @@ export interface AuthConfig {
   issuer?: string | undefined;
   audience?: string | undefined;
   clockToleranceSec: number;
+  /** Claims kept on the identity to forward to RPC services (config `rpc.claims`). */
+  forwardClaims?: readonly string[];
 }
 
 /** Who a connection is, from its token (or anonymous). */
@@ -30,9 +34,15 @@ export interface Identity {
   readonly subs: PatternSet;
   readonly pubs: PatternSet;
   readonly channels: readonly string[];
+  /** The token's `info` claim: what the user shows on presence topics (bounded at hello). */
+  readonly info?: unknown;
+  /** RPC method patterns the token may call (methods with `allow: "token"`). */
+  readonly rpc: PatternSet;
+  /** The token claims named in `rpc.claims`, as the token had them: forwarded to RPC services. */
+  readonly claims: Readonly<Record<string, unknown>>;
 }
 
-export const ANONYMOUS: Identity = { user: null, exp: null, subs: EMPTY_PATTERNS, pubs: EMPTY_PATTERNS, channels: [] };
+export const ANONYMOUS: Identity = { user: null, exp: null, subs: EMPTY_PATTERNS, pubs: EMPTY_PATTERNS, channels: [], rpc: EMPTY_PATTERNS, claims: {} };
 
 /** Claims of a verified subscription token. */
 export interface SubscriptionGrant {
@@ -96,6 +106,7 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
     }
   }
   const enabled = hmac.length + asym.length > 0;
+  const forwarded = cfg.forwardClaims ?? [];
   const options = {
     algorithms,
     clockTolerance: cfg.clockToleranceSec,
@@ -142,13 +153,21 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
         return deny(ErrorCode.Unauthorized, 'token has no valid "sub" claim (the user id)');
       const subs = patternsClaim(c, 'subs');
       const pubs = patternsClaim(c, 'pubs');
+      const rpc = patternsClaim(c, 'rpc');
       const channels = c.channels === undefined ? [] : c.channels;
       if (typeof subs === 'string') return deny(ErrorCode.Unauthorized, subs);
       if (typeof pubs === 'string') return deny(ErrorCode.Unauthorized, pubs);
+      if (typeof rpc === 'string') return deny(ErrorCode.Unauthorized, rpc);
       if (!Array.isArray(channels) || channels.length > 256 || !channels.every((x) => typeof x === 'string' && CHANNEL_RE.test(x))) {
         return deny(ErrorCode.Unauthorized, 'invalid "channels" claim: a list of topic tokens');
       }
-      return { ok: true, value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[] } };
+      const info = c.info === undefined || c.info === null ? {} : { info: c.info };
+      const claims: Record<string, unknown> = {};
+      for (const name of forwarded) if (c[name] !== undefined) claims[name] = c[name];
+      return {
+        ok: true,
+        value: { user: c.sub, exp: typeof c.exp === 'number' ? Math.floor(c.exp) : null, subs, pubs, channels: channels as string[], rpc, claims, ...info },
+      };
     },
     async grant(token) {
       const v = await verify(token);
@@ -172,10 +191,10 @@ function deny(code: ErrorCode, message: string): { ok: false; code: ErrorCode; m
   return { ok: false, code, message };
 }
 
-function patternsClaim(c: JWTPayload, name: 'subs' | 'pubs'): PatternSet | string {
+function patternsClaim(c: JWTPayload, name: 'subs' | 'pubs' | 'rpc'): PatternSet | string {
   const v = c[name];
   if (v === undefined) return EMPTY_PATTERNS;
-  if (!Array.isArray(v)) return `invalid "${name}" claim: a list of topic patterns`;
+  if (!Array.isArray(v)) return `invalid "${name}" claim: a list of ${name === 'rpc' ? 'method' : 'topic'} patterns`;
   try {
     return compilePatterns(v as string[]);
   } catch (e) {

@@ -36,6 +36,7 @@ export async function createPolicy<C>(config: GatewayConfig): Promise<Policy<C>>
     issuer: auth.issuer,
     audience: auth.audience,
     clockToleranceSec: auth.clockToleranceSec,
+    forwardClaims: config.rpc.claims,
   }).catch((e: Error) => {
     throw new ConfigError(`invalid config:\n  ${e.message}`);
   });

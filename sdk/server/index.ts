@@ -10,3 +10,5 @@ export type { NatsPublisherCredentials, NatsTransportOptions } from './nats.ts';
 export { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from '../errors.ts';
 export { ErrorCode } from '../../protocol/codes.ts';
 export type { MessageKind, PublishAck } from '../types.ts';
+export { callerFromHeaders, rpcHttpHandler, RpcServiceError, serveRpc } from './service.ts';
+export type { RpcCaller, RpcHandler, RpcRequest, ServeOptions } from './service.ts';

@@ -14,7 +14,10 @@ import { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
 import { NatsPublishTransport, type NatsTransportOptions } from './nats.ts';
 import type { Recipient } from '../direct.ts';
 import { sendOverHttp } from './send.ts';
-import { FallbackTransport, type FallbackOptions, type PublishTransport } from './transport.ts';
+import { publishBatchHttp, type BatchRequest } from './batch.ts';
+import { readPresence } from './presence.ts';
+import type { PresenceSnapshot } from '../presence.ts';
+import { FallbackTransport, type FallbackOptions, type PublishRequest, type PublishTransport } from './transport.ts';
 
 export { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
 export { FallbackTransport, TransportUnavailableError, type FallbackOptions, type PublishRequest, type PublishTransport } from './transport.ts';
@@ -39,11 +42,29 @@ const KINDS: ReadonlySet<unknown> = new Set(['event', 'set', 'patch']);
  */
 export class SymphonicPublisher {
   readonly transport: PublishTransport;
-  /** The gateway's HTTP API, when the publisher has one (`send` needs it). */
+  /** The gateway's HTTP API, when the options name one (presence is read there). */
   private readonly http: HttpTransportOptions | undefined;
   constructor(options: PublisherOptions) {
     this.transport = transportOf(options);
-    this.http = httpOf(options, this.transport);
+    this.http = httpOf(options);
+  }
+
+  /**
+   * A topic's presence across the gateways (`GET /api/presence`): `count`, and `members` unless the
+   * topic is count-only or past the member limit. Needs the HTTP API (`url`, and an `apiKey` with
+   * the publish scope): presence lives in the gateways, a NATS-only publisher cannot read it.
+   */
+  async presence(topic: string): Promise<PresenceSnapshot> {
+    const err = topicError(topic);
+    if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
+    if (!this.http) {
+      throw new SymphonicError(
+        ErrorCode.BadRequest,
+        `presence of ${topic}: reading presence needs the gateway's HTTP API; give the publisher a url (and apiKey)`,
+        topic,
+      );
+    }
+    return readPresence(this.http, topic);
   }
 
   /**
@@ -69,18 +90,34 @@ export class SymphonicPublisher {
    * now) and nothing is stored.
    */
   async publish(topic: string, data: unknown, options: { kind?: MessageKind; expect?: number } = {}): Promise<PublishAck> {
-    const kind = options.kind ?? 'event';
-    const err = topicError(topic);
-    if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
-    if (!KINDS.has(kind)) throw new SymphonicError(ErrorCode.BadRequest, `kind must be 'event', 'set' or 'patch' (got ${String(kind)})`, topic);
-    // Absent data is null, as on the wire (`pub` and the HTTP API default it).
-    const value = data === undefined ? null : data;
-    const bad = dataError(value);
-    if (bad) throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${topic}: ${bad}`, topic);
-    if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
-      throw new SymphonicError(ErrorCode.BadRequest, `expect must be a sequence (a non-negative integer), got ${String(options.expect)}`, topic);
+    return this.transport.publish(checked(topic, data, options));
+  }
+
+  /**
+   * Many publishes at once, in the order given; one result per entry, in the same order: its ack,
+   * or the SymphonicError it got (one entry's failure does not stop the others). Over the HTTP
+   * API it is one request per 1000 entries (`POST /api/publish/batch`), which costs the gateway far
+   * less than a request per message; other transports publish the entries one by one. An entry
+   * that breaks the rules (topic, kind, data) rejects the whole call before anything is sent.
+   * `idempotencyKey` needs the HTTP API.
+   */
+  async publishBatch(
+    entries: ReadonlyArray<{ topic: string; data: unknown; kind?: MessageKind; expect?: number; idempotencyKey?: string }>,
+  ): Promise<Array<PublishAck | SymphonicError>> {
+    const requests: BatchRequest[] = entries.map((e) => ({
+      ...checked(e.topic, e.data, e),
+      ...(e.idempotencyKey === undefined ? {} : { idempotencyKey: e.idempotencyKey }),
+    }));
+    const direct = this.transport instanceof HttpPublishTransport ? this.http : undefined;
+    if (direct) return publishBatchHttp(direct, requests);
+    if (requests.some((r) => r.idempotencyKey !== undefined)) {
+      throw new SymphonicError(ErrorCode.BadRequest, 'idempotencyKey in a batch needs the HTTP transport (give the publisher a url)');
     }
-    return this.transport.publish({ topic, kind, data: value, ...(options.expect === undefined ? {} : { expect: options.expect }) });
+    return Promise.all(
+      requests.map((r) =>
+        this.transport.publish(r).catch((e: unknown) => (e instanceof SymphonicError ? e : new SymphonicError(ErrorCode.Unavailable, String(e), r.topic))),
+      ),
+    );
   }
 
   /** Replaces the topic's state document. */
@@ -103,15 +140,32 @@ export class SymphonicPublisher {
   }
 }
 
-function httpOf(o: PublisherOptions, transport: PublishTransport): HttpTransportOptions | undefined {
-  if (transport instanceof HttpPublishTransport) return transport.opts;
-  if ('transport' in o || o.url === undefined) return undefined;
+function httpOf(o: PublisherOptions): HttpTransportOptions | undefined {
+  if ('transport' in o) return undefined;
+  if (!o.nats) return o;
+  if (o.url === undefined) return undefined;
   return {
     url: o.url,
     ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
     ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
     ...(o.fetch !== undefined ? { fetch: o.fetch } : {}),
   };
+}
+
+/** A publish checked by the rules the gateway applies (`topicError`, `dataError`), whatever the transport. */
+function checked(topic: string, data: unknown, options: { kind?: MessageKind | undefined; expect?: number | undefined }): PublishRequest {
+  const kind = options.kind ?? 'event';
+  const err = topicError(topic);
+  if (err) throw new SymphonicError(ErrorCode.BadTopic, err, topic);
+  if (!KINDS.has(kind)) throw new SymphonicError(ErrorCode.BadRequest, `kind must be 'event', 'set' or 'patch' (got ${String(kind)})`, topic);
+  // Absent data is null, as on the wire (`pub` and the HTTP API default it).
+  const value = data === undefined ? null : data;
+  const bad = dataError(value);
+  if (bad) throw new SymphonicError(ErrorCode.InvalidPayload, `publish to ${topic}: ${bad}`, topic);
+  if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
+    throw new SymphonicError(ErrorCode.BadRequest, `expect must be a sequence (a non-negative integer), got ${String(options.expect)}`, topic);
+  }
+  return { topic, kind, data: value, ...(options.expect === undefined ? {} : { expect: options.expect }) };
 }
 
 function transportOf(o: PublisherOptions): PublishTransport {

@@ -12,7 +12,8 @@ import { startingService } from '../support/services.ts';
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CHROMIUM = '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<Browser> {
+/** `extraArgs`: e.g. the WebRTC flags the peer tests need (peer.browser.test.ts). */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   startingService('Chromium');
   if (!existsSync(CHROMIUM)) {
     throw new Error(`browser tests need Debian's Chromium at ${CHROMIUM}: run \`apt-get install chromium\` (the tests never download a browser)`);
@@ -28,6 +29,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }

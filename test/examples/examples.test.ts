@@ -5,9 +5,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { COLOURS, paintDiagonal } from '../../examples/http-publisher/publish.ts';
 import { watch } from '../../examples/live-state/watch.ts';
+import { callOnce } from '../../examples/rpc-http-service/call.ts';
+import { startHttpService } from '../../examples/rpc-http-service/service.ts';
 import { Changes } from '../support/changes.ts';
 import { useGateway } from '../support/gateway.ts';
 
@@ -42,5 +44,18 @@ describe('examples', () => {
       expect(r.stderr, script).toBe('');
       expect(r.status, script).toBe(0);
     }
+  });
+});
+
+describe('examples: RPC to the HTTP service', () => {
+  it('call.ts gets a quote from service.ts through the gateway, and a service error with its data', async () => {
+    const { server, url } = await startHttpService(0);
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const rpcGw = await useGateway({ demo: false, rpc: { methods: { 'quotes.*': { url, allow: 'anyone' } } } });
+    expect(await callOnce(rpcGw.url, 'quotes.price', { sku: 'sku-1', qty: 2 })).toBe(
+      'quotes.price -> {"sku":"sku-1","qty":2,"total":19.8,"quotedFor":"anonymous"}',
+    );
+    expect(await callOnce(rpcGw.url, 'quotes.price', { sku: 'nope' })).toBe('quotes.price failed: 2012 unknown sku {"sku":"nope"}');
+    expect(await callOnce(rpcGw.url, 'other.thing', null)).toMatch(/^other\.thing failed: 2011 /);
   });
 });

@@ -77,3 +77,39 @@ describe('HTTP batch publish', () => {
     expect(probe.results[0]!.seq).toBe(1);
   });
 });
+
+describe('server publisher publishBatch', () => {
+  it('over HTTP: one request per 1000 entries, in order, one result per entry', async () => {
+    const { SymphonicPublisher, SymphonicError } = await import('../../sdk/server/index.ts');
+    const publisher = new SymphonicPublisher({ url: gw.httpUrl, apiKey: KEY });
+    const entries = Array.from({ length: 1500 }, (_, i) => ({ topic: 'bt.sdk', data: i }));
+    const results = await publisher.publishBatch([...entries, { topic: 'small.y', data: 'far more than sixteen bytes' }]);
+    expect(results).toHaveLength(1501);
+    expect(results.slice(0, 1500).map((r) => (r as { seq: number }).seq)).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
+    expect(results[1500]).toBeInstanceOf(SymphonicError);
+    expect(results[1500]).toMatchObject({ code: ErrorCode.PayloadTooLarge, topic: 'small.y' });
+    await expect(publisher.publishBatch([{ topic: 'bad topic', data: 1 }])).rejects.toMatchObject({ code: ErrorCode.BadTopic });
+  });
+
+  it('over another transport: entry by entry, each failure in its place', async () => {
+    const { SymphonicPublisher, SymphonicError } = await import('../../sdk/server/index.ts');
+    let n = 0;
+    const transport = {
+      publish: async (r: { topic: string }) => {
+        if (r.topic === 'bt.fail') throw new SymphonicError(ErrorCode.Unavailable, 'down', r.topic);
+        return { seq: ++n, epoch: 'e' };
+      },
+    };
+    const results = await new SymphonicPublisher({ transport }).publishBatch([
+      { topic: 'bt.ok', data: 1 },
+      { topic: 'bt.fail', data: 2 },
+      { topic: 'bt.ok', data: 3 },
+    ]);
+    expect(results[0]).toEqual({ seq: 1, epoch: 'e' });
+    expect(results[1]).toMatchObject({ code: ErrorCode.Unavailable });
+    expect(results[2]).toEqual({ seq: 2, epoch: 'e' });
+    await expect(new SymphonicPublisher({ transport }).publishBatch([{ topic: 'bt.ok', data: 1, idempotencyKey: 'k' }])).rejects.toMatchObject({
+      code: ErrorCode.BadRequest,
+    });
+  });
+});

@@ -20,7 +20,7 @@ describe('connection', () => {
     expect(s.protocols).toEqual(['symphonic.v1.msgpack']);
     expect(c.state).toBe('connecting');
     s.open();
-    expect(s.sent).toEqual([{ t: 'hello', v: 1, token: 'tok', client: 'test-app' }]);
+    expect(s.sent).toEqual([{ t: 'hello', v: 1, compact: true, token: 'tok', client: 'test-app' }]);
     s.deliver({ t: 'welcome', v: 1, session: 'S', key: 'K', resumed: false, heartbeat: 5000, node: 'n1' });
     expect(c.state).toBe('connected');
     expect(c.session).toEqual({ id: 'S', key: 'K' });
@@ -46,7 +46,7 @@ describe('connection', () => {
     await vi.advanceTimersByTimeAsync(100); // first window is [0, 100)
     expect(server.sockets.length).toBe(2);
     server.last.open();
-    expect(server.last.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' } });
+    expect(server.last.sent[0]).toEqual({ t: 'hello', v: 1, compact: true, session: { id: 'sess-1', key: 'key-1' } });
     server.last.deliver({ t: 'welcome', v: 1, session: 'sess-1', key: 'key-2', resumed: true, heartbeat: 1000, node: 'n' });
     expect(changes).toEqual(['connecting:1006', 'connected:0']);
     expect(c.session?.key).toBe('key-2');
@@ -233,7 +233,13 @@ describe('several gateway URLs', () => {
     expect(b.url).toBe('ws://b/ws');
     b.open();
     // The hello offers the positions for a server-side restore...
-    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' }, restore: { since: { 't.x': { seq: 5, epoch: 'e1' } } } });
+    expect(b.sent[0]).toEqual({
+      t: 'hello',
+      v: 1,
+      compact: true,
+      session: { id: 'sess-1', key: 'key-1' },
+      restore: { since: { 't.x': { seq: 5, epoch: 'e1' } } },
+    });
     // ...which a new session (not resumed) does not do: the client subscribes itself.
     b.deliver({ t: 'welcome', v: 1, session: 'sess-2', key: 'k2', resumed: false, heartbeat: 1000, node: 'node-b' });
     expect(cl.url).toBe('ws://b/ws');

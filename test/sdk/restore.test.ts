@@ -32,7 +32,13 @@ describe('server-side restore on resume (hello.restore)', () => {
       subs: [sub],
       b,
     } = await droppedAndBack(['t.x']);
-    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' }, restore: { since: { 't.x': { seq: 5, epoch: 'e1' } } } });
+    expect(b.sent[0]).toEqual({
+      t: 'hello',
+      v: 1,
+      compact: true,
+      session: { id: 'sess-1', key: 'key-1' },
+      restore: { since: { 't.x': { seq: 5, epoch: 'e1' } } },
+    });
     b.deliver(resumedWelcome(['t.x']));
     expect(b.framesOf('sub')).toEqual([]);
     expect(sub!.status).toBe('resubscribing');
@@ -102,14 +108,14 @@ describe('server-side restore on resume (hello.restore)', () => {
   it('too many positions for one hello: no restore, each subscription resubscribes itself', async () => {
     const topics = Array.from({ length: 200 }, (_, i) => `t.${String(i).padStart(3, '0')}.${'x'.repeat(100)}`);
     const { b } = await droppedAndBack(topics);
-    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' } });
+    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, compact: true, session: { id: 'sess-1', key: 'key-1' } });
     b.deliver(resumedWelcome(topics));
     expect(b.framesOf('sub')).toHaveLength(200);
   });
 
   it('restore: false resubscribes with sub frames as before', async () => {
     const { b } = await droppedAndBack(['t.x'], { restore: false });
-    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, session: { id: 'sess-1', key: 'key-1' } });
+    expect(b.sent[0]).toEqual({ t: 'hello', v: 1, compact: true, session: { id: 'sess-1', key: 'key-1' } });
     b.deliver(resumedWelcome(['t.x']));
     expect(b.lastOf('sub')).toMatchObject({ topic: 't.x', since: { seq: 5, epoch: 'e1' } });
   });

@@ -81,7 +81,7 @@ describe('namespaces', () => {
   });
 
   it('resolves unset fields from defaultNamespace, then from the gateway config', () => {
-    expect(ns.of('chat.x')).toMatchObject({ subscribe: 'authenticated', publish: 'anyone', presence: true, maxPayloadBytes: 64 * 1024 });
+    expect(ns.of('chat.x')).toMatchObject({ subscribe: 'authenticated', publish: 'anyone', presence: 'members', maxPayloadBytes: 64 * 1024 });
     expect(ns.of('prices.eur')).toMatchObject({ subscribe: 'anyone', publish: 'server', maxPayloadBytes: 128, presence: false });
     expect(ns.of('other').publish).toBe('anyone');
     expect(createNamespaces(config({ clientPublish: false })).of('other').publish).toBe('server');

@@ -10,6 +10,7 @@ import { applyMessage, type MessageKind, type Position } from '../../../protocol
 import { SequenceConflictError, type Bus, type BusMessage, type BusStatus, type HistoryResult, type PublishResult, type RecoverResult } from '../bus.ts';
 import { localCluster } from '../cluster.ts';
 import { IdempotencyConflictError, idempotencyId, publishDigest } from '../idempotency.ts';
+import { localPresence } from './presence.ts';
 
 export interface MemoryBusOptions {
   history?: { size?: number; ageMs?: number };
@@ -178,6 +179,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     status: () => status,
     // One process, no peers: the cluster is this gateway.
     joinCluster: (o) => localCluster(o, () => ({ engine: 'memory', status, keeper: null })),
+    presence: localPresence(),
     async close() {
       status = 'closed';
       deliver = () => {};

@@ -92,16 +92,47 @@ function answerOf(msg: Msg): ClusterAnswer | undefined {
   return a && typeof a === 'object' && typeof a.node === 'string' && typeof a.ok === 'boolean' ? a : undefined;
 }
 
-export function joinNatsCluster(nc: NatsConnection, prefix: string, o: ClusterOptions, info: () => ClusterBusInfo, log: Logger): BusCluster {
+/**
+ * Who else is in the roster, as it changes (presence drops a gateway's members when it goes).
+ * `instance` is this gateway's own instance id, shared with whoever listens.
+ */
+export interface RosterWatch {
+  readonly instance: string;
+  appeared(instance: string): void;
+  gone(instance: string): void;
+}
+
+interface Peer {
+  beat: Beat;
+  lastSeen: number;
+  /** Fires when the peer has missed CLUSTER_MISSED_BEATS beats: dropped then, not at the next tick. */
+  timer: NodeJS.Timeout;
+}
+
+export function joinNatsCluster(
+  nc: NatsConnection,
+  prefix: string,
+  o: ClusterOptions,
+  info: () => ClusterBusInfo,
+  log: Logger,
+  watch?: RosterWatch,
+): BusCluster {
   const subjects = clusterSubjects(prefix);
-  const instance = nuid.next();
-  const peers = new Map<string, { beat: Beat; lastSeen: number }>();
+  const instance = watch?.instance ?? nuid.next();
+  const peers = new Map<string, Peer>();
   let left = false;
   let warnedTwin = false;
 
-  const stale = (p: { beat: Beat; lastSeen: number }, now: number) => now - p.lastSeen > CLUSTER_MISSED_BEATS * p.beat.intervalMs;
+  const stale = (p: Peer, now: number) => now - p.lastSeen > CLUSTER_MISSED_BEATS * p.beat.intervalMs;
+  function drop(node: string): void {
+    const p = peers.get(node);
+    if (!p) return;
+    clearTimeout(p.timer);
+    peers.delete(node);
+    watch?.gone(p.beat.instance);
+  }
   function prune(now = Date.now()): void {
-    for (const [node, p] of peers) if (stale(p, now)) peers.delete(node);
+    for (const [node, p] of peers) if (stale(p, now)) drop(node);
   }
 
   function beat(bye = false): void {
@@ -126,10 +157,22 @@ export function joinNatsCluster(nc: NatsConnection, prefix: string, o: ClusterOp
       }
       return;
     }
-    if (b.bye) return void peers.delete(b.node);
+    if (b.bye) return drop(b.node);
     const known = peers.get(b.node);
     const isNew = !known || stale(known, Date.now()) || known.beat.instance !== b.instance;
-    peers.set(b.node, { beat: b, lastSeen: Date.now() });
+    if (known && isNew) drop(b.node); // restarted (new instance) or late: the old one's state goes
+    const staleAfter = CLUSTER_MISSED_BEATS * b.intervalMs + 1;
+    const peer = peers.get(b.node);
+    if (peer) {
+      peer.beat = b;
+      peer.lastSeen = Date.now();
+      peer.timer.refresh();
+    } else {
+      const timer = setTimeout(() => drop(b.node), staleAfter);
+      timer.unref();
+      peers.set(b.node, { beat: b, lastSeen: Date.now(), timer });
+      watch?.appeared(b.instance);
+    }
     if (isNew) beat();
   }
 
@@ -225,6 +268,7 @@ export function joinNatsCluster(nc: NatsConnection, prefix: string, o: ClusterOp
       if (left) return;
       left = true;
       clearInterval(timer);
+      for (const p of peers.values()) clearTimeout(p.timer);
       beat(true);
       for (const s of subs) s.unsubscribe();
       // Bounded: while NATS is away the bye cannot go out, and the peers drop us by staleness.

@@ -8,17 +8,19 @@
  *   recover   reads.ts: from the feed's memory when the topic is watched, else stream + KV.
  *   epoch     identity.ts: the stream's creation time, re-checked on reconnect and advisories.
  */
-import { connect as natsConnect } from 'nats';
-import type { Bus, BusCluster, Engine } from '../bus.ts';
+import { connect as natsConnect, nuid } from 'nats';
+import { BusRequestError, type Bus, type BusCluster, type Engine, type PresenceHandlers } from '../bus.ts';
 import { joinNatsCluster } from './cluster.ts';
 import { NatsBusError } from './errors.ts';
 import { figures, stats, type NatsBusStats } from './figures.ts';
 import { createIdentity } from './identity.ts';
 import { createKeeperTerms } from './keeper-term.ts';
 import type { NatsBusOptions } from './options.ts';
+import { createNatsPresence } from './presence.ts';
 import { createPublish } from './publish.ts';
 import { history, recover } from './reads.ts';
 import { createNatsInbox } from './inbox.ts';
+import { serviceRequest } from './service-requests.ts';
 import { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 import { connect, setUp } from './setup.ts';
 import { assertOpen, assertTopic, linked, newState, setStatus } from './state.ts';
@@ -55,6 +57,16 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
   const identity = createIdentity(s, terms);
   const publish = createPublish(s, identity);
   let cluster: BusCluster | undefined;
+  // One instance id for the roster and presence: a gateway's members are dropped when its instance leaves the roster.
+  const instance = nuid.next();
+  const presence = createNatsPresence({
+    prefix: s.o.prefix,
+    instance,
+    log: s.log,
+    connection: () => linked(s).nc,
+    peers: () => (cluster ? cluster.members().length - 1 : 0),
+  });
+  let presenceHandlers: PresenceHandlers | undefined;
 
   return {
     engine: 'nats',
@@ -117,14 +129,37 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
         clusterOptions,
         () => ({ engine: 'nats', status: s.status, keeper: s.term?.keeper.active ?? false }),
         s.log,
+        {
+          instance,
+          appeared: (peer) => presenceHandlers?.appeared(peer),
+          gone(peer) {
+            presence.forget(peer);
+            presenceHandlers?.gone(peer);
+          },
+        },
       );
       return cluster;
+    },
+
+    presence: {
+      ...presence,
+      start(handlers) {
+        presenceHandlers = handlers;
+        presence.start(handlers);
+      },
+    },
+
+    async request(subject, payload, headers, timeoutMs, signal) {
+      if (s.status === 'closed' || !s.link) throw new BusRequestError('unavailable', `the bus is ${s.status}`);
+      return serviceRequest(s.link.nc, `${s.o.prefix}.${subject}`, payload, headers, timeoutMs, signal);
     },
 
     async close() {
       if (s.status === 'closed') return;
       // The other gateways are told at once that this one leaves (they would drop it after 3 beats).
       await cluster?.leave();
+      presence.close();
+      presenceHandlers = undefined;
       setStatus(s, 'closed');
       unwatchAll(s);
       identity.close();
@@ -136,7 +171,14 @@ export function createNatsBus(options: NatsBusOptions): NatsBus {
     },
 
     epoch: () => s.epoch,
-    figures: () => figures(stats(s)),
+    figures: () => {
+      const p = presence.stats();
+      return [
+        ...figures(stats(s)),
+        { name: 'presence_messages_sent_total', type: 'counter', help: 'Presence batches and full-set answers sent to other gateways.', value: p.messages },
+        { name: 'presence_bytes_sent_total', type: 'counter', help: 'Bytes of presence sent to other gateways (core NATS).', value: p.bytes },
+      ];
+    },
     stats: () => stats(s),
   };
 }
