@@ -22,6 +22,8 @@ export class Connection {
   /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
   readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
+  /** Peer-signal bucket (`peer.ratePerSec`), made at the first signal; null: none yet. */
+  signalRate: Bucket | null = null;
   /** Direct messages to the session, from its inbox (inbox-delivery.ts); set with `welcome`. */
   direct: InboxDelivery | null = null;
   ws: WebSocket<SocketData> | null = null;

@@ -18,7 +18,12 @@ import { hs256, SECRET } from '../security/support/tokens.ts';
 type Dm = Extract<ServerFrame, { t: 'dm' }>;
 type Welcome = Extract<ServerFrame, { t: 'welcome' }>;
 const KEY = 'direct-test-key-0123456789';
-const gw = await useGateway({ auth: { secret: SECRET, anonymous: true }, api: { keys: [KEY] }, direct: { inboxSize: 5, maxBytes: 200 } });
+const gw = await useGateway({
+  auth: { secret: SECRET, anonymous: true },
+  api: { keys: [KEY] },
+  direct: { inboxSize: 5, maxBytes: 200 },
+  peer: { reach: 'anyone' },
+});
 const open = await useGateway({ direct: { clients: 'anyone' } });
 const closed = await useGateway({ auth: { secret: SECRET }, direct: { clients: 'none' } });
 const brief = await useGateway({ direct: { clients: 'anyone' }, session: { ttlMs: 300 } });
@@ -131,6 +136,21 @@ describe('direct messages (embedded engine)', () => {
     // and the connection still works
     expect(await sendOk(a.c, 6, { session: a.welcome.session }, 'self')).toBe(1);
     a.c.close();
+  });
+
+  it('peer signals ($peer data) follow the peer rules: a discoverable session only (3001), never a user (2004)', async () => {
+    const x = await connectHello(open.url, 'json');
+    const y = await connectHello(open.url, 'json');
+    x.c.send({ t: 'send', id: 1, to: { session: y.welcome.session }, data: { $peer: { ch: 'c1', op: 'open' } } });
+    expect(await x.c.next(isReply(1))).toMatchObject({ t: 'error', code: ErrorCode.Forbidden });
+    x.c.send({ t: 'send', id: 2, to: { user: 'anyone' }, data: { $peer: { ch: 'c1', op: 'open' } } });
+    expect(await x.c.next(isReply(2))).toMatchObject({ t: 'error', code: ErrorCode.BadRequest });
+    // An ordinary direct message between the same two is fine.
+    expect(await sendOk(x.c, 3, { session: y.welcome.session }, { text: 'hi' })).toBe(1);
+    expect(await y.c.next<Dm>(isDm)).toMatchObject({ data: { text: 'hi' } });
+    expect(y.c.frames.filter(isDm)).toHaveLength(1); // the refused signals never arrived
+    x.c.close();
+    y.c.close();
   });
 
   it('a session past its TTL is nobody: 2010', async () => {
