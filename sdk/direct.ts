@@ -36,7 +36,7 @@ export function checkRecipient(to: Recipient): Recipient {
   );
 }
 
-export const isSignal = (data: unknown): boolean => typeof data === 'object' && data !== null && !Array.isArray(data) && Object.hasOwn(data, '$peer');
+export const isSignal = (data: unknown): boolean => typeof data === 'object' && data !== null && !Array.isArray(data) && '$peer' in data;
 
 export class InboxPosition {
   private last: Position | undefined;
