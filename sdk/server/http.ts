@@ -20,7 +20,7 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREAC
 
 export class HttpPublishTransport implements PublishTransport {
   private readonly endpoint: string;
-  constructor(readonly opts: HttpTransportOptions) {
+  constructor(private readonly opts: HttpTransportOptions) {
     this.endpoint = opts.url.replace(/\/+$/, '') + '/api/publish';
   }
 
