@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ServerFrame } from '../../protocol/index.ts';
-import { connectWithToken } from '../support/admin.ts';
+import { connectWithToken, poll } from '../support/admin.ts';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import type { NatsCluster } from '../support/nats-server.ts';
 import { connectRaw, isReply, type RawClient } from '../support/raw-client.ts';
@@ -135,7 +135,13 @@ describe('direct messages across gateways', () => {
     expect(seqs[0]).toBeGreaterThan(first.seq);
     // Delivered now by dm-3 only: dm-2 let its subscription go with the socket.
     const subject = `${PREFIX}.dm.${d.welcome.session}`;
-    const held = await Promise.all(gateways.map(async (g) => (await subscriptionsOf(cluster, `${g.name}-inbox`)).filter((s) => s.subject === subject).length));
+    // The old gateway's unsubscribe reaches NATS on its own schedule: wait for it (bounded).
+    const counts = () =>
+      Promise.all(gateways.map(async (g) => (await subscriptionsOf(cluster, `${g.name}-inbox`)).filter((s) => s.subject === subject).length));
+    const held = await poll('only dm-3 subscribed to the session', async () => {
+      const n = await counts();
+      return n.join() === '0,0,1' ? n : undefined;
+    });
     expect(held).toEqual([0, 0, 1]);
   }, 90_000);
 
