@@ -8,6 +8,7 @@ import type { Interest } from './interest.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Policy } from './policy/index.ts';
+import type { Inbox } from './bus/inbox.ts';
 import type { Rpc } from './rpc/rpc.ts';
 import type { SessionStore } from './bus/sessions.ts';
 import type { Presence } from './presence/presence.ts';
@@ -17,6 +18,8 @@ export interface GatewayContext {
   readonly bus: Bus;
   readonly interest: Interest;
   readonly sessions: SessionStore;
+  /** The sessions' inboxes of direct messages (bus/inbox.ts). */
+  readonly inbox: Inbox;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Auth, namespaces, permissions, limits, API keys (gateway/policy/). */

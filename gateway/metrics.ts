@@ -57,6 +57,8 @@ export interface Metrics extends Counts {
   publishSeconds(s: number, via: 'ws' | 'http', ok: boolean): void;
   /** Sets what the presence figures read at scrape time. */
   presence(read: () => PresenceFigures): void;
+  /** A peer-channel signal the gateway passed on (a client's `send` with `$peer` data), by operation. */
+  peerSignal(op: string): void;
   /** An RPC call ended, by outcome (ok, service_error, timeout, no_responders, too_large, unknown_method, denied, error, limited, abandoned). */
   rpcCall(outcome: string): void;
   /** Sets what /metrics reads at scrape time: gauges and the bus engine's own figures. */
@@ -123,6 +125,12 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     },
   });
 
+  const peerSignals = new Counter({
+    name: 'symphonic_peer_signals_total',
+    help: 'Peer-channel signals passed on (direct messages with $peer data), by operation (data: channel messages relayed).',
+    labelNames: ['op'],
+    registers: [registry],
+  });
   const rejections = new Counter({
     name: 'symphonic_rejections_total',
     help: 'Error frames sent to clients (rejected requests), by error code.',
@@ -212,6 +220,7 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
     sessionResume: (resumed: boolean) => sessionResumes.inc({ outcome: resumed ? 'resumed' : 'new' }),
     fanoutSeconds: (s: number) => fanout.observe(s),
     rpcCall: (outcome: string) => rpcCalls.inc({ outcome }),
+    peerSignal: (op: string) => peerSignals.inc({ op }),
     publishSeconds: (s: number, via: 'ws' | 'http', ok: boolean) => publish.observe({ via, outcome: ok ? 'ok' : 'error' }, s),
     presence(r: () => PresenceFigures) {
       presenceRead = r;

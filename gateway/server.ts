@@ -57,7 +57,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const log = createLogger(config.log.level, { node: config.nodeId }, { pretty: config.log.pretty, payloads: config.log.payloads });
   // Keys are loaded before anything listens: a bad key fails the start, not the first client.
   const policy = await createPolicy<Connection>(config);
-  const { bus, sessions } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
+  const { bus, sessions, inbox } = deps.engine ?? (await createEngine(config, log, (status) => log.info('bus status', { status })));
   const app = uws.App();
   const metrics = createMetrics({ node: config.nodeId, engine: bus.engine });
   const aliases = createAliases();
@@ -81,6 +81,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
     policy,
     interest: createInterest(bus),
     sessions,
+    inbox,
     drain,
     presence,
     aliases,
@@ -101,7 +102,16 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
         draining: drain.draining,
       };
     },
-    () => bus.figures?.() ?? [],
+    () => [
+      ...(bus.figures?.() ?? []),
+      // Live direct-message copies this gateway received: only for sessions it holds (never broadcast).
+      {
+        name: 'inbox_deliveries_total',
+        type: 'counter' as const,
+        help: 'Live direct-message copies received for sessions held here',
+        value: inbox.delivered(),
+      },
+    ],
   );
   mountApi(app, ctx, () => mounted.open.size);
   mountPresenceApi(app, ctx);
@@ -164,6 +174,7 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
       await admin.close();
       presence.close();
       await ctx.sessions.close();
+      await inbox.close();
       await bus.close();
       app.close();
       log.info('closed');

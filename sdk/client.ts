@@ -9,6 +9,7 @@
 import { CloseCode, ErrorCode } from '../protocol/codes.ts';
 import type {
   AckFrame,
+  DirectFrame,
   ErrorFrame,
   HistoryResultFrame,
   MessageKind,
@@ -24,6 +25,7 @@ import type { Encoding } from '../protocol/version.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { clientCodecFor } from './codec.ts';
 import { Connection } from './connection.ts';
+import { checkRecipient, InboxPosition, isSignal, type DirectMessage, type Recipient } from './direct.ts';
 import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
@@ -89,6 +91,8 @@ export interface ConnectedInfo {
   resumed: boolean;
   node: string;
   heartbeat: number;
+  /** On a resume: direct messages sent meanwhile were dropped before it (inbox overflow). */
+  inboxLost?: boolean;
 }
 
 export interface ClientEvents {
@@ -96,6 +100,10 @@ export interface ClientEvents {
   connected: ConnectedInfo;
   /** Errors not tied to a request: frames the SDK cannot decode, server errors without an id, token hook failures. */
   error: SymphonicError;
+  /** A direct message to this session or its user (`send`), each once, in order. */
+  direct: DirectMessage;
+  /** A direct message whose data has a `$peer` key: peer-channel signalling (sdk/peer/), not on `direct`. */
+  signal: DirectMessage;
 }
 
 export interface PublishOptions {
@@ -159,6 +167,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
   private unaliased: unknown[][] = [];
   private _session: SessionInfo | undefined;
   private _node: string | undefined;
+  private readonly inbox = new InboxPosition();
 
   /**
    * `url`: a gateway's WebSocket URL, or several (e.g. one per gateway or region): the client uses
@@ -376,6 +385,16 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     return { servers: r.servers, ...(r.expires === undefined ? {} : { expires: r.expires }) };
   }
 
+  /**
+   * A direct message to a session (`{session}`) or to every session of a user (`{user}`), on any
+   * gateway; resolves with how many sessions it was stored for. Rejects with 2010 when there is
+   * nobody, 3000/3001 when this client may not send (`direct.clients`), 4002 when too large.
+   */
+  async send(to: Recipient, data: unknown, timeout?: number): Promise<number> {
+    const r = await this.request<{ sessions: number }>({ t: 'send', to: checkRecipient(to), data: data ?? null }, timeout);
+    return r.sessions;
+  }
+
   // ---- requests ---------------------------------------------------------------------------------
 
   private request<F>(frame: Record<string, unknown>, timeout = this.opts.timeout ?? 10_000): Promise<F> {
@@ -420,6 +439,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
       name: this.opts.name,
       info: this.opts.info,
       compact: this.opts.compact !== false && (this.opts.encoding ?? 'msgpack') === 'msgpack',
+      inbox: this.inbox.position,
     });
     this.restoreAsked = hello.restore;
     return hello.frame;
@@ -432,6 +452,11 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         return this.onWelcome(frame as WelcomeFrame);
       case 'hb':
         return;
+      case 'dm': {
+        const m = this.inbox.accept(frame as DirectFrame);
+        if (m) this.emit(isSignal(m.data) ? 'signal' : 'direct', m);
+        return;
+      }
       case 'msg': {
         const m = frame as MsgFrame;
         this.subs.get(m.topic)?._message(m);
@@ -492,9 +517,17 @@ export class SymphonicClient extends Emitter<ClientEvents> {
     this._node = w.node;
     if (w.resumed && w.state !== undefined) this._sessionState = w.state;
     if (!w.resumed) this._sessionState = undefined;
+    if (!w.resumed) this.inbox.reset();
     this.tokens.schedule(w.exp);
     this.conn.welcomed(w.heartbeat, w.resumed ? 'session resumed' : 'new session');
-    this.emit('connected', { url: this.url, session: w.session, resumed: w.resumed, node: w.node, heartbeat: w.heartbeat });
+    this.emit('connected', {
+      url: this.url,
+      session: w.session,
+      resumed: w.resumed,
+      node: w.node,
+      heartbeat: w.heartbeat,
+      ...(w.inboxLost ? { inboxLost: true } : {}),
+    });
     // Restored by the server: the session's topics (those this client subscribed to before).
     const restored = this.restoreAsked && w.resumed ? new Set(w.topics ?? []) : new Set<string>();
     for (const sub of [...this.subs.values()]) {

@@ -23,6 +23,8 @@ export interface HelloInput {
   info?: unknown;
   /** Ask for compact `msg` frames (msgpack connections). */
   compact?: boolean;
+  /** The last direct message handled (`hello.inbox` on a resume: only later ones come again). */
+  inbox?: Position | undefined;
 }
 
 export interface Hello {
@@ -31,10 +33,11 @@ export interface Hello {
   restore: boolean;
 }
 
-export function helloFrame({ token, session, subscriptions, restore, name, info, compact }: HelloInput): Hello {
+export function helloFrame({ token, session, subscriptions, restore, name, info, compact, inbox }: HelloInput): Hello {
   const frame: HelloFrame = { t: 'hello', v: PROTOCOL_VERSION };
   if (token !== undefined) frame.token = token;
   if (session) frame.session = { id: session.id, key: session.key };
+  if (session && inbox) frame.inbox = { seq: inbox.seq, epoch: inbox.epoch };
   // Positions always come from here: only the client knows what it received.
   let restoring = session !== undefined && restore && subscriptions.length > 0;
   if (restoring) {

@@ -5,6 +5,7 @@
 export { SymphonicClient } from './client.ts';
 export type { ClientEvents, ClientOptions, ConnectedInfo, HistoryOptions, IceServers, PublishOptions, RpcOptions } from './client.ts';
 export type { TokenReason } from './token.ts';
+export type { DirectMessage, Recipient } from './direct.ts';
 export { Subscription } from './subscription.ts';
 export { Presence } from './presence.ts';
 export type { PresenceChange, PresenceEvents, PresenceMember, PresenceSnapshot, PresenceUser } from './presence.ts';

@@ -12,6 +12,7 @@
  * state document: `set` replaces it, `patch` merges into it (RFC 7386), `event` leaves it.
  */
 import type { MessageKind, Position } from '../../protocol/index.ts';
+import type { Inbox } from './inbox.ts';
 import type { SessionStore } from './sessions.ts';
 
 export interface BusMessage {
@@ -279,4 +280,6 @@ export class BusRequestError extends Error {
 export interface Engine {
   readonly bus: Bus;
   readonly sessions: SessionStore;
+  /** The sessions' inboxes of direct messages (inbox.ts). */
+  readonly inbox: Inbox;
 }

@@ -9,9 +9,20 @@ import { createNatsEngine, type NatsBusOptions, type NatsCredentials } from './n
 export async function createEngine(config: GatewayConfig, log: Logger, onStatus?: (s: BusStatus) => void): Promise<Engine> {
   const { bus, session } = config;
   if (bus.engine === 'memory') {
-    return createMemoryEngine({ history: bus.history, maxTopics: bus.maxTopics, historyFor: (topic) => historyFor(topic, config) }, { ttlMs: session.ttlMs });
+    return createMemoryEngine(
+      { history: bus.history, maxTopics: bus.maxTopics, historyFor: (topic) => historyFor(topic, config) },
+      { ttlMs: session.ttlMs, inboxSize: config.direct.inboxSize },
+    );
   }
-  return createNatsEngine({ ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) }, { ttlMs: session.ttlMs, nodeId: config.nodeId, log });
+  return createNatsEngine(
+    { ...natsOptionsOf(config, log), ...(onStatus ? { onStatus } : {}) },
+    {
+      ttlMs: session.ttlMs,
+      nodeId: config.nodeId,
+      log,
+      inboxSize: config.direct.inboxSize,
+    },
+  );
 }
 
 function natsOptionsOf(config: GatewayConfig, log: Logger): NatsBusOptions {

@@ -74,6 +74,11 @@ export interface SessionStore {
   changed(session: Session): void;
   sweep(now?: number): number;
   size(): number;
+  /**
+   * The live (not expired) sessions a direct message to `to` goes to, on any gateway: the session
+   * itself, or every session of the user. Empty: nobody (2010).
+   */
+  recipients(to: { session: string } | { user: string }): Promise<string[]>;
   /** One session as an operator sees it (admin API); undefined when unknown or expired. */
   inspect(id: string): Promise<SessionInfo | undefined>;
   close(): Promise<void>;

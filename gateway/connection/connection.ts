@@ -8,6 +8,7 @@ import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFra
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
 import type { Session } from '../bus/sessions.ts';
+import type { InboxDelivery } from './inbox-delivery.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
 export interface SocketData {
@@ -21,6 +22,10 @@ export class Connection {
   /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
   readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
+  /** Peer-signal bucket (`peer.ratePerSec`), made at the first signal; null: none yet. */
+  signalRate: Bucket | null = null;
+  /** Direct messages to the session, from its inbox (inbox-delivery.ts); set with `welcome`. */
+  direct: InboxDelivery | null = null;
   ws: WebSocket<SocketData> | null = null;
 
   /** Who this is: anonymous until a `hello` token verifies; replaced by `refresh`. */

@@ -8,6 +8,7 @@
 import { ErrorCode, type ClientFrame } from '../../protocol/index.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Connection } from './connection.ts';
+import { send } from './direct.ts';
 import { hello } from './handshake.ts';
 import { answerIce } from './ice.ts';
 import { readPresence } from './presence.ts';
@@ -45,6 +46,8 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
       return setSessionState(ctx, conn, frame);
     case 'ice':
       return answerIce(ctx, conn, frame);
+    case 'send':
+      return send(ctx, conn, frame, bytes);
     case 'presence':
       return void readPresence(ctx, conn, frame).catch(internalError(ctx, conn, frame));
     case 'rpc':

@@ -7,6 +7,7 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION, type HelloFrame, type Position 
 import type { GatewayContext } from '../context.ts';
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import type { Connection } from './connection.ts';
+import { InboxDelivery } from './inbox-delivery.ts';
 import { internalError } from './refuse.ts';
 import { scheduleExpiry } from './token.ts';
 import { presenceInfo } from '../presence/info.ts';
@@ -63,9 +64,17 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
   conn.authenticating = true;
   ctx.sessions
     .attach(frame.session, conn, identity.user)
-    .then(({ session, resumed }) => {
+    .then(async ({ session, resumed }) => {
+      // Listening before reading: a message appended meanwhile is either read or waits as live.
+      const direct = new InboxDelivery(ctx, conn, session.id);
+      // A new session's inbox is empty: no read (connect storms stay cheap).
+      const backlog = resumed ? await direct.backlog(frame.inbox) : { messages: [], lost: false };
       conn.authenticating = false;
-      if (conn.state !== 'handshaking' || conn.closing) return ctx.sessions.detach(session, conn);
+      if (conn.state !== 'handshaking' || conn.closing) {
+        direct.close();
+        return ctx.sessions.detach(session, conn);
+      }
+      conn.direct = direct;
       conn.transition('hello');
       scheduleExpiry(ctx, conn);
       conn.session = session;
@@ -87,7 +96,9 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
         ...(conn.compact ? { compact: true as const } : {}),
         ...(resumed ? { topics: [...session.topics] } : {}),
         ...(resumed && session.state !== undefined ? { state: session.state } : {}),
+        ...(backlog.lost ? { inboxLost: true as const } : {}),
       });
+      direct.begin(backlog.messages);
       if (resumed && frame.restore) restoreSubscriptions(ctx, conn, frame.restore.since ?? {});
       welcomed();
     })

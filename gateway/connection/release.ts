@@ -12,6 +12,8 @@ export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
   }
   conn.subs.clear();
   conn.pending = [];
+  conn.direct?.close();
+  conn.direct = null;
   for (const call of conn.rpcCalls) call.abort();
   conn.rpcCalls.clear();
   if (conn.expiryTimer) clearTimeout(conn.expiryTimer);

@@ -1,5 +1,5 @@
 /**
- * The HTTP API for backends: `POST /api/publish` (publish scope), `POST /api/disconnect` and
+ * The HTTP API for backends: `POST /api/publish` and `POST /api/send` (publish scope), `POST /api/disconnect` and
  * `POST /api/drain` (admin scope), `GET /healthz`, `GET /readyz`, `GET /metrics`; the admin API
  * (`/api/admin/...`) is gateway/admin/routes.ts. API keys are compared in constant time and never
  * logged. Every failure is a 4xx/5xx with `{error: {code, message}}`.
@@ -15,6 +15,7 @@ import { mountBatchPublish } from './batch.ts';
 import { keyedPost, type KeyedHandler } from './keyed.ts';
 import { publishOne } from './publish.ts';
 import { pending, replyError, replyJson } from './respond.ts';
+import { mountSend } from './send.ts';
 
 const DisconnectRequest = z.object({ user: z.string().min(1).max(256), reason: z.string().max(100).optional() }).strict();
 
@@ -77,6 +78,7 @@ export function mountApi(app: TemplatedApp, ctx: GatewayContext, connections: ()
   );
 
   mountBatchPublish(app, ctx, route);
+  mountSend(app, ctx, route);
 
   // Takes this gateway out of service (as SIGTERM does): readiness false, clients moved to other
   // gateways over the window, then the process exits (main.ts). 202: the drain has started.

@@ -225,7 +225,9 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
 
   /** Hands every unacknowledged message the relay has not taken yet to the gateway, in order, one at a time. */
   private pumpRelay(): void {
-    if (this.relaying || this._state !== 'relayed') return;
+    // Nothing to hand over: return before starting, or the pump would finish synchronously (its
+    // `finally` running before `relaying` is assigned) and stay marked as running forever.
+    if (this.relaying || this._state !== 'relayed' || !this.nextForRelay()) return;
     this.relaying = (async () => {
       try {
         for (let m = this.nextForRelay(); m && this._state === 'relayed'; m = this.nextForRelay()) {

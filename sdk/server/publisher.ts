@@ -12,6 +12,8 @@ import type { MergePatch } from '../schema.ts';
 import type { PublishAck } from '../types.ts';
 import { HttpPublishTransport, type HttpTransportOptions } from './http.ts';
 import { NatsPublishTransport, type NatsTransportOptions } from './nats.ts';
+import type { Recipient } from '../direct.ts';
+import { sendOverHttp } from './send.ts';
 import { publishBatchHttp, type BatchRequest } from './batch.ts';
 import { readPresence } from './presence.ts';
 import type { PresenceSnapshot } from '../presence.ts';
@@ -63,6 +65,23 @@ export class SymphonicPublisher {
       );
     }
     return readPresence(this.http, topic);
+  }
+
+  /**
+   * A direct message to a session (`{session}`) or to every session of a user (`{user}`), on any
+   * gateway; resolves with how many sessions it was stored for (2010 when nobody). Over the
+   * gateway's HTTP API only (`POST /api/send`): a NATS-only publisher needs a `url` (and `apiKey`).
+   */
+  send(to: Recipient, data: unknown): Promise<number> {
+    if (!this.http) {
+      return Promise.reject(
+        new SymphonicError(
+          ErrorCode.BadRequest,
+          'send: direct messages go through the gateway HTTP API (POST /api/send); give the publisher a `url` (and `apiKey`) besides `nats`',
+        ),
+      );
+    }
+    return sendOverHttp(this.http, to, data);
   }
 
   /**

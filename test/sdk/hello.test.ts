@@ -26,6 +26,12 @@ describe('helloFrame', () => {
     expect(helloFrame(input({ subscriptions: [{ topic: 't.x', position: at(5) }] }))).toEqual({ frame: { t: 'hello', v: 1 }, restore: false });
   });
 
+  it('the last direct message handled goes as hello.inbox, only with a session to resume', () => {
+    expect(helloFrame(input({ session: SESSION, inbox: at(7) })).frame).toEqual({ t: 'hello', v: 1, session: SESSION, inbox: at(7) });
+    expect(helloFrame(input({ inbox: at(7) })).frame).toEqual({ t: 'hello', v: 1 });
+    expect(decodeClientFrame('json', JSON.stringify(helloFrame(input({ session: SESSION, inbox: at(7) })).frame)).ok).toBe(true);
+  });
+
   it('a session without subscriptions is presented alone', () => {
     expect(helloFrame(input({ session: SESSION }))).toEqual({ frame: { t: 'hello', v: 1, session: SESSION }, restore: false });
   });

@@ -1,8 +1,11 @@
 /** The embedded engine's session store: sessions live in this process (one gateway). */
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 
-export function createSessionStore(ttlMs: number): SessionStore {
+/** `onExpire`: a session is forgotten for good (its inbox goes with it). */
+export function createSessionStore(ttlMs: number, onExpire: (id: string) => void = () => {}): SessionStore {
   const sessions = new Map<string, Session>();
+  /** Each user's sessions (direct messages to a user), so a send does not scan every session. */
+  const byUser = new Map<string, Set<Session>>();
   return {
     async attach(offer, holder, user) {
       const found = offer ? sessions.get(offer.id) : undefined;
@@ -12,6 +15,10 @@ export function createSessionStore(ttlMs: number): SessionStore {
       }
       const session = newSession(user, holder);
       sessions.set(session.id, session);
+      if (user !== null) {
+        const mine = byUser.get(user) ?? new Set<Session>();
+        byUser.set(user, mine.add(session));
+      }
       return { session, resumed: false };
     },
     detach(session, holder) {
@@ -25,12 +32,26 @@ export function createSessionStore(ttlMs: number): SessionStore {
       for (const [id, s] of sessions) {
         if (s.expiresAt <= now) {
           sessions.delete(id);
+          const mine = s.user === null ? undefined : byUser.get(s.user);
+          mine?.delete(s);
+          if (mine?.size === 0) byUser.delete(s.user!);
+          onExpire(id);
           removed++;
         }
       }
       return removed;
     },
     size: () => sessions.size,
+    async recipients(to) {
+      const now = Date.now();
+      if ('session' in to) {
+        const s = sessions.get(to.session);
+        return s && s.expiresAt > now ? [s.id] : [];
+      }
+      const ids: string[] = [];
+      for (const s of byUser.get(to.user) ?? []) if (s.expiresAt > now) ids.push(s.id);
+      return ids;
+    },
     async inspect(id) {
       const s = sessions.get(id);
       return s && s.expiresAt > Date.now() ? sessionInfo(s) : undefined;

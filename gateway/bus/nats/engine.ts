@@ -19,6 +19,7 @@ import type { NatsBusOptions } from './options.ts';
 import { createNatsPresence } from './presence.ts';
 import { createPublish } from './publish.ts';
 import { history, recover } from './reads.ts';
+import { createNatsInbox } from './inbox.ts';
 import { serviceRequest } from './service-requests.ts';
 import { createSessionRegistry, type RegistryOptions } from './sessions.ts';
 import { connect, setUp } from './setup.ts';
@@ -36,10 +37,18 @@ export interface NatsEngine extends Engine {
   readonly bus: NatsBus;
 }
 
-/** The bus and the cluster's session registry (sessions.ts), each on its own connection. */
-export async function createNatsEngine(options: NatsBusOptions, sessions: Omit<RegistryOptions, 'nats'>): Promise<NatsEngine> {
+/** The bus, the cluster's session registry (sessions.ts) and the inboxes (inbox.ts), each on its own connection. */
+export async function createNatsEngine(options: NatsBusOptions, sessions: Omit<RegistryOptions, 'nats'> & { inboxSize?: number }): Promise<NatsEngine> {
   const bus = createNatsBus(options);
-  return { bus, sessions: await createSessionRegistry({ ...sessions, nats: options }) };
+  const { inboxSize = 1000, ...registry } = sessions;
+  const store = await createSessionRegistry({ ...registry, nats: options });
+  const inbox = await createNatsInbox({ nats: options, ttlMs: registry.ttlMs, nodeId: registry.nodeId, log: registry.log, inboxSize }).catch(
+    async (e: unknown) => {
+      await store.close();
+      throw e;
+    },
+  );
+  return { bus, sessions: store, inbox };
 }
 
 export function createNatsBus(options: NatsBusOptions): NatsBus {

@@ -12,6 +12,12 @@
  * `<prefix>.sessions.takeover.<node>`, which closes its socket (4004) and forgets the session.
  * A lost compare-and-set alone proves nothing (a write whose reply timed out may have landed):
  * the owner re-reads the record and lets the session go only if another gateway holds it.
+ *
+ * Users (direct messages to a user): beside each record of an authenticated session, an empty key
+ * `u.<sha256(user) hex 16>.<sessionId>`, written with the record (at most every TTL/4 while
+ * attached, and with the last write of a detached session) so it ages out with it, never before.
+ * A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
+ * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
@@ -19,6 +25,7 @@ import type { Logger } from '../../log.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
+import { isNotFound } from './reader.ts';
 import { askUntil } from './requests.ts';
 
 interface SessionRecord {
@@ -54,6 +61,9 @@ const MAX_WRITE_ATTEMPTS = 3;
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
 /** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
 const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
+/** User ids may hold any character: the index addresses a user by a hash of it. */
+const userToken = (user: string) => createHash('sha256').update(user).digest('hex').slice(0, 16);
+const userKey = (user: string, session: string) => `u.${userToken(user)}.${session}`;
 
 export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
   const resolved = resolveOptions({ ...o.nats, name: `${o.nodeId}-sessions` });
@@ -70,6 +80,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const nc: NatsConnection = conn.nc;
   // Binding reads the bucket's stream info, unanswered while its leader is being elected: asked
   // again with short attempts until the start deadline, like the bus's own setup.
+  const bucket = `${resolved.prefix}_sessions`;
   const kv: KV = await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () =>
     nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
       history: 1,
@@ -124,6 +135,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
    *  and the key hashes it sent since then: a write whose reply timed out may still have landed. */
   const revisions = new Map<Session, number>();
+  /** When this gateway last wrote each session's user-index key. */
+  const userWrites = new Map<Session, number>();
   const sentKeys = new Map<Session, Set<string>>();
   const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
@@ -165,7 +178,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
         const rev = revisions.get(s);
         try {
-          const next = await bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write');
+          const [next] = await Promise.all([
+            bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write'),
+            touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
+          ]);
           revisions.set(s, next);
           sentKeys.set(s, new Set([r.keyHash]));
           return;
@@ -195,8 +211,56 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     return true;
   }
 
+  /**
+   * Writes the user-index key when it is due: at most every TTL/4 while attached, and with the
+   * last write of a detached session, so it never ages out before the record.
+   */
+  async function touchUser(s: Session): Promise<void> {
+    if (s.user === null) return;
+    if (s.holder !== null && Date.now() - (userWrites.get(s) ?? 0) < o.ttlMs / 4) return;
+    const key = userKey(s.user, s.id);
+    await bounded(() => kv.put(key, new Uint8Array(0)), 'session user write');
+    userWrites.set(s, Date.now());
+  }
+
+  async function liveRecord(id: string): Promise<SessionRecord | undefined> {
+    const entry = await bounded(() => kv.get(id), 'session read');
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+  }
+
+  /** Session ids listed under a user's index keys: walks `$KV.<bucket>.u.<hash>.*` by point reads. */
+  async function indexedSessions(user: string): Promise<string[]> {
+    const jsm = await nc.jetstreamManager({ checkAPI: false });
+    const streamName = `KV_${bucket}`;
+    const prefix = `$KV.${bucket}.u.${userToken(user)}.`;
+    const ids = new Set<string>();
+    const deadline = Date.now() + opTimeout;
+    for (let seq = 1; ; ) {
+      const sm = await askUntil(
+        'session user read',
+        deadline,
+        async () => {
+          try {
+            // `next_by_subj` takes a wildcard on nats-server 2.9 (LoadNextMsg with a wildcard filter).
+            return await jsm.streams.getMessage(streamName, { seq, next_by_subj: `${prefix}*` } as unknown as { seq: number });
+          } catch (e) {
+            if (isNotFound(e)) return undefined;
+            throw e;
+          }
+        },
+        () => nc.isClosed(),
+      );
+      if (!sm) break;
+      ids.add(sm.subject.slice(prefix.length));
+      seq = sm.seq + 1;
+    }
+    return [...ids];
+  }
+
   function forget(s: Session): void {
     if (local.get(s.id) === s) local.delete(s.id);
+    userWrites.delete(s);
     dirty.delete(s);
     revisions.delete(s);
     sentKeys.delete(s);
@@ -237,7 +301,11 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const claim = record(session);
-    revisions.set(session, await claimed(offer.id, encode(claim), entry.revision));
+    const [revision] = await Promise.all([
+      claimed(offer.id, encode(claim), entry.revision),
+      touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
+    ]);
+    revisions.set(session, revision);
     sentKeys.set(session, new Set([claim.keyHash]));
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
@@ -296,6 +364,18 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       return removed;
     },
     size: () => local.size,
+    async recipients(to) {
+      if ('session' in to) {
+        const here = local.get(to.session);
+        if (here) return here.expiresAt > Date.now() ? [here.id] : [];
+        return (await liveRecord(to.session)) ? [to.session] : [];
+      }
+      const user = to.user;
+      const ids = await indexedSessions(user);
+      // An index key may outlive its record by a moment (written apart): the record decides.
+      const live = await Promise.all(ids.map(async (id) => ((await liveRecord(id))?.user === user ? id : null)));
+      return live.filter((id): id is string => id !== null);
+    },
     async inspect(id) {
       const here = local.get(id);
       if (here) return here.expiresAt > Date.now() ? sessionInfo(here) : undefined;
