@@ -57,7 +57,9 @@ export class InboxDelivery {
   private live(m: InboxMessage): void {
     if (this.stopped) return;
     if (this.waiting) return void this.waiting.push(m);
-    if (m.epoch === this.epoch && m.prev > this.last) return void this.catchUp();
+    // No position yet (a new session, or a resume that had none): any predecessor is a missed copy,
+    // e.g. a user-addressed send that found the new session before this gateway listened.
+    if (m.prev > this.last && (this.epoch === undefined || m.epoch === this.epoch)) return void this.catchUp();
     this.emit(m);
   }
 

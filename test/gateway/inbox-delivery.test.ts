@@ -42,6 +42,17 @@ describe('InboxDelivery', () => {
     d.close();
   });
 
+  it('repairs a missed first live copy too (no position yet: a new session found by a send before it listened)', async () => {
+    const inbox = lossyInbox(new Set([1]));
+    const { sent, conn, ctx } = setup(inbox);
+    const d = new InboxDelivery(ctx, conn, 's3');
+    d.begin([]);
+    for (let i = 1; i <= 3; i++) await inbox.append('s3', { data: i });
+    await until(() => sent.length === 3);
+    expect(sent.map((m) => m.data)).toEqual([1, 2, 3]);
+    d.close();
+  });
+
   it('sends the backlog before live copies that arrived while it was read, without repeats', async () => {
     const inbox = createMemoryInbox(100);
     const { sent, conn, ctx } = setup(inbox);
