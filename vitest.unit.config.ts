@@ -12,6 +12,7 @@ import base from './vitest.config.ts';
 export const SERVICE_TESTS = [
   'test/browser/**',
   'test/cluster/**',
+  'test/contract/direct-nats.test.ts',
   'test/contract/nats.test.ts',
   'test/examples/rpc-nats.test.ts',
   'test/gateway/admin-cluster.test.ts',
@@ -33,6 +34,7 @@ export const SERVICE_TESTS = [
   'test/security/fuzz.test.ts',
   'test/security/slow-consumer.test.ts',
   'test/sessions/registry.test.ts',
+  'test/sessions/user-index.test.ts',
 ];
 
 export default mergeConfig(
