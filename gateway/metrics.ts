@@ -78,17 +78,19 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
   let read: () => Gauges = () => ({ connections: 0, sessions: 0, subscriptions: 0, topics: 0, busStatus: 'starting', draining: false });
   let figures: () => readonly BusFigure[] = () => [];
 
-  /** A counter whose value is one of `counts`, read at scrape time. */
-  const counted = (name: string, help: string, key: keyof Counts) =>
+  /** A counter whose value is read at scrape time. */
+  const scraped = (name: string, help: string, value: () => number) =>
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(counts[key]);
+        this.inc(value());
       },
     });
+  /** A counter whose value is one of `counts`. */
+  const counted = (name: string, help: string, key: keyof Counts) => scraped(name, help, () => counts[key]);
   const gauge = (name: string, help: string, value: (g: Gauges) => number) =>
     new Gauge({
       name,
@@ -171,16 +173,7 @@ export function createMetrics(labels: { node: string; engine: string } = { node:
 
   // Presence (gateway/presence/): what it keeps and what it sends, read at scrape time.
   let presenceRead: () => PresenceFigures = () => ({ topics: 0, frames: 0, pushedBytes: 0, batches: 0 });
-  const presenceMetric = (name: string, help: string, key: keyof PresenceFigures) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(presenceRead()[key]);
-      },
-    });
+  const presenceMetric = (name: string, help: string, key: keyof PresenceFigures) => scraped(name, help, () => presenceRead()[key]);
   new Gauge({
     name: 'symphonic_presence_topics',
     help: 'Presence topics this gateway watches (members here, or subscribers being served).',

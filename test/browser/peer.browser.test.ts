@@ -9,14 +9,12 @@
  * machine with loopback alone), so these pages use relay-only ICE through a coturn on 127.0.0.1:
  * still a WebRTC data channel between the pages, which the gateway does not carry.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoturn, type Coturn } from '../support/coturn.ts';
 import { useGateway } from '../support/gateway.ts';
 import { hs256, SECRET } from '../security/support/tokens.ts';
-import { ensureBundle, launchChromium } from './support.ts';
+import { ensureBundle, launchChromium, servePage } from './support.ts';
 
 const TURN_SECRET = 'turn-shared-secret-for-peers-0123';
 const turn: Coturn = await startCoturn(TURN_SECRET);
@@ -29,19 +27,18 @@ const gw = await useGateway({
 
 let browser: Browser;
 let context: BrowserContext;
-let pageServer: Server;
+let pageServer: Awaited<ReturnType<typeof servePage>>;
 let pageUrl: string;
 beforeAll(async () => {
   await ensureBundle();
   browser = await launchChromium();
   context = await browser.newContext();
-  pageServer = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(HARNESS));
-  await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  pageUrl = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/peer.html`;
+  pageServer = await servePage(HARNESS, '/peer.html');
+  pageUrl = pageServer.url;
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => pageServer?.close(resolve));
+  await pageServer?.close();
   await turn.stop();
 });
 

@@ -4,13 +4,11 @@
  * page ends with exactly that sequence; a second page's publish appears in the first; the demo
  * page shares its board and chat between two tabs.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SymphonicPublisher } from '../../sdk/server/index.ts';
 import { useGateway } from '../support/gateway.ts';
-import { ensureBundle, launchChromium } from './support.ts';
+import { ensureBundle, launchChromium, servePage } from './support.ts';
 
 const KEY = 'browser-test-key-0123456789';
 const gw = await useGateway({ api: { keys: [KEY] }, ws: { heartbeatMs: 2000 } });
@@ -18,22 +16,19 @@ const publisher = new SymphonicPublisher({ url: gw.httpUrl, apiKey: KEY });
 
 let browser: Browser;
 let context: BrowserContext;
-let pageServer: Server;
+let pageServer: Awaited<ReturnType<typeof servePage>>;
 let pageUrl: string;
 beforeAll(async () => {
   await ensureBundle();
   browser = await launchChromium();
   context = await browser.newContext();
-  // A bare test page served from loopback (a page Playwright fulfils itself counts as a public
-  // origin, and Chromium's local-network checks then block its WebSocket to 127.0.0.1). It loads
-  // the bundle the gateway serves and connects to the gateway.
-  pageServer = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(HARNESS));
-  await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-  pageUrl = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/sdk-test.html`;
+  // The page loads the bundle the gateway serves and connects to the gateway.
+  pageServer = await servePage(HARNESS, '/sdk-test.html');
+  pageUrl = pageServer.url;
 });
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => pageServer?.close(resolve));
+  await pageServer?.close();
 });
 
 const HARNESS = `<!doctype html><meta charset="utf-8"><title>sdk test</title>

@@ -3,6 +3,8 @@
  * built into dist/ (which the gateway serves at /sdk/) when it is missing or older than sdk/.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
@@ -46,4 +48,18 @@ function sources(dir: string): number[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [statSync(join(dir, e.name)).mtimeMs] : [],
   );
+}
+
+/**
+ * Serves one HTML page from loopback (a page Playwright fulfils itself counts as a public origin,
+ * and Chromium's local-network checks then block its WebSocket to 127.0.0.1). `url` is the page
+ * at `path`; `close` stops serving.
+ */
+export async function servePage(html: string, path = '/page.html'): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

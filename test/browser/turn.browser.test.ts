@@ -5,8 +5,6 @@
  * channel must come up through the TURN relay; a tampered credential must get no relay at all
  * (coturn checks the HMAC itself: the gateway never hands out a standing password).
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -14,7 +12,7 @@ import { SymphonicClient } from '../../sdk/index.ts';
 import { startCoturn, type Coturn } from '../support/coturn.ts';
 import { useGateway } from '../support/gateway.ts';
 import { hs256, SECRET } from '../security/support/tokens.ts';
-import { launchChromium } from './support.ts';
+import { launchChromium, servePage } from './support.ts';
 
 const TURN_SECRET = 'turn-shared-secret-0123456789';
 const turn: Coturn = await startCoturn(TURN_SECRET);
@@ -25,18 +23,17 @@ const gw = await useGateway({
 
 let browser: Browser;
 let page: Page;
-let pageServer: Server;
+let pageServer: Awaited<ReturnType<typeof servePage>>;
 beforeAll(async () => {
   browser = await launchChromium();
   // A loopback origin (see sdk.browser.test.ts): the page needs nothing but RTCPeerConnection.
-  pageServer = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>turn</title>'));
-  await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+  pageServer = await servePage('<!doctype html><title>turn</title>');
   page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/`);
+  await page.goto(pageServer.url);
 });
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => pageServer?.close(resolve));
+  await pageServer?.close();
   await turn.stop();
 });
 
