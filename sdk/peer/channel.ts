@@ -42,6 +42,10 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
   private readonly inbox = new Reorder<T>();
   private pc: RTCPeerConnection | null = null;
   private dc: RTCDataChannel | null = null;
+  /** WebRTC signals that came before this side made its peer connection (begin() handles them). */
+  private beforePc: Signal[] = [];
+  /** This side will make a peer connection but has not yet (begin() not called or not done): WebRTC signals wait. */
+  private webrtcPending: boolean;
   /** Candidates that came before the remote description. */
   private early: RTCIceCandidateInit[] = [];
   private remoteSet = false;
@@ -67,6 +71,7 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
     private readonly link: PeerLink,
   ) {
     super();
+    this.webrtcPending = link.rtc !== undefined;
   }
 
   get state(): PeerState {
@@ -101,6 +106,11 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
   /** Both sides agreed: look for a WebRTC path (the opener offers), relaying if none comes in time. */
   async begin(): Promise<void> {
     const config = this.link.rtc ? await this.link.rtcConfig().catch(() => null) : null;
+    if (!config) {
+      // No peer connection will come: nothing waits for one.
+      this.webrtcPending = false;
+      this.beforePc = [];
+    }
     if (this._state === 'closed') return;
     if (!config || !this.link.rtc) return this.apply({ type: 'p2p-failed', reason: 'WebRTC is not available' });
     this.p2pTimer = setTimeout(() => this.apply({ type: 'p2p-failed', reason: `no data channel within ${this.link.p2pTimeoutMs} ms` }), this.link.p2pTimeoutMs);
@@ -108,9 +118,12 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
     try {
       pc = new this.link.rtc(config);
     } catch (e) {
+      this.webrtcPending = false;
+      this.beforePc = [];
       return this.apply({ type: 'p2p-failed', reason: `RTCPeerConnection failed: ${(e as Error).message}` });
     }
     this.pc = pc;
+    this.webrtcPending = false;
     pc.onicecandidate = (e) => void this.link.signal({ ch: this.id, op: 'ice', candidate: e.candidate ? e.candidate.toJSON() : null }).catch(() => {});
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed') this.apply({ type: 'p2p-failed', reason: 'ICE failed' });
@@ -122,11 +135,15 @@ export class PeerChannel<T = unknown> extends Emitter<PeerChannelEvents<T>> {
     } else {
       pc.ondatachannel = (e) => this.attach(e.channel);
     }
+    // The other side may have signalled before this side had its peer connection (its offer can
+    // overtake our ICE-server lookup): handle those now, in the order they came.
+    for (const early = this.beforePc.splice(0); early.length > 0; ) await this.onSignal(early.shift()!);
   }
 
   /** A signal from the other side for this channel. */
   async onSignal(s: Signal): Promise<void> {
     if (this._state === 'closed') return;
+    if (!this.pc && this.webrtcPending && (s.op === 'offer' || s.op === 'answer' || s.op === 'ice')) return void this.beforePc.push(s);
     switch (s.op) {
       case 'offer':
       case 'answer': {

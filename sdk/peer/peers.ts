@@ -8,6 +8,7 @@
  */
 import { Emitter } from '../emitter.ts';
 import { PeerChannel, type PeerLink } from './channel.ts';
+import { PeerGroup, type GroupOptions, type GroupSubscription } from './group.ts';
 import { signalOf, wrap, type Signal } from './signal.ts';
 
 /** What the peer layer uses of a SymphonicClient. */
@@ -16,6 +17,8 @@ export interface PeerClient {
   send(to: { session: string }, data: unknown): Promise<unknown>;
   /** Peer signals addressed to this session (direct messages the client keeps from its `direct` event). */
   on(event: 'signal', fn: (m: { from?: { session: string; user?: string }; data: unknown }) => void): () => void;
+  /** This client's session (the SDK client's `session`), once it has one. */
+  readonly session?: { id: string } | undefined;
   iceServers(): Promise<{ servers: ReadonlyArray<{ urls: string[]; username?: string; credential?: string }>; expires?: number }>;
 }
 
@@ -38,7 +41,8 @@ export interface PeerOptions {
 export interface PeerRequest {
   readonly from: { session: string; user?: string };
   readonly label: string | undefined;
-  accept<T = unknown>(): PeerChannel<T>;
+  /** `webrtc: false`: this channel is relayed by the gateway from the start. */
+  accept<T = unknown>(options?: { webrtc?: boolean }): PeerChannel<T>;
   reject(reason?: string): void;
 }
 
@@ -55,6 +59,9 @@ export class SymphonicPeers extends Emitter<PeersEvents> {
   private readonly stopListening: () => void;
   private readonly rtc: PeerOptions['RTCPeerConnection'];
   private ice: { servers: RTCIceServer[]; until: number } | null = null;
+  private readonly labelled = new Map<string, (req: PeerRequest) => void>();
+  /** Channels this side opened that the other side has not accepted yet: their answer timers. */
+  private readonly unanswered = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly client: PeerClient,
@@ -69,12 +76,14 @@ export class SymphonicPeers extends Emitter<PeersEvents> {
   }
 
   /** Asks session `session` for a channel; its state goes `connecting` -> `p2p` or `relayed`, or `closed` when refused. */
-  open<T = unknown>(session: string, options: { label?: string } = {}): PeerChannel<T> {
+  open<T = unknown>(session: string, options: { label?: string; webrtc?: boolean } = {}): PeerChannel<T> {
     const ch = newChannelId();
-    const channel = new PeerChannel<T>(ch, session, undefined, options.label, true, this.link(session));
+    const channel = new PeerChannel<T>(ch, session, undefined, options.label, true, this.link(session, options.webrtc));
     this.channels.set(ch, { channel, peer: session });
+    // Until the other side accepts: the path search that follows has its own bound (p2pTimeoutMs).
     const answerTimer = setTimeout(() => channel.state === 'connecting' && channel.close('no answer'), this.options.answerTimeoutMs ?? 30_000);
-    channel.on('state', ({ newState }) => newState !== 'connecting' && clearTimeout(answerTimer));
+    this.unanswered.set(ch, answerTimer);
+    channel.on('state', ({ newState }) => newState !== 'connecting' && this.answered(ch));
     this.signal(session, { ch, op: 'open', ...(options.label === undefined ? {} : { label: options.label }) }).catch((e: Error) => {
       this.emit('error', e);
       channel.close(`could not reach the session: ${e.message}`);
@@ -85,6 +94,14 @@ export class SymphonicPeers extends Emitter<PeersEvents> {
   /** The channels open now. */
   list(): PeerChannel<any>[] {
     return [...this.channels.values()].map((c) => c.channel);
+  }
+
+  /**
+   * Ephemeral messages (cursors, typing, positions) to the members of a presence topic this
+   * client is subscribed to, over a mesh of peer channels (group.ts).
+   */
+  group<T = unknown>(sub: GroupSubscription, options: GroupOptions = {}): PeerGroup<T> {
+    return new PeerGroup<T>(this, sub, () => this.client.session?.id, options);
   }
 
   /** Closes every channel and stops listening. */
@@ -98,22 +115,26 @@ export class SymphonicPeers extends Emitter<PeersEvents> {
     if (known) {
       // Only the session at the other end may drive a channel.
       if (known.peer !== from.session) return;
-      if (s.op === 'accept') return known.channel.begin();
+      if (s.op === 'accept') {
+        this.answered(s.ch);
+        return known.channel.begin();
+      }
       return known.channel.onSignal(s);
     }
     if (s.op !== 'open') return; // a late signal of a channel already closed
-    if (this.listenerCount('request') === 0)
+    const byLabel = s.label === undefined ? undefined : this.labelled.get(s.label);
+    if (!byLabel && this.listenerCount('request') === 0)
       return void this.signal(from.session, { ch: s.ch, op: 'reject', reason: 'not accepting peer channels' }).catch(() => {});
     let answered = false;
     const timer = setTimeout(() => request.reject('no answer'), this.options.answerTimeoutMs ?? 30_000);
     const request: PeerRequest = {
       from,
       label: s.label,
-      accept: <T>() => {
+      accept: <T>(options: { webrtc?: boolean } = {}) => {
         if (answered) throw new Error('peer request already answered');
         answered = true;
         clearTimeout(timer);
-        const channel = new PeerChannel<T>(s.ch, from.session, from.user, s.label, false, this.link(from.session));
+        const channel = new PeerChannel<T>(s.ch, from.session, from.user, s.label, false, this.link(from.session, options.webrtc));
         this.channels.set(s.ch, { channel, peer: from.session });
         this.signal(from.session, { ch: s.ch, op: 'accept' }).then(
           () => channel.begin(),
@@ -128,18 +149,33 @@ export class SymphonicPeers extends Emitter<PeersEvents> {
         void this.signal(from.session, { ch: s.ch, op: 'reject', ...(reason === undefined ? {} : { reason }) }).catch(() => {});
       },
     };
-    this.emit('request', request);
+    if (byLabel) byLabel(request);
+    else this.emit('request', request);
+  }
+
+  /**
+   * A group of a presence topic's members (group.ts): requests labelled `label` go to `handler`
+   * instead of the `request` event; returns the function that stops that.
+   */
+  handleLabel(label: string, handler: (req: PeerRequest) => void): () => void {
+    this.labelled.set(label, handler);
+    return () => this.labelled.get(label) === handler && this.labelled.delete(label);
+  }
+
+  private answered(ch: string): void {
+    clearTimeout(this.unanswered.get(ch));
+    this.unanswered.delete(ch);
   }
 
   private signal(session: string, s: Signal): Promise<void> {
     return this.client.send({ session }, wrap(s)).then(() => {});
   }
 
-  private link(session: string): PeerLink {
+  private link(session: string, webrtc = true): PeerLink {
     return {
       signal: (s) => this.signal(session, s),
       rtcConfig: () => this.rtcConfig(),
-      rtc: this.rtc,
+      rtc: webrtc ? this.rtc : undefined,
       p2pTimeoutMs: this.options.p2pTimeoutMs ?? 10_000,
       closed: (ch) => this.channels.delete(ch),
     };

@@ -44,8 +44,9 @@ export async function startCoturn(secret: string, realm = 'symphonic.test'): Pro
     '--listening-ip=127.0.0.1',
     '--relay-ip=127.0.0.1',
     `--listening-port=${port}`,
+    // Relay ports: a group of 6 pages needs 30 allocations, each test file has its own coturn.
     `--min-port=${40000 + (port % 10000)}`,
-    `--max-port=${40000 + (port % 10000) + 50}`,
+    `--max-port=${40000 + (port % 10000) + 500}`,
     '--use-auth-secret',
     `--static-auth-secret=${secret}`,
     `--realm=${realm}`,
