@@ -25,7 +25,8 @@ import type { Encoding } from '../protocol/version.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { clientCodecFor } from './codec.ts';
 import { Connection } from './connection.ts';
-import { checkRecipient, InboxPosition, isSignal, type DirectMessage, type Recipient } from './direct.ts';
+import { isPeerSignal } from '../protocol/peer-signal.ts';
+import { checkRecipient, InboxPosition, type DirectMessage, type Recipient } from './direct.ts';
 import type { ConnectionState, StateChange } from './connection-state.ts';
 import { Emitter } from './emitter.ts';
 import { ConnectionClosedError, SequenceConflictError, SymphonicError, TimeoutError } from './errors.ts';
@@ -454,7 +455,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         return;
       case 'dm': {
         const m = this.inbox.accept(frame as DirectFrame);
-        if (m) this.emit(isSignal(m.data) ? 'signal' : 'direct', m);
+        if (m) this.emit(isPeerSignal(m.data) ? 'signal' : 'direct', m);
         return;
       }
       case 'msg': {

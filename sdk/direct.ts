@@ -36,8 +36,6 @@ export function checkRecipient(to: Recipient): Recipient {
   );
 }
 
-export const isSignal = (data: unknown): boolean => typeof data === 'object' && data !== null && !Array.isArray(data) && '$peer' in data;
-
 export class InboxPosition {
   private last: Position | undefined;
 

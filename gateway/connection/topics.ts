@@ -73,10 +73,10 @@ export async function subscribe(
     // On a presence topic the view across gateways is synced before `subscribed` (its full list follows it).
     await Promise.all([ctx.interest.add(topic), ctx.presence.ready(topic)]);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);
-    // Join the live stream before reading the snapshot: nothing published in between is missed;
-    // the client drops what it then sees twice (by seq).
     // The record holds the alias from here on: dropSubscription and releaseConnection give it back.
     const alias = conn.compact ? (sub.alias = ctx.aliases.acquire(topic)) : undefined;
+    // Join the live stream before reading the snapshot: nothing published in between is missed;
+    // the client drops what it then sees twice (by seq).
     conn.ws!.subscribe(nativeTopic(conn.codec.encoding, topic, conn.compact));
     const r = await ctx.bus.recover(topic, since);
     if (!current()) return conn.sendError(ErrorCode.NotSubscribed, 'unsubscribed before the subscription was ready', id, topic);

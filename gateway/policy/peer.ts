@@ -7,21 +7,16 @@
  * most `peer.ratePerSec`. Pure decisions, evaluated once per `send` frame.
  */
 import { ErrorCode, type Recipient } from '../../protocol/index.ts';
+import { PEER_SIGNAL_KEY, PEER_SIGNAL_OPS as OPS } from '../../protocol/peer-signal.ts';
 import type { Decision } from './permissions.ts';
 
-/** The SDK marks its signals with this key (sdk/peer/signal.ts). */
-export const PEER_SIGNAL_KEY = '$peer';
-
-export function isPeerSignal(data: unknown): boolean {
-  return typeof data === 'object' && data !== null && !Array.isArray(data) && PEER_SIGNAL_KEY in data;
-}
+export { isPeerSignal } from '../../protocol/peer-signal.ts';
 
 /** The signal's operation (for the metrics), or 'other' when it names none the SDK sends. */
 export function signalOp(data: unknown): string {
   const op = ((data as Record<string, unknown>)[PEER_SIGNAL_KEY] as { op?: unknown } | null)?.op;
   return typeof op === 'string' && OPS.has(op) ? op : 'other';
 }
-const OPS = new Set(['open', 'accept', 'reject', 'offer', 'answer', 'ice', 'data', 'ack', 'close']);
 
 export interface SignalContext {
   readonly reach: 'present' | 'anyone';

@@ -9,6 +9,8 @@
  *   ack     every message up to `n` arrived (sent over the relay when there is no data channel)
  *   close   the channel is closed
  */
+import { isPeerSignal, PEER_SIGNAL_KEY, PEER_SIGNAL_OPS as OPS } from '../../protocol/peer-signal.ts';
+
 export type Signal =
   | { ch: string; op: 'open'; label?: string }
   | { ch: string; op: 'accept' }
@@ -19,24 +21,16 @@ export type Signal =
   | { ch: string; op: 'ack'; n: number }
   | { ch: string; op: 'close'; reason?: string };
 
-export const SIGNAL_KEY = '$peer';
-
-const OPS = new Set(['open', 'accept', 'reject', 'offer', 'answer', 'ice', 'data', 'ack', 'close']);
-
 /** The signal a direct message carries, or undefined when it is an ordinary one (or malformed). */
 export function signalOf(data: unknown): Signal | undefined {
-  if (typeof data !== 'object' || data === null || !(SIGNAL_KEY in data)) return undefined;
-  const s = (data as Record<string, unknown>)[SIGNAL_KEY] as Record<string, unknown> | null;
+  if (!isPeerSignal(data)) return undefined;
+  const s = (data as Record<string, unknown>)[PEER_SIGNAL_KEY] as Record<string, unknown> | null;
   if (typeof s !== 'object' || s === null || typeof s.ch !== 'string' || s.ch.length === 0 || s.ch.length > 64 || !OPS.has(s.op as string)) return undefined;
   if ((s.op === 'data' || s.op === 'ack') && !(Number.isSafeInteger(s.n) && (s.n as number) >= 0)) return undefined;
   if ((s.op === 'offer' || s.op === 'answer') && typeof s.sdp !== 'string') return undefined;
   return s as unknown as Signal;
 }
 
-export function isSignal(data: unknown): boolean {
-  return typeof data === 'object' && data !== null && SIGNAL_KEY in data;
-}
-
 export function wrap(s: Signal): Record<string, unknown> {
-  return { [SIGNAL_KEY]: s };
+  return { [PEER_SIGNAL_KEY]: s };
 }
