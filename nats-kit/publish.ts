@@ -77,8 +77,13 @@ export interface RetriedPublish {
 export interface RetryRules {
   /** Before each attempt: false skips it (a pause, then ask again), e.g. while the connection is down. */
   canSend?(): boolean;
-  /** Resolves when the attempt in flight must be sent again at once: its request may have died with the connection. */
-  resend?(): Promise<void>;
+  /**
+   * Registers `now` to be called when the attempt in flight must be sent again at once (its
+   * request may have died with the connection); returns the unregistering function, called when
+   * the attempt ends. A callback per attempt, not a promise shared by all of them: every attempt
+   * racing one long-lived promise would leave a reaction on it per publish until the reconnect.
+   */
+  resend?(now: () => void): () => void;
   /** The attempt in flight was dropped for `resend`. */
   resent?(): void;
   /** Checks an ack before it counts (e.g. a duplicate's digest); its failure is the attempt's. */
@@ -93,9 +98,27 @@ export interface RetryRules {
 
 const RESEND: unique symbol = Symbol('resend');
 
+/**
+ * Resolves in this event-loop turn's check phase (setImmediate). nats.js writes what was queued
+ * since the last microtask checkpoint in one socket write, and a publish made from a socket
+ * callback is alone in its checkpoint: waiting for the turn lets every publish started in the
+ * same turn (a busy WebSocket's frames, a batch) leave in one write instead of one write each.
+ */
+let turn: Promise<void> | undefined;
+function nextTurn(): Promise<void> {
+  turn ??= new Promise((resolve) =>
+    setImmediate(() => {
+      turn = undefined;
+      resolve();
+    }),
+  );
+  return turn;
+}
+
 /** Publishes `p` under `rules`; resolves with the ack that counts. */
 export async function publishRetried(js: JetStreamClient, p: RetriedPublish, rules: RetryRules): Promise<PubAck> {
   const before = p.floor.value;
+  await nextTurn();
   for (let attempt = 0; ; attempt++) {
     if (rules.canSend?.() === false) {
       await retryPause(attempt, p);
@@ -129,8 +152,17 @@ async function attemptOnce(js: JetStreamClient, p: RetriedPublish, rules: RetryR
     // Conditional publish: JetStream's per-subject expected-sequence check.
     ...(p.expect === undefined ? {} : { expect: { lastSubjectSequence: p.expect } }),
   });
-  if (rules.resend) sent.catch(() => {}); // it may still fail after being dropped
-  const ack = rules.resend ? await Promise.race([sent, rules.resend().then((): typeof RESEND => RESEND)]) : await sent;
+  let ack: PubAck | typeof RESEND;
+  if (rules.resend) {
+    sent.catch(() => {}); // it may still fail after being dropped
+    let stop = () => {};
+    const dropped = new Promise<typeof RESEND>((resolve) => (stop = rules.resend!(() => resolve(RESEND))));
+    try {
+      ack = await Promise.race([sent, dropped]);
+    } finally {
+      stop();
+    }
+  } else ack = await sent;
   if (ack !== RESEND && ack.stream === p.stream) await rules.check?.(ack);
   return ack;
 }

@@ -78,6 +78,17 @@ export class Connection {
     this.observe?.(frame);
   }
 
+  /** Several frames in one corked write (one syscall). */
+  sendAll(frames: readonly ServerFrame[]): void {
+    const ws = this.ws;
+    if (!ws || this.state === 'closed' || this.closing) return;
+    const { codec } = this;
+    ws.cork(() => {
+      for (const f of frames) ws.send(codec.encode(f), codec.binary);
+    });
+    if (this.observe) for (const f of frames) this.observe(f);
+  }
+
   sendError(code: ErrorCode, message: string, id?: number, topic?: string): void {
     this.send({ t: 'error', code, message, ...(id === undefined ? {} : { id }), ...(topic === undefined ? {} : { topic }) });
   }

@@ -11,6 +11,7 @@ import type { SubscriptionGrant } from '../policy/auth.ts';
 import { checkPayload, topicTooLong } from '../policy/payload.ts';
 import { canPublish, canSubscribe, type Decision, type Denial } from '../policy/permissions.ts';
 import type { Connection } from './connection.ts';
+import { replySoon } from './replies.ts';
 import { refuse } from './refuse.ts';
 
 /**
@@ -137,14 +138,15 @@ export function publish(ctx: GatewayContext, conn: Connection, { id, topic, kind
     checkPayload(ns, data, bytes, (d) => conn.codec.encode(d as object));
   if (denied) return refuse(ctx, conn, denied.code, denied.message, id, topic);
   ctx.bus.publish(topic, kind, data, expect === undefined ? undefined : { expectedSeq: expect }).then(
-    (r) => id !== undefined && conn.send({ t: 'ack', id, topic, seq: r.seq, epoch: r.epoch }),
+    (r) => id !== undefined && replySoon(conn, { t: 'ack', id, topic, seq: r.seq, epoch: r.epoch }),
     (e: Error) => {
+      const error = (code: ErrorCode, message: string, extra: object = {}) =>
+        replySoon(conn, { t: 'error', code, message, ...(id === undefined ? {} : { id }), topic, ...extra });
       // A conditional publish that lost the race: the client re-reads and tries again (not a failure of ours).
-      if (isSequenceConflict(e))
-        return conn.send({ t: 'error', code: ErrorCode.SequenceConflict, message: e.message, ...(id === undefined ? {} : { id }), topic, seq: e.current });
-      if (isUnsupported(e)) return conn.sendError(ErrorCode.BadRequest, e.message, id, topic);
+      if (isSequenceConflict(e)) return error(ErrorCode.SequenceConflict, e.message, { seq: e.current });
+      if (isUnsupported(e)) return error(ErrorCode.BadRequest, e.message);
       ctx.log.warn('publish failed', { topic, error: e.message });
-      conn.sendError(ErrorCode.Unavailable, 'publish failed, retry later', id, topic);
+      error(ErrorCode.Unavailable, 'publish failed, retry later');
     },
   );
 }

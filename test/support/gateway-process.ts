@@ -36,6 +36,8 @@ export interface GatewayProcessOptions {
   readonly config?: Record<string, unknown>;
   /** Raw environment variables, applied after `config` (e.g. `{ SYMPHONIC_bus__engine: 'nats' }`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Extra Node flags before the entry point (e.g. `--cpu-prof` for a benchmark's profile). */
+  readonly nodeArgs?: readonly string[];
   /** How long to wait for the "listening" line. Default 30 s (several processes start at once on 2 cores). */
   readonly readyTimeoutMs?: number;
 }
@@ -106,7 +108,7 @@ export function startGatewayProcess(opts: GatewayProcessOptions = {}): Promise<G
   // The "listening" line is logged at info: a quieter level would hide it.
   if (env.SYMPHONIC_log__level?.replace(/"/g, '') !== 'debug') env.SYMPHONIC_log__level = '"info"';
 
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);
   let output = '';
   const lines: GatewayLogLine[] = [];

@@ -25,16 +25,11 @@ export interface Identity {
   repairFreshStream(): Promise<void>;
   /** After a reconnect: check the stream, then read what the live path missed while away. */
   recoverConnection(): Promise<void>;
-  /** Resolves at the next reconnect (a request in flight may have died with the old connection). */
-  nextReconnect(): Promise<void>;
+  /** Calls `now` at the next reconnect (a request in flight may have died with the old connection); returns the unregistering function. */
+  onNextReconnect(now: () => void): () => void;
   /** Hears about the stream being deleted, recreated or updated, at once. */
   listen(): void;
   close(): void;
-}
-
-interface Signal {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
 }
 
 /** This part's own state. */
@@ -43,21 +38,15 @@ interface IdentityState {
   reconciling: Promise<void> | undefined;
   repairing: Promise<void> | undefined;
   recovering: Promise<void> | undefined;
-  /** Resolved (and replaced) on every reconnect. */
-  reconnected: Signal;
+  /** Called (and forgotten) at the next reconnect: the publish attempts in flight. */
+  reconnectWaiters: Set<() => void>;
   advisories: Subscription | undefined;
-}
-
-function signal(): Signal {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 export function createIdentity(s: EngineState, terms: KeeperTerms): Identity {
   const { o, log } = s;
   const acks = new AckFloor();
-  const my: IdentityState = { reconciling: undefined, repairing: undefined, recovering: undefined, reconnected: signal(), advisories: undefined };
+  const my: IdentityState = { reconciling: undefined, repairing: undefined, recovering: undefined, reconnectWaiters: new Set(), advisories: undefined };
 
   async function adopt(created: string): Promise<void> {
     const next = epochFromCreated(created);
@@ -116,9 +105,9 @@ export function createIdentity(s: EngineState, terms: KeeperTerms): Identity {
 
   function recoverConnection(): Promise<void> {
     // Publishes waiting on a request that may have died with the old connection retry at once.
-    const reconnected = my.reconnected;
-    my.reconnected = signal();
-    reconnected.resolve();
+    const waiters = [...my.reconnectWaiters];
+    my.reconnectWaiters.clear();
+    for (const now of waiters) now();
     // Still starting: start() sets the stream up and the status itself.
     if (!s.link) return Promise.resolve();
     const { nc } = s.link;
@@ -167,7 +156,10 @@ export function createIdentity(s: EngineState, terms: KeeperTerms): Identity {
     reconcile,
     repairFreshStream,
     recoverConnection,
-    nextReconnect: () => my.reconnected.promise,
+    onNextReconnect(now) {
+      my.reconnectWaiters.add(now);
+      return () => void my.reconnectWaiters.delete(now);
+    },
     listen,
     close: () => my.advisories?.unsubscribe(),
   };

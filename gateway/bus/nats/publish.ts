@@ -45,7 +45,7 @@ export function createPublish(s: EngineState, identity: Identity): Publish {
       {
         // A reconnect ends the wait: the request may have been lost with the old connection,
         // and the retry is safe (same message id: stored once).
-        resend: identity.nextReconnect,
+        resend: identity.onNextReconnect,
         resent() {
           if (Date.now() >= deadline) throw new NatsBusError('unavailable', `publish to ${topic} timed out across reconnects`);
           counts.publishRetries++;

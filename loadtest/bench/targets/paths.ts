@@ -9,7 +9,10 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * so /proc/<pid>/stat of the child is the server's CPU and nothing else.
  */
 export function nodeTs(entry: string): { cmd: string; args: string[] } {
-  return { cmd: process.execPath, args: ['--import', 'tsx', entry] };
+  // BENCH_SERVER_NODE_ARGS: extra Node flags for the servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
+  const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', entry] };
 }
 
 /** The one topic of the fan-out benchmark (the relay serves only it). */
