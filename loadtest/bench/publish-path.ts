@@ -70,6 +70,8 @@ interface Step {
   generatorCpuPct: number;
   ackMs: { p50: number; p99: number };
   generatorBound: boolean;
+  /** NATS engine: JetStream publish attempts the gateway retried during the step (timeouts: the server answered too slowly). */
+  retries: number;
 }
 
 /** One way in: `send(n)` starts n publishes; each settles through `done`. */
@@ -182,7 +184,10 @@ async function openSubscribers(gw: GatewayProcess): Promise<RawWs[]> {
 
 const delivered = (subs: RawWs[]) => subs.reduce((a, s) => a + s.parser.count, 0);
 
-async function runStep(engine: string, name: string, path: PublishPath, rate: number, pids: number[], subs: RawWs[]): Promise<Step> {
+const retriesOf = async (gw: GatewayProcess) => (await gw.metrics()).symphonic_bus_nats_publish_retries_total ?? 0;
+
+async function runStep(engine: string, name: string, path: PublishPath, rate: number, pids: number[], subs: RawWs[], gw: GatewayProcess): Promise<Step> {
+  const retries0 = await retriesOf(gw);
   const latency = new LatencyRecorder();
   let sent = 0;
   let acked = 0;
@@ -239,6 +244,7 @@ async function runStep(engine: string, name: string, path: PublishPath, rate: nu
     generatorCpuPct,
     ackMs: { p50: p50!, p99: p99! },
     generatorBound: generatorCpuPct > 70,
+    retries: (await retriesOf(gw)) - retries0,
   };
 }
 
@@ -274,9 +280,9 @@ async function runEngine(engine: string): Promise<Step[]> {
             : name === 'ws'
               ? await wsPath(gw)
               : await natsPath(nc!, nc!.jetstream());
-      await runStep(engine, name, path, Math.min(...RATES), pids, subs); // warm-up, unreported
+      await runStep(engine, name, path, Math.min(...RATES), pids, subs, gw); // warm-up, unreported
       for (const rate of RATES) {
-        const s = await runStep(engine, name, path, rate, pids, subs);
+        const s = await runStep(engine, name, path, rate, pids, subs, gw);
         steps.push(s);
         console.log(line(s));
       }
@@ -291,21 +297,21 @@ async function runEngine(engine: string): Promise<Step[]> {
 }
 
 const HEADER =
-  '| engine | path | asked/s | achieved/s | failed | lost deliveries | server CPU % (nats-server) | server µs/msg | ack p50 / p99 ms | generator CPU % |';
+  '| engine | path | asked/s | achieved/s | failed | lost deliveries | server CPU % (nats-server) | server µs/msg | ack p50 / p99 ms | retries | generator CPU % |';
 function line(s: Step): string {
   const lost = Math.max(0, s.expectedDeliveries - s.delivered);
   const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
-  return `| ${s.engine} | ${s.path} | ${s.rate} | ${f(s.achievedPerSec)} | ${s.failed} | ${lost} | ${f(s.serverCpuPct)}${s.natsCpuPct ? ` (${f(s.natsCpuPct)})` : ''} | ${f(s.serverUsPerMessage, 1)} | ${f(s.ackMs.p50, 1)} / ${f(s.ackMs.p99, 1)} | ${f(s.generatorCpuPct)}${s.generatorBound ? ' †' : ''} |`;
+  return `| ${s.engine} | ${s.path} | ${s.rate} | ${f(s.achievedPerSec)} | ${s.failed} | ${lost} | ${f(s.serverCpuPct)}${s.natsCpuPct ? ` (${f(s.natsCpuPct)})` : ''} | ${f(s.serverUsPerMessage, 1)} | ${f(s.ackMs.p50, 1)} / ${f(s.ackMs.p99, 1)} | ${s.retries} | ${f(s.generatorCpuPct)}${s.generatorBound ? ' †' : ''} |`;
 }
 
 const all: Step[] = [];
-console.log(`${HEADER}\n|${' --- |'.repeat(10)}`);
+console.log(`${HEADER}\n|${' --- |'.repeat(11)}`);
 for (const engine of ENGINES) all.push(...(await runEngine(engine)));
 const md = [
   `Publish paths, ${SUBS} subscribers, ${SECONDS} s per step, batch ${BATCH}, ${CONCURRENCY} HTTP connections`,
   '',
   HEADER,
-  `|${' --- |'.repeat(10)}`,
+  `|${' --- |'.repeat(11)}`,
   ...all.map(line),
   '',
   "†: the generator used over 70% of a core: the achieved rate is its limit, not the gateway's; gateway µs/msg still holds.",
