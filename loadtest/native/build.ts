@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,5 +37,7 @@ export function sinkBinary(): string {
     throw new Error(`building the native sink failed${headers}:\n${r.stderr || r.error?.message}`);
   }
   renameSync(tmp, bin);
+  // Binaries of earlier source versions are of no more use.
+  for (const f of readdirSync(BUILD_DIR)) if (/^sink-[0-9a-f]{12}$/.test(f) && join(BUILD_DIR, f) !== bin) rmSync(join(BUILD_DIR, f), { force: true });
   return bin;
 }

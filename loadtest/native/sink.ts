@@ -70,6 +70,8 @@ export interface SinkOptions {
   perSource?: number;
   /** Handshakes in flight at most. */
   concurrency?: number;
+  /** Microseconds between rounds of reads once every socket counts (sink.c --period-us; default 1000). */
+  periodUs?: number;
 }
 
 /** Where counters files go: memory-backed /dev/shm when there is one. */
@@ -113,6 +115,7 @@ export class SinkProcess {
       ['--src', o.source],
       ['--per-src', String(o.perSource ?? SOCKETS_PER_SOURCE)],
       ['--concurrency', String(o.concurrency ?? 200)],
+      ['--period-us', o.periodUs === undefined ? undefined : String(o.periodUs)],
     ];
     const args = [...options.flatMap(([k, v]) => (v === undefined ? [] : [k, v])), ...sinkSpecArgs(o.spec)];
     let sink: SinkProcess | undefined;
