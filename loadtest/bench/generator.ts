@@ -337,6 +337,8 @@ export interface StepResult {
   generatorMaxProcCpuPct?: number;
   /** Generator processes (1 with `--generator node`, 1 + sinks with `native`). */
   generatorProcs?: number;
+  /** Each generator process's CPU, % of one core: this one (main thread, sampled sockets, publisher thread) first, then each sink. */
+  generatorProcCpuPct?: number[];
   /** Cores the generator was given (1 with --pin); the busy rule scales with it (report.ts generatorBusy). */
   generatorCores?: number;
   /**
@@ -459,6 +461,7 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
     generatorCpuPct: (100 * gen) / wall,
     generatorMaxProcCpuPct: (100 * Math.max(...genProcs)) / wall,
     generatorProcs: genProcs.length,
+    generatorProcCpuPct: genProcs.map((x) => (100 * x) / wall),
     generatorCores: o.generatorCores ?? 1,
     otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - (srv1 - srv0) - (hlp1 - hlp0) - gen)) / wall),
     closedDuringStep: closed,

@@ -31,7 +31,9 @@ const S = {
   open: 9,
   closed: 10,
   pings: 11,
-  codes: 12,
+  reads: 12,
+  rounds: 13,
+  codes: 14,
 };
 const CODE_SLOTS = 16;
 const ERROR_SLOT = S.codes + 2 * CODE_SLOTS;
@@ -50,6 +52,9 @@ export interface SinkCounters {
   open: number;
   closed: number;
   pings: number;
+  /** recv() calls that returned data, and epoll_wait() rounds that had events (messages per read = counted / reads). */
+  reads: number;
+  rounds: number;
   /** Close codes the server sent to counting sockets, with how many; 1006: closed without a close frame. */
   closeCodes: Record<number, number>;
   /** Why the last socket failed, if one did. */
@@ -70,8 +75,6 @@ export interface SinkOptions {
   perSource?: number;
   /** Handshakes in flight at most. */
   concurrency?: number;
-  /** Microseconds between rounds of reads once every socket counts (sink.c --period-us; default 1000). */
-  periodUs?: number;
 }
 
 /** Where counters files go: memory-backed /dev/shm when there is one. */
@@ -115,7 +118,6 @@ export class SinkProcess {
       ['--src', o.source],
       ['--per-src', String(o.perSource ?? SOCKETS_PER_SOURCE)],
       ['--concurrency', String(o.concurrency ?? 200)],
-      ['--period-us', o.periodUs === undefined ? undefined : String(o.periodUs)],
     ];
     const args = [...options.flatMap(([k, v]) => (v === undefined ? [] : [k, v])), ...sinkSpecArgs(o.spec)];
     let sink: SinkProcess | undefined;
@@ -198,6 +200,8 @@ export class SinkProcess {
           open: this.slot(S.open),
           closed: this.slot(S.closed),
           pings: this.slot(S.pings),
+          reads: this.slot(S.reads),
+          rounds: this.slot(S.rounds),
         };
       }
     }
