@@ -5,6 +5,7 @@
  *
  *   npm run bench -- [--targets bare,gateway,relay,gateway-nats,socketio,nats-ws] [--subs 1000,10000]
  *                    [--steps 0.5,1,2,3,4,6] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1]
+ *                    [--generator native|node] [--sink-procs N]
  *                    [--pin] [--out results.json] [--md summary.md] [--svg latency.svg] [--quick]
  *
  * See loadtest/README.md for what each figure means.
@@ -14,14 +15,18 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort, machineBusySeconds, procRssBytes, sleep } from '../lib/proc.ts';
-import { DISTURBED_PCT, Fleet, received, runStep, type StepOptions, type StepResult } from './generator.ts';
+import { haveCompiler, sinkBinary } from '../native/build.ts';
+import { SINK_MAX_SOCKETS } from '../native/sink.ts';
+import { DISTURBED_PCT, Fleet, runStep, type FleetOptions, type GeneratorKind, type StepOptions, type StepResult } from './generator.ts';
 import { compare, formatComparison, formatRun, stepRow, type Comparison, type TargetRun } from './report.ts';
 import { formatMarkdown, renderSvg, summarize } from './summary.ts';
 import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
 
 const TOPIC = BENCH_TOPIC;
 /** One process holds at most ~19,900 sockets (open-files limit 20,000, cannot be raised here). */
-const MAX_SUBS = 19_000;
+const MAX_NODE_SUBS = 19_000;
+/** With the native sinks: as many sink processes as it takes (the server holds them all, though). */
+const MAX_NATIVE_SUBS = 64 * SINK_MAX_SOCKETS;
 /** Longest wait for neighbours to quiet down before one step, and in all (waits and re-measures). */
 const QUIET_WAIT_MS = 10_000;
 const QUIET_BUDGET_MS = 90_000;
@@ -49,6 +54,10 @@ interface Options {
   rounds: number;
   /** The generator on CPU 0, the server (and its nats-server) on CPU 1: each side gets its own core. */
   pin: boolean;
+  /** Count-only sockets in native sink processes (default when a C compiler exists) or in Node. */
+  generator: GeneratorKind;
+  /** Native sink processes per run (default: as few as hold the sockets). */
+  sinkProcs?: number;
   out?: string;
   /** Markdown summary table (every target side by side) written here too. */
   md?: string;
@@ -75,6 +84,8 @@ function options(): Options {
       repeat: { type: 'string', default: '1' },
       rounds: { type: 'string', default: '1' },
       pin: { type: 'boolean', default: false },
+      generator: { type: 'string' },
+      'sink-procs': { type: 'string' },
       out: { type: 'string' },
       md: { type: 'string' },
       svg: { type: 'string' },
@@ -84,7 +95,7 @@ function options(): Options {
   });
   if (v.help) {
     console.log(
-      'usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]',
+      'usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--generator native|node] [--sink-procs N] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]',
     );
     process.exit(0);
   }
@@ -96,6 +107,12 @@ function options(): Options {
   if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')}; known: ${Object.keys(TARGETS).join(', ')}`);
   // --quick: a smoke run (CI): few sockets, low rates, short steps.
   const q = v.quick;
+  const generator = v.generator ?? (haveCompiler() ? 'native' : 'node');
+  if (generator !== 'native' && generator !== 'node') throw new Error(`--generator ${generator}: native or node`);
+  if (!v.generator && generator === 'node')
+    console.log('no C compiler (cc): the count-only sockets stay in Node (--generator node); install gcc for the native sink');
+  const sinkProcs = v['sink-procs'] === undefined ? undefined : Math.round(Number(v['sink-procs']));
+  if (sinkProcs !== undefined && !(sinkProcs >= 1 && sinkProcs <= 64)) throw new Error('--sink-procs: 1 to 64');
   const o: Options = {
     targets: names.map((t) => TARGETS[t]!),
     subs: list(v.subs ?? (q ? '200' : '1000,10000')).map(Math.round),
@@ -108,11 +125,17 @@ function options(): Options {
     repeat: Math.round(Number(v.repeat)),
     rounds: Math.round(Number(v.rounds)),
     pin: v.pin,
+    generator,
+    sinkProcs,
     out: v.out,
     md: v.md,
     svg: v.svg,
   };
-  if (o.subs.some((n) => n > MAX_SUBS)) throw new Error(`--subs above ${MAX_SUBS}: one process cannot hold more sockets (open-files limit)`);
+  const maxSubs = generator === 'native' ? MAX_NATIVE_SUBS : MAX_NODE_SUBS;
+  if (o.subs.some((n) => n > maxSubs))
+    throw new Error(
+      `--subs above ${maxSubs}: ${generator === 'node' ? 'one process cannot hold more sockets (open-files limit; --generator native spreads them over sink processes)' : 'too many sink processes'}`,
+    );
   if (
     !o.subs.length ||
     !o.steps.length ||
@@ -137,7 +160,7 @@ function pinToCpu(pid: number, cpu: number): void {
 async function settle(fleet: Fleet): Promise<void> {
   let last = -1;
   for (let i = 0; i < 50; i++) {
-    const c = received(fleet.subs);
+    const c = fleet.received();
     if (c === last) return;
     last = c;
     await sleep(i === 0 ? 100 : 300);
@@ -198,7 +221,12 @@ async function measureStep(fleet: Fleet, step: number, so: StepOptions, o: Optio
   return chosen;
 }
 
-async function runTarget(target: Target, n: number, o: Options): Promise<TargetRun> {
+/** Cores the generator was given: CPU 0 with --pin, else all but the server's one. */
+function generatorCores(o: Options): number {
+  return o.pin ? 1 : Math.max(1, os.cpus().length - 1);
+}
+
+async function runTarget(target: Target, n: number, o: Options, fo: FleetOptions): Promise<TargetRun> {
   const run: TargetRun = {
     target: target.name,
     description: target.description,
@@ -216,11 +244,15 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
     if (o.pin) for (const p of [pid, ...(activeServer.helperPids ?? [])]) pinToCpu(p, 1);
     const rss0 = procRssBytes(pid);
     const t0 = performance.now();
-    fleet = await Fleet.open(target, TOPIC, port, n, o.samples, activeServer.natsUrl);
+    fleet = await Fleet.open(target, TOPIC, port, n, o.samples, activeServer.natsUrl, fo);
     run.connectSeconds = (performance.now() - t0) / 1000;
+    run.generator = fleet.generator;
+    // The sinks inherit this process's CPU; pinned explicitly all the same.
+    if (o.pin) for (const sink of fleet.sinks) pinToCpu(sink.pid, 0);
     await sleep(200);
     run.serverKBPerConnection = (procRssBytes(pid) - rss0) / 1024 / n;
-    console.log(`-- ${target.name}, ${n} subscribers: connected in ${run.connectSeconds.toFixed(1)} s; warming up`);
+    const sinks = fleet.sinks.length ? ` (${fleet.sinks.length} native sink process${fleet.sinks.length > 1 ? 'es' : ''})` : ' (all in Node)';
+    console.log(`-- ${target.name}, ${n} subscribers${sinks}: connected in ${run.connectSeconds.toFixed(1)} s; warming up`);
 
     // Warm-up at the lowest rate (JIT on both sides, TCP windows); not reported.
     const publisher = fleet.publisher!;
@@ -228,7 +260,12 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
     await settle(fleet);
 
     for (const step of o.steps) {
-      const r = await measureStep(fleet, step, { seconds: o.seconds, drainMs: o.drainMs, serverPid: pid, helperPids: activeServer.helperPids }, o);
+      const r = await measureStep(
+        fleet,
+        step,
+        { seconds: o.seconds, drainMs: o.drainMs, serverPid: pid, helperPids: activeServer.helperPids, generatorCores: generatorCores(o) },
+        o,
+      );
       run.steps.push(r);
       console.log(`   ${stepRow(r).join('  ')}`);
       if (r.closedDuringStep > 0) {
@@ -248,8 +285,10 @@ async function runTarget(target: Target, n: number, o: Options): Promise<TargetR
       }
       await settle(fleet);
     }
-    const counted = fleet.subs.reduce((a, ws) => a + ws.parser.count, 0);
-    run.messageBytes = counted ? fleet.subs.reduce((a, ws) => a + ws.parser.bytes, 0) / counted : 0;
+    const counted = fleet.counted();
+    run.messageBytes = counted.messages ? counted.bytes / counted.messages : 0;
+    const codes = fleet.closeCodes();
+    if (Object.keys(codes).length) run.closeCodes = codes;
     if (publisher.last.noticeCount) run.publisherNotices = { count: publisher.last.noticeCount, first: publisher.last.notices };
   } catch (e) {
     run.error = (e as Error).message;
@@ -285,8 +324,13 @@ async function main(): Promise<number> {
     pinToCpu(process.pid, 0);
   }
   console.log(
-    `fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`,
+    `fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step; generator ${o.generator}${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`,
   );
+  const fo: FleetOptions = {
+    generator: o.generator,
+    ...(o.generator === 'native' ? { sinkBinary: sinkBinary() } : {}),
+    ...(o.sinkProcs ? { sinkProcs: o.sinkProcs } : {}),
+  };
   const runs: TargetRun[] = [];
   // Targets side by side for each N, so each comparison is made under the same conditions.
   for (const n of o.subs) {
@@ -295,7 +339,7 @@ async function main(): Promise<number> {
       if (o.rounds > 1) console.log(`== round ${round + 1} of ${o.rounds}, ${n} subscribers`);
       const order = round % 2 === 0 ? o.targets : [...o.targets].reverse();
       const done: TargetRun[] = [];
-      for (const t of order) done.push(await runTarget(t, n, o));
+      for (const t of order) done.push(await runTarget(t, n, o, fo));
       rounds.push(done);
     }
     for (const t of o.targets) runs.push(medianRound(rounds.map((r) => r.find((x) => x.target === t.name)!)));
@@ -325,6 +369,9 @@ async function main(): Promise<number> {
     seconds: o.seconds,
     drainMs: o.drainMs,
     samples: o.samples,
+    generator: o.generator,
+    generatorCores: generatorCores(o),
+    pin: o.pin,
   };
   if (o.md) {
     const head = `# Fan-out benchmark, ${meta.date.slice(0, 10)}\n\n\`${['npm run bench --', ...meta.argv].join(' ')}\`, Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel ?? '?'}), ${o.seconds} s per step.\n\n`;

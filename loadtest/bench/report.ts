@@ -20,6 +20,10 @@ export interface TargetRun {
   rounds?: number;
   /** Set when the target could not run at all (the steps are then missing). */
   error?: string;
+  /** Where the count-only sockets were: native sink processes, or Node. */
+  generator?: 'node' | 'native';
+  /** Close codes of subscribers the server closed during the run, with how many (1006: no close frame). */
+  closeCodes?: Record<number, number>;
 }
 
 export interface Comparison {
@@ -51,6 +55,16 @@ export interface Comparison {
  * was is no peak, and a comparison whose peak came from one gets no verdict.
  */
 export const GEN_BUSY_PCT = 70;
+
+/**
+ * Whether the generator was the limit at a step: all its processes together above GEN_BUSY_PCT
+ * of the cores it was given (one with --pin), or one of them above GEN_BUSY_PCT of a core (a
+ * single-threaded process that nears a core of its own is saturated however many cores are free).
+ */
+export function generatorBusy(s: StepResult): boolean {
+  const cores = s.generatorCores ?? 1;
+  return s.generatorCpuPct >= GEN_BUSY_PCT * cores || (s.generatorMaxProcCpuPct ?? s.generatorCpuPct) >= GEN_BUSY_PCT;
+}
 
 /** Steps fit for comparison: the subscriber set was whole, and neighbours did not take much CPU. */
 export function usable(steps: StepResult[]): StepResult[] {
@@ -104,10 +118,10 @@ export function compare(run: TargetRun, base: TargetRun, maxCpuRatio?: number, p
     [base.target, pb],
     [run.target, pt],
   ] as const) {
-    if (s && s.generatorCpuPct >= GEN_BUSY_PCT) {
+    if (s && generatorBusy(s)) {
       generatorBound = true;
       notes.push(
-        `${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% of a core (limit ${GEN_BUSY_PCT}%): that is the generator's limit, not a peak of the server`,
+        `${name}'s peak step had the generator at ${s.generatorCpuPct.toFixed(0)}% of a core (busiest process ${(s.generatorMaxProcCpuPct ?? s.generatorCpuPct).toFixed(0)}%; limit ${GEN_BUSY_PCT}% of ${s.generatorCores ?? 1} core(s)): that is the generator's limit, not a peak of the server`,
       );
     }
   }
@@ -173,6 +187,7 @@ export const STEP_HEADER = [
   'nats %',
   'srv ns/dlv',
   'gen CPU %',
+  'gen max %',
   'other %',
   'sustained',
 ];
@@ -189,7 +204,8 @@ export function stepRow(s: StepResult): string[] {
     f(s.serverCpuPct, 0),
     s.helperCpuPct ? f(s.helperCpuPct, 0) : '-',
     f(s.serverNsPerDelivery, 0),
-    f(s.generatorCpuPct, 0),
+    f(s.generatorCpuPct, 0) + (generatorBusy(s) ? '*' : ''),
+    f(s.generatorMaxProcCpuPct ?? NaN, 0),
     f(s.otherCpuPct, 0) + (s.disturbed ? '!' : ''),
     (s.sustained ? 'yes' : 'no') + (s.closedDuringStep ? ` (${s.closedDuringStep} closed)` : '') + (s.foreign ? ` (${s.foreign} foreign)` : ''),
   ];
@@ -200,6 +216,7 @@ export function formatRun(run: TargetRun): string {
   if (run.error) return `${title}\nERROR: ${run.error}`;
   const info =
     `connect ${f(run.connectSeconds)} s, server +${f(run.serverKBPerConnection, 2)} KB/connection, ${f(run.messageBytes, 0)}-byte messages` +
+    (run.generator ? `, generator ${run.generator}` : '') +
     (run.rounds
       ? `; median of ${run.rounds} interleaved rounds per step (delivered M/s per round: ${run.steps.map((s) => `${m(s.targetDeliveriesPerSec)}: ${(s.deliveredPerSecRuns ?? []).map((x) => f(x / 1e6, 2)).join('/')}`).join(', ')})`
       : '');
@@ -208,6 +225,13 @@ export function formatRun(run: TargetRun): string {
     info,
     table(STEP_HEADER, run.steps.map(stepRow)),
     ...(run.stoppedEarly ? [`stopped early: ${run.stoppedEarly}`] : []),
+    ...(run.closeCodes
+      ? [
+          `the server closed subscribers: ${Object.entries(run.closeCodes)
+            .map(([code, k]) => `${k} with ${code}`)
+            .join(', ')}`,
+        ]
+      : []),
     ...(run.publisherNotices ? [`the publisher got ${run.publisherNotices.count} error reports, e.g. ${run.publisherNotices.first[0]}`] : []),
   ].join('\n');
 }

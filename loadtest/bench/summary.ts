@@ -4,7 +4,7 @@
  * p99 latency against offered deliveries/s. Plain strings, no dependency.
  */
 import type { StepResult } from './generator.ts';
-import { GEN_BUSY_PCT, maxSustainedOf, peakOf, usable, type TargetRun } from './report.ts';
+import { GEN_BUSY_PCT, generatorBusy, maxSustainedOf, peakOf, usable, type TargetRun } from './report.ts';
 
 export interface SummaryRow {
   target: string;
@@ -12,7 +12,7 @@ export interface SummaryRow {
   baseline?: string;
   error?: string;
   /** Highest delivered rate of an undisturbed step with the whole subscriber set, and that step. */
-  peak: { deliveredPerSec: number; step: number; generatorCpuPct: number; sustained: boolean; disturbed: boolean } | null;
+  peak: { deliveredPerSec: number; step: number; generatorCpuPct: number; generatorBusy: boolean; sustained: boolean; disturbed: boolean } | null;
   /** Highest step sustained (deliveries/s asked for). */
   maxSustained: number | null;
   /** Figures at the reference step (null if the target did not run it). */
@@ -81,6 +81,7 @@ export function summarize(runs: TargetRun[], baselines: Record<string, string | 
               deliveredPerSec: p.deliveredPerSec,
               step: p.targetDeliveriesPerSec,
               generatorCpuPct: p.generatorCpuPct,
+              generatorBusy: generatorBusy(p),
               sustained: p.sustained,
               disturbed: pDisturbed,
             }
@@ -157,9 +158,11 @@ export function formatMarkdown(summaries: Summary[]): string {
           notes.add(
             '`>=` before a peak: it comes from a step the target sustained, so it is a floor of its capacity, not the capacity (add higher `--steps`); a peak ratio against such a floor is a bound (`<=`, `>=`), or unknown when both are floors.',
           );
-        if (r.peak.generatorCpuPct >= GEN_BUSY_PCT) {
+        if (r.peak.generatorBusy) {
           peak += ' †';
-          notes.add(`†: the generator used ${GEN_BUSY_PCT}% of a core or more at that step: the peak may be the generator's limit, not the server's.`);
+          notes.add(
+            `†: the generator used ${GEN_BUSY_PCT}% or more of the cores it was given (or one of its processes ${GEN_BUSY_PCT}% of a core) at that step: the peak may be the generator's limit, not the server's.`,
+          );
         }
       }
       const a = r.atStep;

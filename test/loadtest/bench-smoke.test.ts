@@ -33,6 +33,9 @@ describe('fan-out benchmark (--quick, bare target)', () => {
     const run = result.runs[0];
     expect(run.target).toBe('bare');
     expect(run.error).toBeUndefined();
+    // The count-only sockets in the native sink (CI has a C compiler), its CPU in the generator's.
+    expect(run.generator).toBe('native');
+    expect(result.meta.generator).toBe('native');
     expect(run.messageBytes).toBe(100);
     expect(run.steps.length).toBeGreaterThanOrEqual(2);
     for (const s of run.steps) {
@@ -41,11 +44,26 @@ describe('fan-out benchmark (--quick, bare target)', () => {
       expect(s.latencyMs.samples).toBeGreaterThan(0);
       expect(s.serverNsPerDelivery).toBeGreaterThan(0);
       expect(s.generatorCpuPct).toBeGreaterThan(0);
+      expect(s.generatorProcs).toBe(2);
+      expect(s.generatorMaxProcCpuPct).toBeLessThanOrEqual(s.generatorCpuPct);
     }
     const first = run.steps[0];
     expect(first.lost).toBe(0);
     expect(first.received).toBe(first.expected);
     expect(output).toContain('delivered M/s');
+  }, 30_000);
+});
+
+describe('fan-out benchmark (--quick, bare target, --generator node)', () => {
+  it('keeps every socket in Node and counts the same', async () => {
+    const out = join(dir, 'bench-node.json');
+    const { code, output } = await runBench(['--quick', '--targets', 'bare', '--generator', 'node', '--steps', '0.05', '--out', out], 25_000);
+    expect(code, output).toBe(0);
+    const run = JSON.parse(readFileSync(out, 'utf8')).runs[0];
+    expect(run.error).toBeUndefined();
+    expect(run.generator).toBe('node');
+    expect(run.steps[0].generatorProcs).toBe(1);
+    expect(run.steps[0].received).toBe(run.steps[0].expected);
   }, 30_000);
 });
 

@@ -17,6 +17,7 @@ export function bareClient(topic: string): BenchClient {
     async subscribe(ws) {
       await ws.waitFor((b, binary) => (!binary && b.toString() === 'subscribed' ? true : undefined), 10_000);
     },
+    sink: { steps: [{ expect: { bytes: 'subscribed', at: 'start' } }] },
     async preparePublisher() {},
     encodePublish(sentAt, seq) {
       const b = Buffer.alloc(PAYLOAD_BYTES);

@@ -32,6 +32,13 @@ export const TARGETS: Record<string, Target> = {
     { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'memory' },
     { baseline: 'bare', maxCpuRatio: 1.1 },
   ),
+  // The same with the plain map `msg` frames (no hello.compact): what the protocol overhead costs.
+  'gateway-map': gatewayTarget(
+    'gateway-map',
+    'Symphonic gateway, embedded (memory) bus, plain map msg frames (no hello.compact)',
+    { ...BENCH_GATEWAY_ENV, SYMPHONIC_bus__engine: 'memory' },
+    { baseline: 'bare', maxCpuRatio: 1.1, compact: false },
+  ),
   // NATS engine: its own nats-server; the publisher publishes to NATS (JetStream), as a backend
   // does. Compared with the relay, which pays the same NATS path; the issue's target there is
   // deliveries/s only (>= 0.9x), CPU per delivery is reported.

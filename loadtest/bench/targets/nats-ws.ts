@@ -53,6 +53,13 @@ export function natsWsClient(topic: string): BenchClient {
     // Counting is the stream's (one per MSG); this only marks a sampled non-bench payload as foreign.
     minCountBytes: 16,
     stream: (ctx) => new NatsStream(ctx),
+    // The native sink: the same lines in one binary frame, the PONG awaited; then it counts MSG lines.
+    sink: {
+      steps: [{ send: Buffer.from(`${natsConnectLine('symphonic-bench-sub')}SUB ${topic} 1\r\nPING\r\n`, 'latin1'), expect: { bytes: 'PONG', at: 'start' } }],
+      fail: { bytes: '-ERR', at: 'start' },
+      ping: { match: 'PING', reply: Buffer.from('PONG\r\n') },
+      stream: 'nats',
+    },
     async subscribe(ws) {
       await pingPong(ws, natsConnectLine('symphonic-bench-sub') + `SUB ${topic} 1\r\n`);
     },

@@ -65,6 +65,16 @@ export function socketioClient(topic: string): BenchClient {
     onShortMessage(ws, p, binary) {
       if (!binary && p.length === 1 && p[0] === 0x32) ws.send('3'); // Engine.IO ping -> pong
     },
+    // The same handshake for the native sink: open packet, `40` -> `40{...}` (`44`: refused), sub -> subscribed.
+    sink: {
+      steps: [
+        { expect: { bytes: '0', at: 'start' } },
+        { send: '40', expect: { bytes: '40', at: 'start' } },
+        { send: `42${JSON.stringify(['sub', topic])}`, expect: { bytes: '42["subscribed"', at: 'start' } },
+      ],
+      fail: { bytes: '44', at: 'start' },
+      ping: { match: '2', reply: '3' },
+    },
     async subscribe(ws) {
       await connectNamespace(ws);
       const done = ws.waitFor((p, binary) => (!binary && text(p).startsWith('42["subscribed"') ? true : undefined), HANDSHAKE_TIMEOUT_MS);

@@ -5,6 +5,7 @@
 import type { ServerChild } from '../../lib/proc.ts';
 import type { RawWs } from '../../lib/raw-ws.ts';
 import type { PayloadStreamFactory } from '../../lib/ws-frames.ts';
+import type { SinkSpec } from '../../native/spec.ts';
 
 export interface BenchClient {
   /** Path (with query) that subscriber and publisher sockets connect to. */
@@ -35,6 +36,13 @@ export interface BenchClient {
   readonly stream?: PayloadStreamFactory;
   /** The publisher sends text frames (default binary): Socket.IO reads a binary frame as an attachment. */
   readonly textPublish?: boolean;
+  /**
+   * The subscriber handshake for the native sink (loadtest/native/), which holds the count-only
+   * sockets with `--generator native`: the same steps as `subscribe`, as bytes to send and replies
+   * to wait for, plus `onShortMessage`'s ping rule and `stream`'s mode. Without it the target's
+   * count-only sockets stay in Node.
+   */
+  readonly sink?: SinkSpec;
   /** Takes a freshly upgraded socket (in decode mode) to the point where it receives the topic. */
   subscribe(ws: RawWs): Promise<void>;
   /** Takes a freshly upgraded socket (in decode mode) to the point where it may publish. */
