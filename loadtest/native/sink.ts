@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { procCpuSeconds, sleep } from '../lib/proc.ts';
 import { sinkSpecArgs, type SinkSpec } from './spec.ts';
 
+/** Something to Atomics.wait on: a synchronous sleep that yields the core. */
+const NAP = new Int32Array(new SharedArrayBuffer(4));
+
 /** Sockets one sink process holds at most (the open-files limit here is 20,000 per process). */
 export const SINK_MAX_SOCKETS = 19_000;
 /** Sockets per source address at most: a (source, destination) pair has ~28,000 ephemeral ports. */
@@ -187,6 +190,9 @@ export class SinkProcess {
   private readRaw(): Omit<SinkCounters, 'closeCodes' | 'lastError'> & { version: number } {
     // The sink writes slot `begin`, the block, then slot `end` with the same number: equal means whole.
     for (let attempt = 0; attempt < 1000; attempt++) {
+      // Pinned to one core with the sink (--pin), spinning cannot let a preempted sink finish its
+      // update: after a few tries, give the core up for a moment (a synchronous sleep).
+      if (attempt >= 8) Atomics.wait(NAP, 0, 0, 1);
       readSync(this.fd, this.buf, 0, FILE_BYTES, 0);
       if (this.slot(S.begin) === this.slot(END_SLOT)) {
         return {
@@ -205,6 +211,6 @@ export class SinkProcess {
         };
       }
     }
-    throw new Error('native sink counters: no consistent read in 1000 attempts');
+    throw new Error('native sink counters: no consistent read in 1000 attempts (~1 s)');
   }
 }
