@@ -1,0 +1,354 @@
+/**
+ * Scale benchmark: C concurrent connections (default 100,000) over G gateway processes on the
+ * NATS engine and P generator processes, every one subscribed and receiving, nothing lost.
+ *
+ *   npx tsx loadtest/bench/scale.ts [--conns 100000] [--gateways 6] [--workers 6] [--topics 10]
+ *     [--addresses 16] [--connect-rate 2000] [--window 64] [--pub-rate 2] [--seconds 10]
+ *     [--samples 8] [--session-ttl-ms 300000] [--out file.json]
+ *
+ * One nats-server and G gateways (cluster.ts); P child processes (scale-worker.ts, at most ~19,000
+ * sockets each: the open-files limit here is 20,000 per process) open the connections, paced, each
+ * socket bound to one of A local addresses 127.0.1.1, 127.0.1.2, ... (each address has its own
+ * ephemeral port range) and assigned round-robin to a gateway and to one of T topics. Then a
+ * backend publishes numbered messages to every topic through JetStream for --seconds, and every
+ * socket's count is checked against what its topic was owed. See loadtest/README.md ("Scale").
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'nats';
+import { printWarnings } from '../../test/support/gateway-process.ts';
+import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
+import { machineBusySeconds, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
+import { startCluster, type BenchCluster } from './cluster.ts';
+import { NumberedPublisher } from './numbered-publisher.ts';
+import type { ConnectPlan } from './scale-worker.ts';
+import { REPO_ROOT } from './targets/paths.ts';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const CONNS = Number(arg('conns', '100000'));
+const GATEWAYS = Number(arg('gateways', '6'));
+/** Sockets one generator process holds at most (open-files limit 20,000, minus its own files). */
+const PER_WORKER_MAX = 19_000;
+const WORKERS = Number(arg('workers', String(Math.max(1, Math.ceil(CONNS / PER_WORKER_MAX)))));
+const TOPICS = Number(arg('topics', '10'));
+const ADDRESSES = Number(arg('addresses', '16'));
+const CONNECT_RATE = Number(arg('connect-rate', '2000'));
+const WINDOW = Number(arg('window', '64'));
+const PUB_RATE = Number(arg('pub-rate', '2'));
+const SECONDS = Number(arg('seconds', '10'));
+const SAMPLES = Number(arg('samples', '8'));
+const SESSION_TTL_MS = Number(arg('session-ttl-ms', '300000'));
+const OUT = arg('out', '');
+/** Longest wait, after publishing stops, for the last deliveries (ends sooner once all arrived). */
+const DRAIN_MS = 60_000;
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+const PAD = 'x'.repeat(40);
+
+const core = (cpuSeconds: number, wallSeconds: number) => Math.round((cpuSeconds / wallSeconds) * 100);
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
+/** `127.0.1.1`, `127.0.1.2`, ... `127.0.1.254`, `127.0.2.1`, ... */
+function sourceAddress(k: number): string {
+  return `127.0.${1 + Math.floor(k / 254)}.${1 + (k % 254)}`;
+}
+
+function portRange(): number {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/).map(Number);
+    return hi! - lo! + 1;
+  } catch {
+    return 28_232;
+  }
+}
+
+function openFilesLimit(): number {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'latin1'));
+  return m ? Number(m[1]) : 1024;
+}
+
+/** Refuses a plan this machine cannot hold, with what to change. */
+function checkPlan(): void {
+  const problems: string[] = [];
+  const files = openFilesLimit();
+  const perWorker = Math.ceil(CONNS / WORKERS);
+  const perGateway = Math.ceil(CONNS / GATEWAYS);
+  const perAddress = Math.ceil(CONNS / ADDRESSES);
+  if (perWorker > files - 500) problems.push(`${perWorker} sockets per generator process: the open-files limit is ${files} (more --workers)`);
+  if (perGateway > files - 500) problems.push(`${perGateway} sockets per gateway: the open-files limit is ${files} (more --gateways)`);
+  if (perAddress > portRange()) problems.push(`${perAddress} sockets per source address: ip_local_port_range has ${portRange()} ports (more --addresses)`);
+  if (problems.length) throw new Error(`this plan does not fit:\n  ${problems.join('\n  ')}`);
+}
+
+/** Connection i of the whole run: its gateway, topic and source address. */
+function assign(i: number): { gw: number; topic: number; addr: number } {
+  return { gw: i % GATEWAYS, topic: Math.floor(i / GATEWAYS) % TOPICS, addr: i % ADDRESSES };
+}
+
+function plans(ports: number[], topics: string[]): ConnectPlan[] {
+  return Array.from({ length: WORKERS }, (_, w) => {
+    const from = Math.floor((w * CONNS) / WORKERS);
+    const to = Math.floor(((w + 1) * CONNS) / WORKERS);
+    const plan: ConnectPlan = {
+      host: '127.0.0.1',
+      ports,
+      topics,
+      addresses: Array.from({ length: ADDRESSES }, (_, k) => sourceAddress(k)),
+      gw: [],
+      topic: [],
+      addr: [],
+      window: WINDOW,
+      ratePerSec: CONNECT_RATE / WORKERS,
+      samples: SAMPLES,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    };
+    for (let i = from; i < to; i++) {
+      const a = assign(i);
+      plan.gw.push(a.gw);
+      plan.topic.push(a.topic);
+      plan.addr.push(a.addr);
+    }
+    return plan;
+  });
+}
+
+/** CPU seconds of every process we measure, and the machine's busy seconds, at one moment. */
+function cpuSnapshot(cluster: BenchCluster, workers: FleetChild[]) {
+  const own = process.cpuUsage();
+  return {
+    at: performance.now(),
+    gateways: cluster.gateways.map((g) => procCpuSeconds(g.pid)),
+    nats: procCpuSeconds(cluster.nats.pid!),
+    workers: workers.map((w) => procCpuSeconds(w.pid)),
+    main: (own.user + own.system) / 1e6,
+    machine: machineBusySeconds(),
+  };
+}
+type CpuSnapshot = ReturnType<typeof cpuSnapshot>;
+
+function cpuBetween(a: CpuSnapshot, b: CpuSnapshot) {
+  const wall = (b.at - a.at) / 1000;
+  const gateways = b.gateways.map((s, i) => s - a.gateways[i]!);
+  const workers = b.workers.map((s, i) => s - a.workers[i]!);
+  const ours = gateways.reduce((x, y) => x + y, 0) + workers.reduce((x, y) => x + y, 0) + (b.nats - a.nats) + (b.main - a.main);
+  return {
+    seconds: +wall.toFixed(1),
+    gatewaysPct: gateways.map((s) => core(s, wall)),
+    natsPct: core(b.nats - a.nats, wall),
+    workersPct: workers.map((s) => core(s, wall)),
+    publisherPct: core(b.main - a.main, wall),
+    otherPct: Math.max(0, core(b.machine - a.machine - ours, wall)),
+  };
+}
+
+async function gatewayMetrics(cluster: BenchCluster): Promise<Record<string, number>[]> {
+  return Promise.all(cluster.gateways.map((g) => g.metrics().catch(() => ({}) as Record<string, number>)));
+}
+
+async function connectPhase(workers: FleetChild[], ports: number[], topics: string[]) {
+  const done = workers.map(() => 0);
+  const failed = workers.map(() => 0);
+  for (const w of workers) {
+    w.onMessage = (m) => {
+      if (m.type === 'progress') {
+        done[w.index] = m.done as number;
+        failed[w.index] = m.failed as number;
+      }
+    };
+  }
+  const t0 = performance.now();
+  let peakRate = 0;
+  let lastDone = 0;
+  let lastAt = t0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const total = done.reduce((a, b) => a + b, 0);
+    peakRate = Math.max(peakRate, ((total - lastDone) * 1000) / (now - lastAt));
+    lastDone = total;
+    lastAt = now;
+    console.log(`  ${((now - t0) / 1000).toFixed(0)} s: ${total} subscribed, ${failed.reduce((a, b) => a + b, 0)} failed`);
+  }, 2000);
+  try {
+    const all = plans(ports, topics);
+    const replies = await Promise.all(workers.map((w, i) => w.request<ChildMessage>({ type: 'connect', ...all[i]! }, 'connected', 30 * 60_000)));
+    return { ms: performance.now() - t0, peakRate, replies };
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
+interface TopicCounts {
+  sockets: number;
+  received: number;
+  complete: number;
+  short: number;
+  extra: number;
+  lost: number;
+  surplus: number;
+}
+
+async function collectCounts(workers: FleetChild[], owed: number[]) {
+  const replies = await Promise.all(workers.map((w) => w.request<ChildMessage>({ type: 'counts', owed }, 'counts', 30_000)));
+  const sum = { sockets: 0, received: 0, complete: 0, short: 0, extra: 0, lost: 0, surplus: 0 };
+  for (const r of replies) for (const t of r.perTopic as TopicCounts[]) for (const k of Object.keys(sum) as (keyof TopicCounts)[]) sum[k] += t[k];
+  const closeCodes: Record<string, number> = {};
+  for (const r of replies) for (const [code, n] of Object.entries(r.closeCodes as Record<string, number>)) closeCodes[code] = (closeCodes[code] ?? 0) + n;
+  return { ...sum, closed: replies.reduce((n, r) => n + (r.closed as number), 0), closeCodes, replies };
+}
+
+async function main(): Promise<void> {
+  checkPlan();
+  const topics = Array.from({ length: TOPICS }, (_, t) => `scale.t${t}`);
+  console.log(
+    `scale: ${CONNS} connections, ${GATEWAYS} gateways, ${WORKERS} generator processes, ${TOPICS} topics, ${ADDRESSES} source addresses, connect rate <= ${CONNECT_RATE}/s, window ${WINDOW}/process`,
+  );
+  const cluster = await startCluster({
+    gateways: GATEWAYS,
+    prefix: `scale${process.pid}`,
+    // Anonymous subscribers: the per-user limits do not apply. Per-IP limit off (the default; the
+    // generator's sockets come from a few addresses). The session TTL sets how often every attached
+    // session is rewritten to the registry (TTL/3).
+    config: { limits: { maxConnectionsPerIp: 0 }, session: { ttlMs: SESSION_TTL_MS }, log: { level: 'warn' } },
+  });
+  let workers: FleetChild[] = [];
+  let failedRun = true;
+  try {
+    workers = await startFleet('loadtest/bench/scale-worker.ts', WORKERS, REPO_ROOT);
+    const ports = cluster.gateways.map((g) => g.port);
+    const rss0 = {
+      gateways: cluster.gateways.map((g) => procRssBytes(g.pid)),
+      nats: procRssBytes(cluster.nats.pid!),
+      workers: workers.map((w) => procRssBytes(w.pid)),
+    };
+
+    // 1. Connect and subscribe everyone.
+    const c0 = cpuSnapshot(cluster, workers);
+    const conn = await connectPhase(workers, ports, topics);
+    const c1 = cpuSnapshot(cluster, workers);
+    const ok = conn.replies.reduce((n, r) => n + (r.ok as number), 0);
+    const failed = conn.replies.reduce((n, r) => n + (r.failed as number), 0);
+    const connectCpu = cpuBetween(c0, c1);
+    const m1 = await gatewayMetrics(cluster);
+    const rss1 = {
+      gateways: cluster.gateways.map((g) => procRssBytes(g.pid)),
+      nats: procRssBytes(cluster.nats.pid!),
+      workers: workers.map((w) => procRssBytes(w.pid)),
+    };
+    const held = m1.map((m) => m.symphonic_connections ?? 0);
+    console.log(`connected: ${ok} subscribed, ${failed} failed in ${(conn.ms / 1000).toFixed(1)} s (${Math.round((ok * 1000) / conn.ms)}/s)`);
+    for (const r of conn.replies) for (const e of r.errors as string[]) console.log(`  generator error: ${e}`);
+
+    // 2. Publish numbered messages to every topic, then wait until every socket has what it is owed.
+    const nc = await connect({ servers: cluster.nats.url, name: 'symphonic-scale-publisher' });
+    const publisher = new NumberedPublisher(nc, cluster.prefix, topics, (n) => ({ n, p: PAD }));
+    const before = await collectCounts(
+      workers,
+      topics.map(() => 0),
+    );
+    const p0 = cpuSnapshot(cluster, workers);
+    publisher.start(PUB_RATE, SECONDS * 1000);
+    await sleep(SECONDS * 1000);
+    await publisher.stop();
+    const p1 = cpuSnapshot(cluster, workers);
+    const pub = publisher.stats();
+    await nc.close();
+    // Drain: until every socket has what it is owed, 5 s without progress, or DRAIN_MS.
+    let counts = await collectCounts(workers, pub.acked);
+    const drainStart = performance.now();
+    let progressAt = drainStart;
+    let lastReceived = counts.received;
+    while (counts.lost > 0 && performance.now() - drainStart < DRAIN_MS && performance.now() - progressAt < 5000) {
+      await sleep(500);
+      counts = await collectCounts(workers, pub.acked);
+      if (counts.received !== lastReceived) {
+        lastReceived = counts.received;
+        progressAt = performance.now();
+      }
+    }
+    const publishCpu = cpuBetween(p0, p1);
+    const m2 = await gatewayMetrics(cluster);
+    const rss2 = { gateways: cluster.gateways.map((g) => procRssBytes(g.pid)), nats: procRssBytes(cluster.nats.pid!) };
+    const owedTotal = counts.replies.reduce((n, r) => n + (r.perTopic as TopicCounts[]).reduce((k, t, i) => k + t.sockets * pub.acked[i]!, 0), 0);
+    const deliveredInWindow = counts.received - before.received;
+    const sampleReplies = counts.replies.map((r) => r.samples as { sockets: number; gaps: number; behind: number; latencyMs: { p50: number; p99: number } });
+
+    const result = {
+      date: new Date().toISOString(),
+      plan: {
+        conns: CONNS,
+        gateways: GATEWAYS,
+        workers: WORKERS,
+        topics: TOPICS,
+        addresses: ADDRESSES,
+        connectRate: CONNECT_RATE,
+        window: WINDOW,
+        pubRatePerTopic: PUB_RATE,
+        seconds: SECONDS,
+        sessionTtlMs: SESSION_TTL_MS,
+      },
+      connect: {
+        subscribed: ok,
+        failed,
+        errors: conn.replies.flatMap((r) => r.errors as string[]),
+        seconds: +(conn.ms / 1000).toFixed(1),
+        ratePerSec: Math.round((ok * 1000) / conn.ms),
+        peakRatePerSec: Math.round(conn.peakRate),
+        localAddressesPerProcess: conn.replies.map((r) => r.localAddresses as number),
+        handshakeMsP99PerProcess: conn.replies.map((r) => Math.round((r.handshakeMs as { p99: number }).p99)),
+        cpu: connectCpu,
+      },
+      heldPerGateway: held,
+      subscriptionsPerGateway: m1.map((m) => m.symphonic_subscriptions ?? 0),
+      memory: {
+        gatewayRssMB: rss1.gateways.map(mb),
+        gatewayRssAfterPublishMB: rss2.gateways.map(mb),
+        gatewayKBPerConnection: rss1.gateways.map((r, i) => +((r - rss0.gateways[i]!) / 1024 / Math.max(1, held[i]!)).toFixed(1)),
+        gatewayIdleRssMB: rss0.gateways.map(mb),
+        natsRssMB: { before: mb(rss0.nats), connected: mb(rss1.nats), afterPublish: mb(rss2.nats) },
+        generatorRssMB: rss1.workers.map(mb),
+        generatorKBPerConnection: rss1.workers.map((r, i) => +((r - rss0.workers[i]!) / 1024 / Math.max(1, conn.replies[i]!.ok as number)).toFixed(1)),
+      },
+      publish: {
+        perTopicAcked: pub.acked,
+        failed: pub.failed,
+        firstError: pub.firstError,
+        stalls: pub.stalls,
+        deliveriesPerSec: Math.round(deliveredInWindow / publishCpu.seconds),
+        gatewayDeliveries: m2.reduce((n, m, i) => n + (m.symphonic_messages_out_total ?? 0) - (m1[i]!.symphonic_messages_out_total ?? 0), 0),
+        cpu: publishCpu,
+      },
+      delivery: {
+        owed: owedTotal,
+        received: deliveredInWindow,
+        lost: counts.lost,
+        surplus: counts.surplus,
+        socketsComplete: counts.complete,
+        socketsShort: counts.short,
+        socketsExtra: counts.extra,
+        closed: counts.closed,
+        closeCodes: counts.closeCodes,
+        slowConsumers: m2.reduce((n, m) => n + (m.symphonic_slow_consumers_total ?? 0), 0),
+        sampled: {
+          sockets: sampleReplies.reduce((n, s) => n + s.sockets, 0),
+          gaps: sampleReplies.reduce((n, s) => n + s.gaps, 0),
+          behind: sampleReplies.reduce((n, s) => n + s.behind, 0),
+          latencyMsP50PerProcess: sampleReplies.map((s) => s.latencyMs.p50),
+          latencyMsP99PerProcess: sampleReplies.map((s) => s.latencyMs.p99),
+        },
+      },
+    };
+    console.log(JSON.stringify(result, null, 2));
+    if (OUT) writeFileSync(OUT, JSON.stringify(result, null, 2));
+    failedRun = failed > 0 || counts.lost > 0 || counts.surplus > 0 || counts.closed > 0 || pub.failed > 0 || ok !== CONNS;
+    if (failedRun) console.error('FAILED: not every connection subscribed and received exactly what it was owed');
+  } finally {
+    if (failedRun) printWarnings(cluster.gateways);
+    // Generators first: their exit closes 100,000 sockets at once, then the gateways stop without a drain to wait for.
+    await Promise.allSettled(workers.map((w) => w.kill()));
+    await cluster.stop(5000);
+  }
+  if (failedRun) process.exitCode = 1;
+}
+
+await main();
