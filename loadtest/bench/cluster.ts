@@ -56,3 +56,16 @@ export async function startCluster(o: ClusterOptions): Promise<BenchCluster> {
   }
   return { nats, prefix: o.prefix, gateways, stop };
 }
+
+/**
+ * Ctrl-C (or SIGTERM) runs `stop` (generators, gateways, nats-server and its store) before exiting:
+ * a signal skips `finally` blocks, and the processes would outlive the benchmark.
+ */
+export function stopOnSignal(stop: () => Promise<unknown>): void {
+  const handler = (signal: NodeJS.Signals) => {
+    console.error(`${signal}: stopping`);
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}

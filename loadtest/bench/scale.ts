@@ -18,7 +18,7 @@ import { connect } from 'nats';
 import { printWarnings } from '../../test/support/gateway-process.ts';
 import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
 import { machineBusySeconds, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
-import { startCluster, type BenchCluster } from './cluster.ts';
+import { startCluster, stopOnSignal, type BenchCluster } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
 import type { ConnectPlan } from './scale-worker.ts';
 import { REPO_ROOT } from './targets/paths.ts';
@@ -213,6 +213,10 @@ async function main(): Promise<void> {
   });
   let workers: FleetChild[] = [];
   let failedRun = true;
+  stopOnSignal(async () => {
+    await Promise.allSettled(workers.map((w) => w.kill()));
+    await cluster.stop(1000);
+  });
   try {
     workers = await startFleet('loadtest/bench/scale-worker.ts', WORKERS, REPO_ROOT);
     const ports = cluster.gateways.map((g) => g.port);
