@@ -69,3 +69,12 @@ export function stopOnSignal(stop: () => Promise<unknown>): void {
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
 }
+
+/** The warnings and errors each gateway logged, counted by message (retries, timeouts, refusals). */
+export function warningCounts(gateways: readonly GatewayProcess[]): Record<string, number>[] {
+  return gateways.map((g) => {
+    const counts: Record<string, number> = {};
+    for (const l of g.logs()) if (l.level === 'warn' || l.level === 'error') counts[String(l.msg)] = (counts[String(l.msg)] ?? 0) + 1;
+    return counts;
+  });
+}

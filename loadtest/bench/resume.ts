@@ -23,7 +23,7 @@ import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts'
 import { listenOverflows } from '../lib/netstat.ts';
 import { percentile } from '../lib/percentile.ts';
 import { machineBusySeconds, procCpuSeconds, sleep, waitUntil } from '../lib/proc.ts';
-import { startCluster, stopOnSignal } from './cluster.ts';
+import { startCluster, stopOnSignal, warningCounts } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
 import type { OpenPlan } from './resume-worker.ts';
 import { REPO_ROOT } from './targets/paths.ts';
@@ -192,6 +192,7 @@ async function main(): Promise<void> {
       otherCloses: sum('otherCloses'),
       publishFailed: pub.failed,
       listenOverflows: overflows,
+      gatewayWarnings: warningCounts(cluster.gateways),
       cpuPct: { beforeKill: pct(before, cpu0), killToAllResubscribed: pct(cpu0, cpu1) },
     };
     console.log(JSON.stringify(result, null, 2));

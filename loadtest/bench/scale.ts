@@ -18,7 +18,7 @@ import { connect } from 'nats';
 import { printWarnings } from '../../test/support/gateway-process.ts';
 import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
 import { machineBusySeconds, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
-import { startCluster, stopOnSignal, type BenchCluster } from './cluster.ts';
+import { startCluster, stopOnSignal, warningCounts, type BenchCluster } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
 import type { ConnectPlan } from './scale-worker.ts';
 import { REPO_ROOT } from './targets/paths.ts';
@@ -322,6 +322,7 @@ async function main(): Promise<void> {
         gatewayDeliveries: m2.reduce((n, m, i) => n + (m.symphonic_messages_out_total ?? 0) - (m1[i]!.symphonic_messages_out_total ?? 0), 0),
         cpu: publishCpu,
       },
+      gatewayWarnings: warningCounts(cluster.gateways),
       delivery: {
         owed: owedTotal,
         received: deliveredInWindow,
