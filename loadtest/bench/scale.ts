@@ -43,6 +43,8 @@ const SESSION_TTL_MS = Number(arg('session-ttl-ms', '300000'));
 const OUT = arg('out', '');
 /** Longest wait, after publishing stops, for the last deliveries (ends sooner once all arrived). */
 const DRAIN_MS = 60_000;
+/** ...or once nothing more has arrived for this long. */
+const STALL_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 const PAD = 'x'.repeat(40);
 
@@ -159,6 +161,7 @@ async function connectPhase(workers: FleetChild[], ports: number[], topics: stri
   }
   const t0 = performance.now();
   let peakRate = 0;
+  const timeline: [number, number][] = [];
   let lastDone = 0;
   let lastAt = t0;
   const ticker = setInterval(() => {
@@ -167,12 +170,13 @@ async function connectPhase(workers: FleetChild[], ports: number[], topics: stri
     peakRate = Math.max(peakRate, ((total - lastDone) * 1000) / (now - lastAt));
     lastDone = total;
     lastAt = now;
+    timeline.push([Math.round((now - t0) / 1000), total]);
     console.log(`  ${((now - t0) / 1000).toFixed(0)} s: ${total} subscribed, ${failed.reduce((a, b) => a + b, 0)} failed`);
   }, 2000);
   try {
     const all = plans(ports, topics);
     const replies = await Promise.all(workers.map((w, i) => w.request<ChildMessage>({ type: 'connect', ...all[i]! }, 'connected', 30 * 60_000)));
-    return { ms: performance.now() - t0, peakRate, replies };
+    return { ms: performance.now() - t0, peakRate, timeline, replies };
   } finally {
     clearInterval(ticker);
   }
@@ -257,12 +261,12 @@ async function main(): Promise<void> {
     const p1 = cpuSnapshot(cluster, workers);
     const pub = publisher.stats();
     await nc.close();
-    // Drain: until every socket has what it is owed, 5 s without progress, or DRAIN_MS.
+    // Drain: until every socket has what it is owed, STALL_MS without progress, or DRAIN_MS.
     let counts = await collectCounts(workers, pub.acked);
     const drainStart = performance.now();
     let progressAt = drainStart;
     let lastReceived = counts.received;
-    while (counts.lost > 0 && performance.now() - drainStart < DRAIN_MS && performance.now() - progressAt < 5000) {
+    while (counts.lost > 0 && performance.now() - drainStart < DRAIN_MS && performance.now() - progressAt < STALL_MS) {
       await sleep(500);
       counts = await collectCounts(workers, pub.acked);
       if (counts.received !== lastReceived) {
@@ -270,6 +274,7 @@ async function main(): Promise<void> {
         progressAt = performance.now();
       }
     }
+    const drainEnd = performance.now();
     const publishCpu = cpuBetween(p0, p1);
     const m2 = await gatewayMetrics(cluster);
     const rss2 = { gateways: cluster.gateways.map((g) => procRssBytes(g.pid)), nats: procRssBytes(cluster.nats.pid!) };
@@ -298,6 +303,8 @@ async function main(): Promise<void> {
         seconds: +(conn.ms / 1000).toFixed(1),
         ratePerSec: Math.round((ok * 1000) / conn.ms),
         peakRatePerSec: Math.round(conn.peakRate),
+        /** [seconds, subscribed so far], every 2 s. */
+        timeline: conn.timeline,
         localAddressesPerProcess: conn.replies.map((r) => r.localAddresses as number),
         handshakeMsP99PerProcess: conn.replies.map((r) => Math.round((r.handshakeMs as { p99: number }).p99)),
         cpu: connectCpu,
@@ -325,6 +332,8 @@ async function main(): Promise<void> {
       gatewayWarnings: warningCounts(cluster.gateways),
       delivery: {
         owed: owedTotal,
+        /** From the end of publishing until every socket had what it was owed (or the drain gave up). */
+        drainSeconds: +((drainEnd - drainStart) / 1000).toFixed(1),
         received: deliveredInWindow,
         lost: counts.lost,
         surplus: counts.surplus,
