@@ -70,17 +70,21 @@ export class NumberedPublisher {
 
   private async loop(rate: number, maxMs: number): Promise<void> {
     const t0 = performance.now();
-    const base = this.sent[0] ?? 0; // the same for every topic: they are published in step
+    const base = [...this.sent];
+    const topics = this.topics.length;
     // A late tick catches up, but at most 200 ms worth at once.
     const maxBurst = Math.max(1, Math.ceil(rate * 0.2));
     while (!this.stopping) {
       const elapsed = performance.now() - t0;
       if (elapsed >= maxMs) break;
-      const due = base + Math.floor((rate * elapsed) / 1000) + 1;
-      const k = Math.min(due - this.sent[0]!, maxBurst);
-      if (k > 0) {
-        if (this.inFlight >= MAX_IN_FLIGHT) this.stalls++;
-        else for (let j = 0; j < k; j++) for (let t = 0; t < this.topics.length; t++) this.publish(t);
+      if (this.inFlight >= MAX_IN_FLIGHT) this.stalls++;
+      else {
+        for (let t = 0; t < topics; t++) {
+          // Topic t is offset by t/topics of a period: the topics' messages do not all leave at
+          // once (a burst to every subscriber at the same instant would measure the burst).
+          const due = base[t]! + Math.floor((rate * elapsed) / 1000 - t / topics) + 1;
+          for (let k = Math.min(due - this.sent[t]!, maxBurst); k > 0; k--) this.publish(t);
+        }
       }
       await sleep(TICK_MS);
     }

@@ -10,6 +10,7 @@
  *   {type:'counts', owed: number[]}   [counts]      per-socket received counts against what each topic was owed
  *   {type:'close'}                    [closed]
  */
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { msgpackCodec } from '../../protocol/codec.ts';
 import { PROTOCOL_VERSION, SUBPROTOCOL_MSGPACK } from '../../protocol/version.ts';
 import { connectBoundWs } from '../lib/bound-ws.ts';
@@ -46,6 +47,18 @@ interface Sample {
   latencies: number[];
 }
 
+/** This process's event-loop delay since its connections were all open: a generator that reads late shows here. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+/** Garbage-collection pauses since the connections were all open (a long one delays every socket's reads). */
+const gc = { count: 0, totalMs: 0, maxMs: 0, on: false };
+new PerformanceObserver((list) => {
+  if (!gc.on) return;
+  for (const e of list.getEntries()) {
+    gc.count++;
+    gc.totalMs += e.duration;
+    gc.maxMs = Math.max(gc.maxMs, e.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
 const sockets: RawWs[] = [];
 const socketTopic: number[] = [];
 const samples: Sample[] = [];
@@ -151,6 +164,9 @@ async function connectAll(plan: ConnectPlan): Promise<ChildMessage> {
   };
   await Promise.all(Array.from({ length: Math.min(plan.window, n) }, lane));
   clearInterval(progress);
+  loopDelay.reset();
+  loopDelay.enable();
+  gc.on = true;
   handshakeMs.sort((a, b) => a - b);
   // What the kernel actually bound, as a check of the plan's spread.
   const bound = new Set(sockets.map((ws) => ws.socket.localAddress));
@@ -201,6 +217,8 @@ function counts(owed: number[]): ChildMessage {
       sockets: samples.length,
       gaps: samples.reduce((g, s) => g + s.gaps, 0),
       behind: samples.filter((s) => s.last !== owed[s.topic]).length,
+      gc: { count: gc.count, totalMs: Math.round(gc.totalMs), maxMs: Math.round(gc.maxMs) },
+      loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
       latencyMs: { n: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] ?? 0 },
     },
   };

@@ -15,8 +15,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'nats';
+import { decodeEnvelope } from '../../protocol/envelope.ts';
 import { printWarnings } from '../../test/support/gateway-process.ts';
 import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
+import { percentile } from '../lib/percentile.ts';
+import { runQueueWaitSeconds } from '../lib/schedstat.ts';
 import { machineBusySeconds, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
 import { startCluster, stopOnSignal, warningCounts, type BenchCluster } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
@@ -123,6 +126,8 @@ function cpuSnapshot(cluster: BenchCluster, workers: FleetChild[]) {
     gateways: cluster.gateways.map((g) => procCpuSeconds(g.pid)),
     nats: procCpuSeconds(cluster.nats.pid!),
     workers: workers.map((w) => procCpuSeconds(w.pid)),
+    workersWait: workers.map((w) => runQueueWaitSeconds(w.pid)),
+    gatewaysWait: cluster.gateways.map((g) => runQueueWaitSeconds(g.pid)),
     main: (own.user + own.system) / 1e6,
     machine: machineBusySeconds(),
   };
@@ -139,6 +144,9 @@ function cpuBetween(a: CpuSnapshot, b: CpuSnapshot) {
     gatewaysPct: gateways.map((s) => core(s, wall)),
     natsPct: core(b.nats - a.nats, wall),
     workersPct: workers.map((s) => core(s, wall)),
+    /** Time each main thread waited for a CPU while runnable, % of the wall time. */
+    workersRunQueueWaitPct: b.workersWait.map((s, i) => core(s - a.workersWait[i]!, wall)),
+    gatewaysRunQueueWaitPct: b.gatewaysWait.map((s, i) => core(s - a.gatewaysWait[i]!, wall)),
     publisherPct: core(b.main - a.main, wall),
     otherPct: Math.max(0, core(b.machine - a.machine - ours, wall)),
   };
@@ -249,6 +257,12 @@ async function main(): Promise<void> {
 
     // 2. Publish numbered messages to every topic, then wait until every socket has what it is owed.
     const nc = await connect({ servers: cluster.nats.url, name: 'symphonic-scale-publisher' });
+    // The RePublish copies as a gateway gets them: the NATS part of the publish-to-socket latency.
+    const natsLatency: number[] = [];
+    nc.subscribe(`${cluster.prefix}.out.>`, {
+      callback: (_e, m) => void natsLatency.push(Date.now() - decodeEnvelope(m.data, 0).ts),
+    });
+    await nc.flush();
     const publisher = new NumberedPublisher(nc, cluster.prefix, topics, (n) => ({ n, p: PAD }));
     const before = await collectCounts(
       workers,
@@ -280,7 +294,17 @@ async function main(): Promise<void> {
     const rss2 = { gateways: cluster.gateways.map((g) => procRssBytes(g.pid)), nats: procRssBytes(cluster.nats.pid!) };
     const owedTotal = counts.replies.reduce((n, r) => n + (r.perTopic as TopicCounts[]).reduce((k, t, i) => k + t.sockets * pub.acked[i]!, 0), 0);
     const deliveredInWindow = counts.received - before.received;
-    const sampleReplies = counts.replies.map((r) => r.samples as { sockets: number; gaps: number; behind: number; latencyMs: { p50: number; p99: number } });
+    const sampleReplies = counts.replies.map(
+      (r) =>
+        r.samples as {
+          sockets: number;
+          gaps: number;
+          behind: number;
+          latencyMs: { p50: number; p99: number };
+          loopDelayMs: { p99: number; max: number };
+          gc: unknown;
+        },
+    );
 
     const result = {
       date: new Date().toISOString(),
@@ -343,12 +367,19 @@ async function main(): Promise<void> {
         closed: counts.closed,
         closeCodes: counts.closeCodes,
         slowConsumers: m2.reduce((n, m) => n + (m.symphonic_slow_consumers_total ?? 0), 0),
+        natsRepublishMs: (() => {
+          const l = natsLatency.sort((a, b) => a - b);
+          return { n: l.length, p50: percentile(l, 50), p99: percentile(l, 99) };
+        })(),
         sampled: {
           sockets: sampleReplies.reduce((n, s) => n + s.sockets, 0),
           gaps: sampleReplies.reduce((n, s) => n + s.gaps, 0),
           behind: sampleReplies.reduce((n, s) => n + s.behind, 0),
           latencyMsP50PerProcess: sampleReplies.map((s) => s.latencyMs.p50),
           latencyMsP99PerProcess: sampleReplies.map((s) => s.latencyMs.p99),
+          generatorLoopDelayMsP99: sampleReplies.map((s) => Math.round(s.loopDelayMs.p99)),
+          generatorLoopDelayMsMax: sampleReplies.map((s) => Math.round(s.loopDelayMs.max)),
+          generatorGc: sampleReplies.map((s) => s.gc),
         },
       },
     };
