@@ -3,7 +3,7 @@
  * NATS engine and P generator processes, every one subscribed and receiving, nothing lost.
  *
  *   npx tsx loadtest/bench/scale.ts [--conns 100000] [--gateways 6] [--workers 6] [--topics 10]
- *     [--addresses 16] [--connect-rate 2000] [--window 64] [--pub-rate 2] [--seconds 10]
+ *     [--addresses 16] [--connect-rate 2000] [--window 64] [--pub-rate 1] [--seconds 10]
  *     [--samples 8] [--session-ttl-ms 300000] [--out file.json]
  *
  * One nats-server and G gateways (cluster.ts); P child processes (scale-worker.ts, at most ~19,000
@@ -39,7 +39,7 @@ const TOPICS = Number(arg('topics', '10'));
 const ADDRESSES = Number(arg('addresses', '16'));
 const CONNECT_RATE = Number(arg('connect-rate', '2000'));
 const WINDOW = Number(arg('window', '64'));
-const PUB_RATE = Number(arg('pub-rate', '2'));
+const PUB_RATE = Number(arg('pub-rate', '1'));
 const SECONDS = Number(arg('seconds', '10'));
 const SAMPLES = Number(arg('samples', '8'));
 const SESSION_TTL_MS = Number(arg('session-ttl-ms', '300000'));
@@ -49,6 +49,8 @@ const DRAIN_MS = 60_000;
 /** ...or once nothing more has arrived for this long. */
 const STALL_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
+/** The idle window measured between connecting and publishing. */
+const IDLE_MS = 5000;
 const PAD = 'x'.repeat(40);
 
 const core = (cpuSeconds: number, wallSeconds: number) => Math.round((cpuSeconds / wallSeconds) * 100);
@@ -256,6 +258,11 @@ async function main(): Promise<void> {
     for (const r of conn.replies) for (const e of r.errors as string[]) console.log(`  generator error: ${e}`);
 
     // 2. Publish numbered messages to every topic, then wait until every socket has what it is owed.
+    // What holding the connections costs with nothing published (heartbeats, pings, timers).
+    const i0 = cpuSnapshot(cluster, workers);
+    await sleep(IDLE_MS);
+    const idleCpu = cpuBetween(i0, cpuSnapshot(cluster, workers));
+
     const nc = await connect({ servers: cluster.nats.url, name: 'symphonic-scale-publisher' });
     // The RePublish copies as a gateway gets them: the NATS part of the publish-to-socket latency.
     const natsLatency: number[] = [];
@@ -333,6 +340,7 @@ async function main(): Promise<void> {
         handshakeMsP99PerProcess: conn.replies.map((r) => Math.round((r.handshakeMs as { p99: number }).p99)),
         cpu: connectCpu,
       },
+      idle: { cpu: idleCpu },
       heldPerGateway: held,
       subscriptionsPerGateway: m1.map((m) => m.symphonic_subscriptions ?? 0),
       memory: {
