@@ -70,11 +70,15 @@ export function stopOnSignal(stop: () => Promise<unknown>): void {
   process.once('SIGTERM', handler);
 }
 
-/** The warnings and errors each gateway logged, counted by message (retries, timeouts, refusals). */
+/** The warnings and errors each gateway logged, counted by message and error (retries, timeouts, refusals). */
 export function warningCounts(gateways: readonly GatewayProcess[]): Record<string, number>[] {
   return gateways.map((g) => {
     const counts: Record<string, number> = {};
-    for (const l of g.logs()) if (l.level === 'warn' || l.level === 'error') counts[String(l.msg)] = (counts[String(l.msg)] ?? 0) + 1;
+    for (const l of g.logs()) {
+      if (l.level !== 'warn' && l.level !== 'error') continue;
+      const key = typeof l.error === 'string' ? `${String(l.msg)}: ${l.error.slice(0, 100)}` : String(l.msg);
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
     return counts;
   });
 }

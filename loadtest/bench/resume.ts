@@ -22,7 +22,8 @@ import { printWarnings } from '../../test/support/gateway-process.ts';
 import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
 import { listenOverflows } from '../lib/netstat.ts';
 import { percentile } from '../lib/percentile.ts';
-import { machineBusySeconds, procCpuSeconds, sleep, waitUntil } from '../lib/proc.ts';
+import { sleep, waitUntil } from '../lib/proc.ts';
+import { usageBetween, usageSnapshot } from '../lib/usage.ts';
 import { startCluster, stopOnSignal, warningCounts } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
 import type { OpenPlan } from './resume-worker.ts';
@@ -108,25 +109,7 @@ async function main(): Promise<void> {
     for (const w of workers) w.onMessage = (m) => m.type === 'progress' && (resumedBy[w.index] = m.resumed as number);
     const overflows0 = listenOverflows();
     // CPU (% of a core) of every process over the second before the kill, and from the kill until all are back.
-    const snap = () => ({
-      at: performance.now(),
-      gateways: cluster.gateways.map((g) => (g.running ? procCpuSeconds(g.pid) : 0)),
-      nats: procCpuSeconds(cluster.nats.pid!),
-      workers: workers.map((w) => procCpuSeconds(w.pid)),
-      machine: machineBusySeconds(),
-    });
-    const pct = (a: ReturnType<typeof snap>, b: ReturnType<typeof snap>) => {
-      const wall = (b.at - a.at) / 1000;
-      const p = (x: number) => Math.round((x / wall) * 100);
-      const ours = [...b.gateways.map((x, i) => x - a.gateways[i]!), b.nats - a.nats, ...b.workers.map((x, i) => x - a.workers[i]!)].reduce((x, y) => x + y, 0);
-      return {
-        seconds: +wall.toFixed(1),
-        gateways: b.gateways.map((x, i) => (x === 0 ? null : p(x - a.gateways[i]!))),
-        nats: p(b.nats - a.nats),
-        generators: b.workers.map((x, i) => p(x - a.workers[i]!)),
-        other: Math.max(0, p(b.machine - a.machine - ours)),
-      };
-    };
+    const snap = () => usageSnapshot({ gateways: cluster.gateways.map((g) => g.pid), nats: [cluster.nats.pid!], generators: workers.map((w) => w.pid) });
     const before = snap();
     await sleep(1000);
     const cpu0 = snap();
@@ -193,10 +176,16 @@ async function main(): Promise<void> {
       publishFailed: pub.failed,
       listenOverflows: overflows,
       gatewayWarnings: warningCounts(cluster.gateways),
-      cpuPct: { beforeKill: pct(before, cpu0), killToAllResubscribed: pct(cpu0, cpu1) },
+      usage: { beforeKill: usageBetween(before, cpu0), killToAllResubscribed: usageBetween(cpu0, cpu1) },
     };
-    console.log(JSON.stringify(result, null, 2));
     if (OUT) writeFileSync(OUT, JSON.stringify(result, null, 2));
+    else console.log(JSON.stringify(result, null, 2));
+    const q = result.perClientMs;
+    console.log(
+      `${result.resumed.done}/${toResume} resumed (${result.recovered} recovered) on ${GATEWAYS - 1} survivors: all resubscribed ${result.allResubscribedMs} ms ` +
+        `after the kill, all caught up ${result.allCaughtUpMs ?? '-'} ms; per client, close to resubscribed p50 ${q.resubscribed.p50} / p99 ${q.resubscribed.p99} ms; ` +
+        `${exact}/${CLIENTS} hold exactly 1..${published}, lost ${result.lost}, ${result.duplicatesDropped} duplicates dropped by seq`,
+    );
     ok = allBack && exact === CLIENTS && result.recovered === toResume && result.wrongNumbers === 0 && pub.failed === 0;
     if (!ok) console.error('FAILED: not every client resumed, recovered and holds exactly the published sequence');
   } finally {

@@ -4,7 +4,7 @@
  *
  *   npx tsx loadtest/bench/scale.ts [--conns 100000] [--gateways 6] [--workers 6] [--topics 10]
  *     [--addresses 16] [--connect-rate 2000] [--window 64] [--pub-rate 1] [--seconds 10]
- *     [--samples 8] [--session-ttl-ms 300000] [--out file.json]
+ *     [--samples 8] [--session-ttl-ms 3600000] [--out file.json]
  *
  * One nats-server and G gateways (cluster.ts); P child processes (scale-worker.ts, at most ~19,000
  * sockets each: the open-files limit here is 20,000 per process) open the connections, paced, each
@@ -13,17 +13,18 @@
  * backend publishes numbered messages to every topic through JetStream for --seconds, and every
  * socket's count is checked against what its topic was owed. See loadtest/README.md ("Scale").
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'nats';
 import { decodeEnvelope } from '../../protocol/envelope.ts';
 import { printWarnings } from '../../test/support/gateway-process.ts';
 import { startFleet, type ChildMessage, type FleetChild } from '../lib/fleet.ts';
 import { percentile } from '../lib/percentile.ts';
-import { runQueueWaitSeconds } from '../lib/schedstat.ts';
-import { machineBusySeconds, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
+import { procRssBytes, sleep } from '../lib/proc.ts';
+import { usageBetween, usageSnapshot } from '../lib/usage.ts';
 import { startCluster, stopOnSignal, warningCounts, type BenchCluster } from './cluster.ts';
 import { NumberedPublisher } from './numbered-publisher.ts';
-import type { ConnectPlan } from './scale-worker.ts';
+import { summaryLines } from './scale-report.ts';
+import { planProblems, workerPlans, type ScalePlan } from './scale-plan.ts';
 import { REPO_ROOT } from './targets/paths.ts';
 
 const arg = (name: string, fallback: string) => {
@@ -42,7 +43,13 @@ const WINDOW = Number(arg('window', '64'));
 const PUB_RATE = Number(arg('pub-rate', '1'));
 const SECONDS = Number(arg('seconds', '10'));
 const SAMPLES = Number(arg('samples', '8'));
-const SESSION_TTL_MS = Number(arg('session-ttl-ms', '300000'));
+/**
+ * The gateways' session TTL. Every TTL/3 a gateway rewrites all its attached sessions to the
+ * registry at once; at ~10,000+ sessions per gateway that burst stalls connects and delays
+ * deliveries for tens of seconds (loadtest/README.md, "Scale"), so the default keeps it out of the
+ * run (1 h: every 20 min). --session-ttl-ms 300000 is the gateway's own default.
+ */
+const SESSION_TTL_MS = Number(arg('session-ttl-ms', '3600000'));
 const OUT = arg('out', '');
 /** Longest wait, after publishing stops, for the last deliveries (ends sooner once all arrived). */
 const DRAIN_MS = 60_000;
@@ -53,106 +60,28 @@ const HANDSHAKE_TIMEOUT_MS = 30_000;
 const IDLE_MS = 5000;
 const PAD = 'x'.repeat(40);
 
-const core = (cpuSeconds: number, wallSeconds: number) => Math.round((cpuSeconds / wallSeconds) * 100);
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
-/** `127.0.1.1`, `127.0.1.2`, ... `127.0.1.254`, `127.0.2.1`, ... */
-function sourceAddress(k: number): string {
-  return `127.0.${1 + Math.floor(k / 254)}.${1 + (k % 254)}`;
-}
+const PLAN: ScalePlan = {
+  conns: CONNS,
+  gateways: GATEWAYS,
+  workers: WORKERS,
+  topics: TOPICS,
+  addresses: ADDRESSES,
+  connectRate: CONNECT_RATE,
+  window: WINDOW,
+  samples: SAMPLES,
+  handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+};
 
-function portRange(): number {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/).map(Number);
-    return hi! - lo! + 1;
-  } catch {
-    return 28_232;
-  }
-}
-
-function openFilesLimit(): number {
-  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'latin1'));
-  return m ? Number(m[1]) : 1024;
-}
-
-/** Refuses a plan this machine cannot hold, with what to change. */
-function checkPlan(): void {
-  const problems: string[] = [];
-  const files = openFilesLimit();
-  const perWorker = Math.ceil(CONNS / WORKERS);
-  const perGateway = Math.ceil(CONNS / GATEWAYS);
-  const perAddress = Math.ceil(CONNS / ADDRESSES);
-  if (perWorker > files - 500) problems.push(`${perWorker} sockets per generator process: the open-files limit is ${files} (more --workers)`);
-  if (perGateway > files - 500) problems.push(`${perGateway} sockets per gateway: the open-files limit is ${files} (more --gateways)`);
-  if (perAddress > portRange()) problems.push(`${perAddress} sockets per source address: ip_local_port_range has ${portRange()} ports (more --addresses)`);
-  if (problems.length) throw new Error(`this plan does not fit:\n  ${problems.join('\n  ')}`);
-}
-
-/** Connection i of the whole run: its gateway, topic and source address. */
-function assign(i: number): { gw: number; topic: number; addr: number } {
-  return { gw: i % GATEWAYS, topic: Math.floor(i / GATEWAYS) % TOPICS, addr: i % ADDRESSES };
-}
-
-function plans(ports: number[], topics: string[]): ConnectPlan[] {
-  return Array.from({ length: WORKERS }, (_, w) => {
-    const from = Math.floor((w * CONNS) / WORKERS);
-    const to = Math.floor(((w + 1) * CONNS) / WORKERS);
-    const plan: ConnectPlan = {
-      host: '127.0.0.1',
-      ports,
-      topics,
-      addresses: Array.from({ length: ADDRESSES }, (_, k) => sourceAddress(k)),
-      gw: [],
-      topic: [],
-      addr: [],
-      window: WINDOW,
-      ratePerSec: CONNECT_RATE / WORKERS,
-      samples: SAMPLES,
-      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-    };
-    for (let i = from; i < to; i++) {
-      const a = assign(i);
-      plan.gw.push(a.gw);
-      plan.topic.push(a.topic);
-      plan.addr.push(a.addr);
-    }
-    return plan;
+/** CPU and run-queue wait of every process of the run, by group. */
+const usageOf = (cluster: BenchCluster, workers: FleetChild[]) =>
+  usageSnapshot({
+    gateways: cluster.gateways.map((g) => g.pid),
+    nats: [cluster.nats.pid!],
+    generators: workers.map((w) => w.pid),
+    publisher: [process.pid],
   });
-}
-
-/** CPU seconds of every process we measure, and the machine's busy seconds, at one moment. */
-function cpuSnapshot(cluster: BenchCluster, workers: FleetChild[]) {
-  const own = process.cpuUsage();
-  return {
-    at: performance.now(),
-    gateways: cluster.gateways.map((g) => procCpuSeconds(g.pid)),
-    nats: procCpuSeconds(cluster.nats.pid!),
-    workers: workers.map((w) => procCpuSeconds(w.pid)),
-    workersWait: workers.map((w) => runQueueWaitSeconds(w.pid)),
-    gatewaysWait: cluster.gateways.map((g) => runQueueWaitSeconds(g.pid)),
-    main: (own.user + own.system) / 1e6,
-    machine: machineBusySeconds(),
-  };
-}
-type CpuSnapshot = ReturnType<typeof cpuSnapshot>;
-
-function cpuBetween(a: CpuSnapshot, b: CpuSnapshot) {
-  const wall = (b.at - a.at) / 1000;
-  const gateways = b.gateways.map((s, i) => s - a.gateways[i]!);
-  const workers = b.workers.map((s, i) => s - a.workers[i]!);
-  const ours = gateways.reduce((x, y) => x + y, 0) + workers.reduce((x, y) => x + y, 0) + (b.nats - a.nats) + (b.main - a.main);
-  return {
-    seconds: +wall.toFixed(1),
-    gatewaysPct: gateways.map((s) => core(s, wall)),
-    natsPct: core(b.nats - a.nats, wall),
-    workersPct: workers.map((s) => core(s, wall)),
-    /** Time each main thread waited for a CPU while runnable, % of the wall time. */
-    workersRunQueueWaitPct: b.workersWait.map((s, i) => core(s - a.workersWait[i]!, wall)),
-    gatewaysRunQueueWaitPct: b.gatewaysWait.map((s, i) => core(s - a.gatewaysWait[i]!, wall)),
-    publisherPct: core(b.main - a.main, wall),
-    otherPct: Math.max(0, core(b.machine - a.machine - ours, wall)),
-  };
-}
 
 async function gatewayMetrics(cluster: BenchCluster): Promise<Record<string, number>[]> {
   return Promise.all(cluster.gateways.map((g) => g.metrics().catch(() => ({}) as Record<string, number>)));
@@ -184,7 +113,7 @@ async function connectPhase(workers: FleetChild[], ports: number[], topics: stri
     console.log(`  ${((now - t0) / 1000).toFixed(0)} s: ${total} subscribed, ${failed.reduce((a, b) => a + b, 0)} failed`);
   }, 2000);
   try {
-    const all = plans(ports, topics);
+    const all = workerPlans(PLAN, ports, topics);
     const replies = await Promise.all(workers.map((w, i) => w.request<ChildMessage>({ type: 'connect', ...all[i]! }, 'connected', 30 * 60_000)));
     return { ms: performance.now() - t0, peakRate, timeline, replies };
   } finally {
@@ -212,7 +141,8 @@ async function collectCounts(workers: FleetChild[], owed: number[]) {
 }
 
 async function main(): Promise<void> {
-  checkPlan();
+  const problems = planProblems(PLAN);
+  if (problems.length) throw new Error(`this plan does not fit:\n  ${problems.join('\n  ')}`);
   const topics = Array.from({ length: TOPICS }, (_, t) => `scale.t${t}`);
   console.log(
     `scale: ${CONNS} connections, ${GATEWAYS} gateways, ${WORKERS} generator processes, ${TOPICS} topics, ${ADDRESSES} source addresses, connect rate <= ${CONNECT_RATE}/s, window ${WINDOW}/process`,
@@ -241,12 +171,12 @@ async function main(): Promise<void> {
     };
 
     // 1. Connect and subscribe everyone.
-    const c0 = cpuSnapshot(cluster, workers);
+    const c0 = usageOf(cluster, workers);
     const conn = await connectPhase(workers, ports, topics);
-    const c1 = cpuSnapshot(cluster, workers);
+    const c1 = usageOf(cluster, workers);
     const ok = conn.replies.reduce((n, r) => n + (r.ok as number), 0);
     const failed = conn.replies.reduce((n, r) => n + (r.failed as number), 0);
-    const connectCpu = cpuBetween(c0, c1);
+    const connectCpu = usageBetween(c0, c1);
     const m1 = await gatewayMetrics(cluster);
     const rss1 = {
       gateways: cluster.gateways.map((g) => procRssBytes(g.pid)),
@@ -257,12 +187,12 @@ async function main(): Promise<void> {
     console.log(`connected: ${ok} subscribed, ${failed} failed in ${(conn.ms / 1000).toFixed(1)} s (${Math.round((ok * 1000) / conn.ms)}/s)`);
     for (const r of conn.replies) for (const e of r.errors as string[]) console.log(`  generator error: ${e}`);
 
-    // 2. Publish numbered messages to every topic, then wait until every socket has what it is owed.
-    // What holding the connections costs with nothing published (heartbeats, pings, timers).
-    const i0 = cpuSnapshot(cluster, workers);
+    // 2. What holding the connections costs with nothing published (heartbeats, pings, timers).
+    const i0 = usageOf(cluster, workers);
     await sleep(IDLE_MS);
-    const idleCpu = cpuBetween(i0, cpuSnapshot(cluster, workers));
+    const idleCpu = usageBetween(i0, usageOf(cluster, workers));
 
+    // 3. Publish numbered messages to every topic, then wait until every socket has what it is owed.
     const nc = await connect({ servers: cluster.nats.url, name: 'symphonic-scale-publisher' });
     // The RePublish copies as a gateway gets them: the NATS part of the publish-to-socket latency.
     const natsLatency: number[] = [];
@@ -275,11 +205,11 @@ async function main(): Promise<void> {
       workers,
       topics.map(() => 0),
     );
-    const p0 = cpuSnapshot(cluster, workers);
+    const p0 = usageOf(cluster, workers);
     publisher.start(PUB_RATE, SECONDS * 1000);
     await sleep(SECONDS * 1000);
     await publisher.stop();
-    const p1 = cpuSnapshot(cluster, workers);
+    const p1 = usageOf(cluster, workers);
     const pub = publisher.stats();
     await nc.close();
     // Drain: until every socket has what it is owed, STALL_MS without progress, or DRAIN_MS.
@@ -296,7 +226,7 @@ async function main(): Promise<void> {
       }
     }
     const drainEnd = performance.now();
-    const publishCpu = cpuBetween(p0, p1);
+    const publishCpu = usageBetween(p0, p1);
     const m2 = await gatewayMetrics(cluster);
     const rss2 = { gateways: cluster.gateways.map((g) => procRssBytes(g.pid)), nats: procRssBytes(cluster.nats.pid!) };
     const owedTotal = counts.replies.reduce((n, r) => n + (r.perTopic as TopicCounts[]).reduce((k, t, i) => k + t.sockets * pub.acked[i]!, 0), 0);
@@ -333,7 +263,7 @@ async function main(): Promise<void> {
         errors: conn.replies.flatMap((r) => r.errors as string[]),
         seconds: +(conn.ms / 1000).toFixed(1),
         ratePerSec: Math.round((ok * 1000) / conn.ms),
-        peakRatePerSec: Math.round(conn.peakRate),
+        peakRatePerSec: Math.round(Math.max(conn.peakRate, (ok * 1000) / conn.ms)),
         /** [seconds, subscribed so far], every 2 s. */
         timeline: conn.timeline,
         localAddressesPerProcess: conn.replies.map((r) => r.localAddresses as number),
@@ -391,8 +321,9 @@ async function main(): Promise<void> {
         },
       },
     };
-    console.log(JSON.stringify(result, null, 2));
     if (OUT) writeFileSync(OUT, JSON.stringify(result, null, 2));
+    else console.log(JSON.stringify(result, null, 2));
+    for (const line of summaryLines(result)) console.log(line);
     failedRun = failed > 0 || counts.lost > 0 || counts.surplus > 0 || counts.closed > 0 || pub.failed > 0 || ok !== CONNS;
     if (failedRun) console.error('FAILED: not every connection subscribed and received exactly what it was owed');
   } finally {
