@@ -88,6 +88,8 @@ class Client {
 let plan: OpenPlan;
 const clients: Client[] = [];
 let resumed = 0;
+/** Why resume attempts failed (the client then retried), by message. */
+const failures = new Map<string, number>();
 let toResume = 0;
 let armed = false;
 
@@ -185,7 +187,9 @@ function onClosed(c: Client, ws: RawWs): void {
         c.resumedAt = nowMs();
         if (++resumed === toResume) notifyParent({ type: 'progress', resumed });
         return;
-      } catch {
+      } catch (e) {
+        const why = (e as Error).message;
+        failures.set(why, (failures.get(why) ?? 0) + 1);
         if (c.attempts >= ATTEMPTS) return;
         await sleep(backoffDelay(c.attempts, BACKOFF));
       }
@@ -239,6 +243,7 @@ function report(mark: number): ChildMessage {
     sessionsResumed: resumedClients.filter((c) => c.sessionResumed).length,
     retried: resumedClients.filter((c) => c.attempts > 1).length,
     attempts: resumedClients.reduce((n, c) => n + c.attempts, 0),
+    failedAttempts: Object.fromEntries(failures),
     // Sockets that closed without being the victim's (a survivor cut them off, e.g. 4001 slow consumer).
     otherCloses: clients.filter((c) => c.ws?.closed && c.resumedAt === 0 && c.closedAt === 0).length,
   };

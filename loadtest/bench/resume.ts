@@ -167,6 +167,10 @@ async function main(): Promise<void> {
       recovered: sum('recovered'),
       retried: sum('retried'),
       attempts: sum('attempts'),
+      failedAttempts: reports.reduce<Record<string, number>>((all, r) => {
+        for (const [why, n] of Object.entries(r.failedAttempts as Record<string, number>)) all[why] = (all[why] ?? 0) + n;
+        return all;
+      }, {}),
       exactSequence: exact,
       lost: counts.reduce((n, c) => n + Math.max(0, published - c), 0),
       wrongNumbers: sum('wrong'),
