@@ -16,13 +16,14 @@ interface Stored {
 }
 
 /** STREAM.MSG.GET over `stored`: `last_by_subj`, and `seq` + `next_by_subj` (404 when none). */
-function fakeJsm(stored: Stored[], opts: { unanswered?: (n: number) => boolean } = {}) {
+function fakeJsm(stored: Stored[], opts: { unanswered?: (n: number) => boolean; onRequest?: (n: number) => void } = {}) {
   let requests = 0;
   const notFound = () => Object.assign(new Error('no message found'), { code: '404' });
   const jsm = {
     streams: {
       getMessage(_stream: string, q: { seq?: number; next_by_subj?: string; last_by_subj?: string }) {
         const n = requests++;
+        opts.onRequest?.(n);
         if (opts.unanswered?.(n)) return new Promise(() => {});
         const hit =
           q.last_by_subj !== undefined
@@ -89,6 +90,23 @@ describe('StreamReader', () => {
     const reader = new StreamReader(jsm, 's', 'p.in.', 5_000);
     expect(await reader.read('t', 1000, { limit: 100 })).toEqual([]);
     expect(await reader.last('nothing')).toBe(0);
+  });
+
+  it('retention passing the middle of a read leaves no silent hole: what is below the oldest retained message is dropped', async () => {
+    const stored = streamOf(1000, 0);
+    // From the 10th request on, each of the next 300 finds the topic's oldest message gone (a
+    // publisher at full history, while the read is under way).
+    const { jsm } = fakeJsm(stored, { onRequest: (n) => n >= 10 && n < 310 && stored.shift() });
+    const got = (await new StreamReader(jsm, 's', 'p.in.', 5_000).read('t', 100, { limit: 901 })).map((m) => m.seq);
+    // Its start expired during the read: the read no longer starts at 100 (callers see a gap)...
+    expect(got[0]).toBeGreaterThan(100);
+    // ...and holds no hole: every message from its first on, as retained now.
+    expect(got).toEqual(seqsOf(stored, got[0]!));
+
+    // A read whose start outlives it is whole.
+    const whole = fakeJsm(streamOf(300, 1));
+    const all = await new StreamReader(whole.jsm, 's', 'p.in.', 5_000).read('t', 1, { limit: 301 });
+    expect(all.map((m) => m.seq)).toEqual(seqsOf(streamOf(300, 1), 1));
   });
 
   it('asks again when a request goes unanswered (a leader election), within the read timeout', async () => {

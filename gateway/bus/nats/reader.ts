@@ -86,6 +86,26 @@ export class StreamReader {
   async read(topic: string, from: number, opts: ReadOptions): Promise<StoredMessage[]> {
     const deadline = Date.now() + this.timeoutMs;
     const subject = this.subject(topic);
+    return this.anchored(subject, await this.readRange(topic, from, opts, deadline), deadline);
+  }
+
+  /**
+   * A read takes many requests, and retention (which removes a topic's oldest messages first) may
+   * pass messages in its middle before a lane gets to them: `next_by_subj` then answers a later
+   * one, and the read would hold a silent hole. If its first message is still retained once the
+   * read is done, nothing after it can have been removed meanwhile. If not, every hole lies below
+   * the topic's oldest message now, so what is below it is dropped: the read no longer starts at
+   * its position, which callers report as a gap (not recovered, a fresh snapshot), never a silent one.
+   */
+  private async anchored(subject: string, out: StoredMessage[], deadline: number): Promise<StoredMessage[]> {
+    if (out.length < 2) return out;
+    const first = await this.pointRead(subject, out[0]!.seq, deadline);
+    if (first?.seq === out[0]!.seq) return out;
+    return first ? out.filter((m) => m.seq >= first.seq) : [];
+  }
+
+  private async readRange(topic: string, from: number, opts: ReadOptions, deadline: number): Promise<StoredMessage[]> {
+    const subject = this.subject(topic);
     const until = opts.until ?? (await this.last(topic, deadline));
     const out: StoredMessage[] = [];
     let next = Math.max(1, from);
