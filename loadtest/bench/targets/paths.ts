@@ -9,7 +9,17 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * so /proc/<pid>/stat of the child is the server's CPU and nothing else.
  */
 export function nodeTs(entry: string): { cmd: string; args: string[] } {
-  return { cmd: process.execPath, args: ['--import', 'tsx', entry] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', ...(preload ? ['--import', preload] : []), entry] };
+}
+
+let preload: string | undefined;
+
+/**
+ * A module every server started through `nodeTs` loads before its entry point, from now on
+ * (undefined: none). The memory benchmark preloads its probe (memory-probe.ts) this way.
+ */
+export function setServerPreload(module: string | undefined): void {
+  preload = module;
 }
 
 /** The one topic of the fan-out benchmark (the relay serves only it). */

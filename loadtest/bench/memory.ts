@@ -1,0 +1,348 @@
+/**
+ * Memory per idle connection: each target server in turn, as its own process, gets N idle
+ * connections (each through the target's handshake and one subscription) from separate generator
+ * processes (memory-clients.ts); once the server's RSS has settled, what it grew by is divided by
+ * N. The Node servers are started with memory-probe.ts preloaded, which gives the JS heap after
+ * two forced full GCs (before the connections and after), so heap growth per connection is
+ * reported beside RSS.
+ *
+ *   npm run bench:memory -- [--targets bare,relay,gateway,gateway-nats] [--conns 10000,19000]
+ *                           [--per-process 10000] [--concurrency 200] [--settle 10] [--out memory.json]
+ *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
+ *
+ * See loadtest/README.md ("Memory per idle connection").
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
+import type { ClientsReply, OpenRequest } from './memory-clients.ts';
+import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
+import { setServerPreload } from './targets/paths.ts';
+
+const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
+const CLIENTS = fileURLToPath(new URL('./memory-clients.ts', import.meta.url));
+/** One process holds at most ~19,900 sockets here: the server side bounds N. */
+const MAX_CONNS = 19_000;
+/** RSS is settled once it moved less than this over the settle window... */
+const SETTLE_BYTES = 512 * 1024;
+/** ...and it is given up waiting after this (the figure is then marked unsettled). */
+const SETTLE_MAX_MS = 60_000;
+const KB = 1024;
+
+interface Options {
+  targets: Target[];
+  conns: number[];
+  perProcess: number;
+  concurrency: number;
+  settleMs: number;
+  out?: string;
+  /** Directory for V8 heap snapshots of each Node server, before and after the connections. */
+  snapshots?: string;
+}
+
+function options(): Options {
+  const { values: v } = parseArgs({
+    options: {
+      targets: { type: 'string', default: 'bare,relay,gateway,gateway-nats' },
+      conns: { type: 'string', default: '10000,19000' },
+      'per-process': { type: 'string', default: '10000' },
+      concurrency: { type: 'string', default: '200' },
+      settle: { type: 'string', default: '10' },
+      out: { type: 'string' },
+      snapshots: { type: 'string' },
+    },
+  });
+  const targets = v.targets.split(',').map((name) => {
+    const t = TARGETS[name.trim()];
+    if (!t) throw new Error(`unknown target ${name}; known: ${Object.keys(TARGETS).join(', ')}`);
+    return t;
+  });
+  const conns = v.conns.split(',').map(Number);
+  if (conns.some((n) => !Number.isInteger(n) || n <= 0 || n > MAX_CONNS)) throw new Error(`--conns: whole numbers from 1 to ${MAX_CONNS}`);
+  return {
+    targets,
+    conns,
+    perProcess: Number(v['per-process']),
+    concurrency: Number(v.concurrency),
+    settleMs: Number(v.settle) * 1000,
+    out: v.out,
+    snapshots: v.snapshots,
+  };
+}
+
+/** The probe's figures after two forced GCs (memory-probe.ts), or undefined for a non-Node target. */
+type Probe = NodeJS.MemoryUsage & { spaces: Record<string, { used: number; size: number }>; status: Record<string, number> };
+
+async function probe(port: number): Promise<Probe | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/mem`, { signal: AbortSignal.timeout(30_000) });
+    return r.ok ? ((await r.json()) as Probe) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a heap snapshot of the server (memory-probe.ts) to `path`; false for a non-Node target. */
+async function snapshot(port: number, path: string): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/snapshot?path=${encodeURIComponent(path)}`, { signal: AbortSignal.timeout(300_000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until the RSS of `pid` moved less than SETTLE_BYTES over `windowMs`; returns it and whether it settled. */
+async function settledRss(pid: number, windowMs: number): Promise<{ rss: number; settled: boolean }> {
+  const samples: number[] = [];
+  const every = 250;
+  const keep = Math.max(2, Math.ceil(windowMs / every) + 1);
+  const deadline = performance.now() + SETTLE_MAX_MS;
+  for (;;) {
+    samples.push(procRssBytes(pid));
+    if (samples.length > keep) samples.shift();
+    if (samples.length === keep && Math.max(...samples) - Math.min(...samples) < SETTLE_BYTES) return { rss: samples.at(-1)!, settled: true };
+    if (performance.now() > deadline) return { rss: samples.at(-1)!, settled: false };
+    await sleep(every);
+  }
+}
+
+/** A generator process (memory-clients.ts) and its replies. */
+class Clients {
+  readonly child: ChildProcess;
+  private waiting: ((m: ClientsReply) => void) | null = null;
+
+  constructor() {
+    this.child = fork(CLIENTS, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: ClientsReply) => this.waiting?.(m));
+  }
+
+  ask<T extends ClientsReply['t']>(msg: object, t: T, timeoutMs: number): Promise<Extract<ClientsReply, { t: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`generator: no ${t} within ${timeoutMs} ms`)), timeoutMs);
+      this.child.once('exit', (code) => reject(new Error(`generator exited (${code})`)));
+      this.waiting = (m) => {
+        if (m.t !== t) return;
+        clearTimeout(timer);
+        this.waiting = null;
+        resolve(m as Extract<ClientsReply, { t: T }>);
+      };
+      this.child.send(msg);
+    });
+  }
+
+  async exit(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ t: 'exit' });
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(killer);
+  }
+}
+
+export interface MemoryRun {
+  target: string;
+  conns: number;
+  /** Connections still open when the figures were taken (all generators). */
+  open: number;
+  failed: number;
+  firstError?: string;
+  /** Time to open all N (both halves). */
+  connectMs: number;
+  /** The generators' CPU while connecting, % of one core (all of them together). */
+  generatorCpuPct: number;
+  /** Server RSS (bytes): before (after GC), with N/2 (after GC), with N idle (no forced GC), with N after GC. */
+  rssBefore: number;
+  rssHalf: number;
+  rssAfter: number;
+  rssAfterGc: number;
+  /** Whether every RSS reading settled (else the last reading was taken). */
+  settled: boolean;
+  /** (rssAfter - rssBefore) / N: growth per connection as the process left it (V8 collects when it likes). */
+  rssPerConn: number;
+  /** (rssAfterGc - rssBefore) / N: the same after forced GCs. */
+  rssAfterGcPerConn: number;
+  /**
+   * (rssAfterGc - rssHalf) / (N - N/2): what each connection of the second half added (both after
+   * GC), free of start-up effects (memory freed at start-up that the first connections reuse).
+   */
+  rssMarginalPerConn: number;
+  /** JS heap used after forced GCs, per connection (N, from before). */
+  heapPerConn?: number;
+  /** The same over the second half. */
+  heapMarginalPerConn?: number;
+  /** V8 heap committed (heapTotal: used plus free space V8 keeps), per connection. */
+  heapTotalPerConn?: number;
+  /** Off-heap memory V8 knows of (Buffers, ArrayBuffers), per connection. */
+  externalPerConn?: number;
+  /** The target's nats-server, when it has one: its RSS growth per connection. */
+  natsRssPerConn?: number;
+  /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): before, half, after. */
+  probe?: { before: Probe; half: Probe; after: Probe };
+}
+
+async function measure(target: Target, conns: number, o: Options): Promise<MemoryRun> {
+  const port = await freePort();
+  const probePort = await freePort();
+  process.env.SYMPHONIC_MEMPROBE_PORT = String(probePort);
+  setServerPreload(PROBE);
+  let server: StartedTarget;
+  try {
+    server = await target.start(port);
+  } finally {
+    delete process.env.SYMPHONIC_MEMPROBE_PORT;
+    setServerPreload(undefined);
+  }
+  const gens: Clients[] = [];
+  let settledAll = true;
+  const settle = async () => {
+    const r = await settledRss(server.pid, o.settleMs);
+    settledAll &&= r.settled;
+    return r.rss;
+  };
+  /** Forced GCs, then RSS once what V8 gave back is unmapped (its background threads, its memory reducer). */
+  const collect = async () => {
+    const mem = await probe(probePort);
+    return { mem, rss: await settle() };
+  };
+  const procs = Math.ceil(conns / o.perProcess);
+  let connectMs = 0;
+  let genCpu = 0;
+  const opened: Extract<ClientsReply, { t: 'opened' }>[] = [];
+  /** Opens `count` more connections, spread over the generators. */
+  const openMore = async (count: number) => {
+    const cpu0 = gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0);
+    const t0 = performance.now();
+    const replies = await Promise.all(
+      gens.map((g, i) => {
+        const req: OpenRequest = {
+          t: 'open',
+          host: '127.0.0.1',
+          port,
+          target: target.name,
+          topic: BENCH_TOPIC,
+          count: Math.floor(count / procs) + (i < count % procs ? 1 : 0),
+          concurrency: Math.max(1, Math.round(o.concurrency / procs)),
+        };
+        return g.ask(req, 'opened', 600_000);
+      }),
+    );
+    connectMs += performance.now() - t0;
+    genCpu += gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0) - cpu0;
+    opened.push(...replies);
+  };
+  try {
+    const natsPid = server.helperPids?.[0];
+    // A fresh process still gives back start-up garbage (tsx's transpiling) for a while: twice.
+    await collect();
+    const before = await collect();
+    const natsBefore = natsPid ? procRssBytes(natsPid) : 0;
+    const snapshotPath = (when: string) => resolve(o.snapshots!, `${target.name}-${conns}-${when}.heapsnapshot`);
+    if (o.snapshots) await snapshot(probePort, snapshotPath('before'));
+
+    for (let i = 0; i < procs; i++) gens.push(new Clients());
+    const half = Math.floor(conns / 2);
+    await openMore(half);
+    const middle = await collect();
+    await openMore(conns - half);
+    const rssAfter = await settle();
+    const natsAfter = natsPid ? procRssBytes(natsPid) : 0;
+    const after = await collect();
+    if (o.snapshots) await snapshot(probePort, snapshotPath('after'));
+    const open = (await Promise.all(gens.map((g) => g.ask({ t: 'status' }, 'status', 30_000)))).reduce((s, r) => s + r.open, 0);
+    const failed = opened.reduce((s, r) => s + r.failed, 0);
+    const firstError = opened.find((r) => r.firstError)?.firstError;
+    const second = conns - half;
+    return {
+      target: target.name,
+      conns,
+      open,
+      failed,
+      ...(firstError ? { firstError } : {}),
+      connectMs: Math.round(connectMs),
+      generatorCpuPct: Math.round((genCpu / (connectMs / 1000)) * 100),
+      rssBefore: before.rss,
+      rssHalf: middle.rss,
+      rssAfter,
+      rssAfterGc: after.rss,
+      settled: settledAll,
+      rssPerConn: (rssAfter - before.rss) / conns,
+      rssAfterGcPerConn: (after.rss - before.rss) / conns,
+      rssMarginalPerConn: (after.rss - middle.rss) / second,
+      ...(before.mem && middle.mem && after.mem
+        ? {
+            heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / conns,
+            heapMarginalPerConn: (after.mem.heapUsed - middle.mem.heapUsed) / second,
+            heapTotalPerConn: (after.mem.heapTotal - before.mem.heapTotal) / conns,
+            externalPerConn: (after.mem.external - before.mem.external) / conns,
+            probe: { before: before.mem, half: middle.mem, after: after.mem },
+          }
+        : {}),
+      ...(natsPid ? { natsRssPerConn: (natsAfter - natsBefore) / conns } : {}),
+    };
+  } finally {
+    await Promise.allSettled(gens.map((g) => g.exit()));
+    await server.stop();
+  }
+}
+
+const kb = (bytes: number | undefined) => (bytes === undefined ? '-' : (bytes / KB).toFixed(2));
+const mb = (bytes: number) => (bytes / KB / KB).toFixed(1);
+
+function table(runs: readonly MemoryRun[]): string {
+  const rows = [
+    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | after GC: RSS / conn | marginal RSS / conn | JS heap / conn | marginal heap / conn | V8 heap committed / conn | nats-server RSS / conn | connect s | gen CPU % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of runs) {
+    const cells = [
+      r.target,
+      `${r.conns.toLocaleString('en-US')} (${r.open.toLocaleString('en-US')})`,
+      `${mb(r.rssBefore)} -> ${mb(r.rssAfter)}${r.settled ? '' : ' (unsettled)'}`,
+      kb(r.rssPerConn),
+      kb(r.rssAfterGcPerConn),
+      kb(r.rssMarginalPerConn),
+      kb(r.heapPerConn),
+      kb(r.heapMarginalPerConn),
+      kb(r.heapTotalPerConn),
+      kb(r.natsRssPerConn),
+      (r.connectMs / 1000).toFixed(1),
+      String(r.generatorCpuPct),
+    ];
+    rows.push(`| ${cells.join(' | ')} |`);
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const runs: MemoryRun[] = [];
+  for (const conns of o.conns) {
+    for (const target of o.targets) {
+      console.error(`${target.name}: ${conns.toLocaleString('en-US')} idle connections...`);
+      const r = await measure(target, conns, o);
+      if (r.failed > 0) console.error(`  ${r.failed} failed: ${r.firstError}`);
+      console.error(`  RSS ${kb(r.rssPerConn)} KB/conn, heap ${kb(r.heapPerConn)} KB/conn`);
+      runs.push(r);
+    }
+  }
+  console.log(table(runs));
+  if (o.out) {
+    const meta = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      host: os.hostname(),
+      options: { ...o, targets: o.targets.map((t) => t.name) },
+    };
+    writeFileSync(o.out, JSON.stringify({ meta, runs }, null, 2));
+    console.error(`wrote ${o.out}`);
+  }
+}
+
+await main();
