@@ -1,13 +1,13 @@
 /**
- * Memory per idle connection: each target server in turn, as its own process, gets N idle
- * connections (each through the target's handshake and one subscription) from separate generator
- * processes (memory-clients.ts); once the server's RSS has settled, what it grew by is divided by
- * N. The Node servers are started with memory-probe.ts preloaded, which gives the JS heap after
- * two forced full GCs (before the connections and after), so heap growth per connection is
- * reported beside RSS.
+ * Memory per idle connection: each target server in turn, as its own process, gets a warm-up of
+ * connections, then N more idle connections (each through the target's handshake and one
+ * subscription) from separate generator processes (memory-clients.ts); once the server's RSS has
+ * settled, what the N added is divided by N. The Node servers are started with memory-probe.ts
+ * preloaded, which forces full GCs and reports the JS heap, so heap per connection is reported
+ * beside RSS, and RSS both as the process left it and after forced GCs.
  *
  *   npm run bench:memory -- [--targets bare,relay,gateway,gateway-nats] [--conns 10000,19000]
- *                           [--per-process 10000] [--concurrency 200] [--settle 10] [--out memory.json]
+ *                           [--per-process 10000] [--concurrency 200] [--warmup 500] [--settle 10] [--out memory.json]
  *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
  *
  * See loadtest/README.md ("Memory per idle connection").
@@ -25,8 +25,8 @@ import { setServerPreload } from './targets/paths.ts';
 
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const CLIENTS = fileURLToPath(new URL('./memory-clients.ts', import.meta.url));
-/** One process holds at most ~19,900 sockets here: the server side bounds N. */
-const MAX_CONNS = 19_000;
+/** One process holds at most ~19,900 sockets here: the server holds N plus the warm-up. */
+const MAX_SOCKETS = 19_500;
 /** RSS is settled once it moved less than this over the settle window... */
 const SETTLE_BYTES = 512 * 1024;
 /** ...and it is given up waiting after this (the figure is then marked unsettled). */
@@ -38,6 +38,8 @@ interface Options {
   conns: number[];
   perProcess: number;
   concurrency: number;
+  /** Connections opened before the baseline reading (not counted). */
+  warmup: number;
   settleMs: number;
   out?: string;
   /** Directory for V8 heap snapshots of each Node server, before and after the connections. */
@@ -51,6 +53,7 @@ function options(): Options {
       conns: { type: 'string', default: '10000,19000' },
       'per-process': { type: 'string', default: '10000' },
       concurrency: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '500' },
       settle: { type: 'string', default: '10' },
       out: { type: 'string' },
       snapshots: { type: 'string' },
@@ -62,12 +65,17 @@ function options(): Options {
     return t;
   });
   const conns = v.conns.split(',').map(Number);
-  if (conns.some((n) => !Number.isInteger(n) || n <= 0 || n > MAX_CONNS)) throw new Error(`--conns: whole numbers from 1 to ${MAX_CONNS}`);
+  const warmup = Number(v.warmup);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup: a whole number');
+  if (conns.some((n) => !Number.isInteger(n) || n <= 0 || n + warmup > MAX_SOCKETS)) {
+    throw new Error(`--conns: whole numbers, at most ${MAX_SOCKETS} with the warm-up (${warmup})`);
+  }
   return {
     targets,
     conns,
     perProcess: Number(v['per-process']),
     concurrency: Number(v.concurrency),
+    warmup,
     settleMs: Number(v.settle) * 1000,
     out: v.out,
     snapshots: v.snapshots,
@@ -148,42 +156,39 @@ class Clients {
 export interface MemoryRun {
   target: string;
   conns: number;
-  /** Connections still open when the figures were taken (all generators). */
+  /** Connections opened first, outside the figures (see `--warmup`). */
+  warmup: number;
+  /** Connections still open when the figures were taken (all generators, warm-up included). */
   open: number;
   failed: number;
   firstError?: string;
-  /** Time to open all N (both halves). */
+  /** Time to open the N measured connections. */
   connectMs: number;
   /** The generators' CPU while connecting, % of one core (all of them together). */
   generatorCpuPct: number;
-  /** Server RSS (bytes): before (after GC), with N/2 (after GC), with N idle (no forced GC), with N after GC. */
+  /** Server RSS (bytes): at start (after GC), after the warm-up (after GC), with N more idle (no forced GC), then after GC. */
+  rssStart: number;
   rssBefore: number;
-  rssHalf: number;
   rssAfter: number;
   rssAfterGc: number;
   /** Whether every RSS reading settled (else the last reading was taken). */
   settled: boolean;
-  /** (rssAfter - rssBefore) / N: growth per connection as the process left it (V8 collects when it likes). */
+  /** (rssAfter - rssBefore) / N: what each connection added, as the process left it (V8 collects when it likes). */
   rssPerConn: number;
   /** (rssAfterGc - rssBefore) / N: the same after forced GCs. */
   rssAfterGcPerConn: number;
-  /**
-   * (rssAfterGc - rssHalf) / (N - N/2): what each connection of the second half added (both after
-   * GC), free of start-up effects (memory freed at start-up that the first connections reuse).
-   */
-  rssMarginalPerConn: number;
-  /** JS heap used after forced GCs, per connection (N, from before). */
+  /** (rssAfterGc - rssStart) / (N + warm-up): growth from the fresh process, start-up effects included. */
+  rssFromStartPerConn: number;
+  /** JS heap used after forced GCs, per connection. */
   heapPerConn?: number;
-  /** The same over the second half. */
-  heapMarginalPerConn?: number;
   /** V8 heap committed (heapTotal: used plus free space V8 keeps), per connection. */
   heapTotalPerConn?: number;
   /** Off-heap memory V8 knows of (Buffers, ArrayBuffers), per connection. */
   externalPerConn?: number;
   /** The target's nats-server, when it has one: its RSS growth per connection. */
   natsRssPerConn?: number;
-  /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): before, half, after. */
-  probe?: { before: Probe; half: Probe; after: Probe };
+  /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): start, before, after. */
+  probe?: { start: Probe; before: Probe; after: Probe };
 }
 
 async function measure(target: Target, conns: number, o: Options): Promise<MemoryRun> {
@@ -210,7 +215,7 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
     const mem = await probe(probePort);
     return { mem, rss: await settle() };
   };
-  const procs = Math.ceil(conns / o.perProcess);
+  const procs = Math.ceil((conns + o.warmup) / o.perProcess);
   let connectMs = 0;
   let genCpu = 0;
   const opened: Extract<ClientsReply, { t: 'opened' }>[] = [];
@@ -240,16 +245,18 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
     const natsPid = server.helperPids?.[0];
     // A fresh process still gives back start-up garbage (tsx's transpiling) for a while: twice.
     await collect();
+    const start = await collect();
+    for (let i = 0; i < procs; i++) gens.push(new Clients());
+    // The warm-up: the handshake's code compiled, the allocators' and V8's first growth, memory
+    // the start-up freed reused. Without it, those land on the figures (by several MB, either way).
+    await openMore(o.warmup);
     const before = await collect();
     const natsBefore = natsPid ? procRssBytes(natsPid) : 0;
     const snapshotPath = (when: string) => resolve(o.snapshots!, `${target.name}-${conns}-${when}.heapsnapshot`);
     if (o.snapshots) await snapshot(probePort, snapshotPath('before'));
-
-    for (let i = 0; i < procs; i++) gens.push(new Clients());
-    const half = Math.floor(conns / 2);
-    await openMore(half);
-    const middle = await collect();
-    await openMore(conns - half);
+    connectMs = 0;
+    genCpu = 0;
+    await openMore(conns);
     const rssAfter = await settle();
     const natsAfter = natsPid ? procRssBytes(natsPid) : 0;
     const after = await collect();
@@ -257,30 +264,29 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
     const open = (await Promise.all(gens.map((g) => g.ask({ t: 'status' }, 'status', 30_000)))).reduce((s, r) => s + r.open, 0);
     const failed = opened.reduce((s, r) => s + r.failed, 0);
     const firstError = opened.find((r) => r.firstError)?.firstError;
-    const second = conns - half;
     return {
       target: target.name,
       conns,
+      warmup: o.warmup,
       open,
       failed,
       ...(firstError ? { firstError } : {}),
       connectMs: Math.round(connectMs),
       generatorCpuPct: Math.round((genCpu / (connectMs / 1000)) * 100),
+      rssStart: start.rss,
       rssBefore: before.rss,
-      rssHalf: middle.rss,
       rssAfter,
       rssAfterGc: after.rss,
       settled: settledAll,
       rssPerConn: (rssAfter - before.rss) / conns,
       rssAfterGcPerConn: (after.rss - before.rss) / conns,
-      rssMarginalPerConn: (after.rss - middle.rss) / second,
-      ...(before.mem && middle.mem && after.mem
+      rssFromStartPerConn: (after.rss - start.rss) / (conns + o.warmup),
+      ...(start.mem && before.mem && after.mem
         ? {
             heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / conns,
-            heapMarginalPerConn: (after.mem.heapUsed - middle.mem.heapUsed) / second,
             heapTotalPerConn: (after.mem.heapTotal - before.mem.heapTotal) / conns,
             externalPerConn: (after.mem.external - before.mem.external) / conns,
-            probe: { before: before.mem, half: middle.mem, after: after.mem },
+            probe: { start: start.mem, before: before.mem, after: after.mem },
           }
         : {}),
       ...(natsPid ? { natsRssPerConn: (natsAfter - natsBefore) / conns } : {}),
@@ -296,8 +302,8 @@ const mb = (bytes: number) => (bytes / KB / KB).toFixed(1);
 
 function table(runs: readonly MemoryRun[]): string {
   const rows = [
-    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | after GC: RSS / conn | marginal RSS / conn | JS heap / conn | marginal heap / conn | V8 heap committed / conn | nats-server RSS / conn | connect s | gen CPU % |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | after GC: RSS / conn | JS heap / conn | V8 heap committed / conn | RSS / conn from start | nats-server RSS / conn | connect s | gen CPU % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of runs) {
     const cells = [
@@ -306,10 +312,9 @@ function table(runs: readonly MemoryRun[]): string {
       `${mb(r.rssBefore)} -> ${mb(r.rssAfter)}${r.settled ? '' : ' (unsettled)'}`,
       kb(r.rssPerConn),
       kb(r.rssAfterGcPerConn),
-      kb(r.rssMarginalPerConn),
       kb(r.heapPerConn),
-      kb(r.heapMarginalPerConn),
       kb(r.heapTotalPerConn),
+      kb(r.rssFromStartPerConn),
       kb(r.natsRssPerConn),
       (r.connectMs / 1000).toFixed(1),
       String(r.generatorCpuPct),
