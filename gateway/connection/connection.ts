@@ -8,6 +8,7 @@ import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFra
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
 import type { Session } from '../bus/sessions.ts';
+import { SmallMap } from '../small.ts';
 import type { InboxDelivery } from './inbox-delivery.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
@@ -20,7 +21,7 @@ export class Connection {
   session: Session | null = null;
   /** Subscriptions by topic; a record's identity tells a pending subscribe whether it is still current. */
   /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
-  readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
+  readonly subs = new SmallMap<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
   /** Peer-signal bucket (`peer.ratePerSec`), made at the first signal; null: none yet. */
   signalRate: Bucket | null = null;

@@ -6,12 +6,15 @@
  *   GET /mem                  two forced full GCs (memory-reducing), then process.memoryUsage(), V8's heap spaces
  *                             (used / committed) and the RSS split of /proc/self/status, as JSON
  *   GET /snapshot?path=<file> two forced GCs, then v8.writeHeapSnapshot(<file>) (for analysis by hand)
+ *   GET /alloc/start          V8's sampling heap profiler on, counting what GCs collected too
+ *   GET /alloc/stop?path=<f>  off, the profile written to <f> (.heapprofile: where the bytes were allocated)
  *
  * `gc` comes from V8 at run time (`--expose-gc` set by flag, read in a new context), so the
  * server's command line stays the benchmark's.
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -35,9 +38,26 @@ if (port > 0) {
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   };
-  const server = http.createServer((req, res) => {
+  let inspector: Session | null = null;
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://probe');
     try {
+      if (url.pathname === '/alloc/start') {
+        inspector ??= new Session();
+        inspector.connect();
+        await inspector.post('HeapProfiler.startSampling', {
+          samplingInterval: 512,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        } as object);
+        return void res.end('{}');
+      }
+      if (url.pathname === '/alloc/stop' && inspector && url.searchParams.get('path')) {
+        const { profile } = await inspector.post('HeapProfiler.stopSampling');
+        inspector.disconnect();
+        writeFileSync(url.searchParams.get('path')!, JSON.stringify(profile));
+        return void res.end('{}');
+      }
       if (url.pathname === '/mem') {
         fullGc();
         res.end(JSON.stringify({ ...process.memoryUsage(), spaces: spaces(), status: status() }));

@@ -324,6 +324,47 @@ function table(runs: readonly MemoryRun[]): string {
   return rows.join('\n');
 }
 
+/**
+ * Per connection between the smallest and the largest N of a target (separate runs): what the
+ * extra connections added, after GC. What does not grow with N (V8's young generation, which a
+ * connect storm grows to its maximum, allocator arenas) cancels out here.
+ */
+export interface Slope {
+  target: string;
+  from: number;
+  to: number;
+  rssPerConn: number;
+  heapPerConn?: number;
+}
+
+function slopes(runs: readonly MemoryRun[]): Slope[] {
+  const out: Slope[] = [];
+  for (const target of new Set(runs.map((r) => r.target))) {
+    const mine = runs.filter((r) => r.target === target).sort((a, b) => a.conns - b.conns);
+    const [a, b] = [mine[0]!, mine.at(-1)!];
+    if (a.conns === b.conns) continue;
+    const n = b.conns - a.conns;
+    const growth = (r: MemoryRun) => r.rssAfterGc - r.rssBefore;
+    const heap = (r: MemoryRun) => (r.heapPerConn === undefined ? undefined : r.heapPerConn * r.conns);
+    const [ha, hb] = [heap(a), heap(b)];
+    out.push({
+      target,
+      from: a.conns,
+      to: b.conns,
+      rssPerConn: (growth(b) - growth(a)) / n,
+      ...(ha === undefined || hb === undefined ? {} : { heapPerConn: (hb - ha) / n }),
+    });
+  }
+  return out;
+}
+
+function slopeTable(s: readonly Slope[]): string {
+  const rows = ['| target | between | after GC: RSS / conn, KB | JS heap / conn, KB |', '| --- | --- | --- | --- |'];
+  for (const x of s)
+    rows.push(`| ${x.target} | ${x.from.toLocaleString('en-US')} and ${x.to.toLocaleString('en-US')} | ${kb(x.rssPerConn)} | ${kb(x.heapPerConn)} |`);
+  return rows.join('\n');
+}
+
 async function main(): Promise<void> {
   const o = options();
   const runs: MemoryRun[] = [];
@@ -337,6 +378,8 @@ async function main(): Promise<void> {
     }
   }
   console.log(table(runs));
+  const between = slopes(runs);
+  if (between.length) console.log(`\n${slopeTable(between)}`);
   if (o.out) {
     const meta = {
       date: new Date().toISOString(),
@@ -345,7 +388,7 @@ async function main(): Promise<void> {
       host: os.hostname(),
       options: { ...o, targets: o.targets.map((t) => t.name) },
     };
-    writeFileSync(o.out, JSON.stringify({ meta, runs }, null, 2));
+    writeFileSync(o.out, JSON.stringify({ meta, runs, slopes: between }, null, 2));
     console.error(`wrote ${o.out}`);
   }
 }

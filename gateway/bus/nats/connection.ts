@@ -23,6 +23,10 @@ export function connectionOptions(o: ResolvedNatsOptions, reconnectDelay: () => 
     reconnectDelayHandler: reconnectDelay,
     // One attempt over every server: start() retries it within its own deadline.
     timeout: 5_000,
+    // nats.js otherwise captures a stack (`new Error()`) with every request, for its timeout's
+    // trace: ~1.5 KB of garbage per KV write, several per connecting session. Our errors are
+    // logged by message; askUntil names the request.
+    noAsyncTraces: true,
   };
 }
 

@@ -22,6 +22,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
+import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
@@ -154,14 +155,18 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    */
   const bounded = <T>(request: () => Promise<T>, what: string): Promise<T> => askUntil(what, Date.now() + opTimeout, request, () => nc.isClosed());
 
-  /** Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
-   *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
-   *  and the key hashes it sent since then: a write whose reply timed out may still have landed. */
-  const revisions = new Map<Session, number>();
+  /**
+   * Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
+   * gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record;
+   * undefined: create it) and that write's key hash. One Map and one small object per session.
+   */
+  const written = new Map<Session, { rev: number | undefined; keyHash: string }>();
   /** When this gateway last wrote each session's user-index key. */
   const userWrites = new Map<Session, number>();
-  // Arrays, not Sets: one entry almost always (an empty Set alone costs ~150 bytes per session).
-  const sentKeys = new Map<Session, string[]>();
+  /** Key hashes of writes sent since the last confirmed one: a write whose reply timed out may still have landed. */
+  const unconfirmed = new Map<Session, string[]>();
+  /** Whether a stored record carries a key hash this gateway wrote for the session. */
+  const wroteKey = (s: Session, keyHash: string) => written.get(s)?.keyHash === keyHash || (unconfirmed.get(s)?.includes(keyHash) ?? false);
   const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
   let background = 0;
@@ -212,17 +217,17 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       // A forgotten session (taken over, expired) is never written again.
       for (let attempt = 1; local.get(s.id) === s; attempt++) {
         const r = record(s);
-        const sent = sentKeys.get(s) ?? [];
+        const sent = unconfirmed.get(s) ?? [];
         if (!sent.includes(r.keyHash)) sent.push(r.keyHash);
-        sentKeys.set(s, sent); // before sending: it may land even if its reply never comes
-        const rev = revisions.get(s);
+        unconfirmed.set(s, sent); // before sending: it may land even if its reply never comes
+        const rev = written.get(s)?.rev;
         try {
           const [next] = await Promise.all([
             bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write'),
             touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
           ]);
-          revisions.set(s, next);
-          sentKeys.set(s, [r.keyHash]);
+          written.set(s, { rev: next, keyHash: r.keyHash });
+          unconfirmed.delete(s);
           return;
         } catch (e) {
           if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
@@ -241,12 +246,16 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   async function resync(s: Session): Promise<boolean> {
     const entry = await bounded(() => kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
-      revisions.delete(s); // aged out while we still hold the socket: create it again (a claim needs a record)
+      // Aged out while we still hold the socket: create it again (a claim needs a record).
+      const w = written.get(s);
+      if (w) w.rev = undefined;
       return true;
     }
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
-    if (r.owner !== o.nodeId || !sentKeys.get(s)?.includes(r.keyHash)) return false;
-    revisions.set(s, entry.revision);
+    if (r.owner !== o.nodeId || !wroteKey(s, r.keyHash)) return false;
+    const w = written.get(s);
+    if (w) w.rev = entry.revision;
+    else written.set(s, { rev: entry.revision, keyHash: r.keyHash });
     return true;
   }
 
@@ -301,8 +310,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     if (local.get(s.id) === s) local.delete(s.id);
     userWrites.delete(s);
     dirty.delete(s);
-    revisions.delete(s);
-    sentKeys.delete(s);
+    written.delete(s);
+    unconfirmed.delete(s);
   }
 
   /**
@@ -331,7 +340,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       id: offer.id,
       user,
       key: '',
-      topics: new Set(r.topics),
+      topics: new SmallSet(r.topics),
       state: r.state,
       previousClose: r.previousClose,
       holder: null,
@@ -344,8 +353,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       claimed(offer.id, encode(claim), entry.revision),
       touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
     ]);
-    revisions.set(session, revision);
-    sentKeys.set(session, [claim.keyHash]);
+    written.set(session, { rev: revision, keyHash: claim.keyHash });
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }
@@ -399,7 +407,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     },
     sweep(now = Date.now()) {
       let removed = 0;
-      for (const [_id, s] of local) {
+      // values(), not entries(): runs every second over every session, and an entry is an array each.
+      for (const s of local.values()) {
         if (s.expiresAt <= now) {
           forget(s);
           removed++;
