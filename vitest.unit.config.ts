@@ -27,6 +27,7 @@ export const SERVICE_TESTS = [
   'test/nats/cluster.test.ts',
   'test/nats/engine.test.ts',
   'test/nats/lease.test.ts',
+  'test/nats/light-subs.test.ts',
   'test/nats/restart.test.ts',
   'test/nats/rpc.test.ts',
   'test/sdk/client.integration.test.ts',

@@ -30,13 +30,27 @@ export interface InboxRead {
   readonly lost: boolean;
 }
 
+/**
+ * Takes a session's live copies (InboxDelivery). An object rather than a callback, and `listen`
+ * answers with an object: a gateway listens once per connected session, and a closure pair per
+ * session is memory per connection.
+ */
+export interface InboxListener {
+  deliver(m: InboxMessage): void;
+}
+
+/** One `listen`: `stop()` ends the live copies (idempotent). */
+export interface InboxListening {
+  stop(): void;
+}
+
 export interface Inbox {
   /** Stores a message in the session's inbox; resolves once it is durable there. */
   append(sessionId: string, message: { from?: DirectSender; data: unknown }): Promise<{ seq: number; epoch: string }>;
   /** The retained messages after `after` (absent: all retained). */
   read(sessionId: string, after: Position | undefined): Promise<InboxRead>;
-  /** Live copies of what is appended from now on, on this gateway only; returns the stop. */
-  listen(sessionId: string, deliver: (m: InboxMessage) => void): () => void;
+  /** Live copies of what is appended from now on, on this gateway only, until `stop()`. */
+  listen(sessionId: string, listener: InboxListener): InboxListening;
   /** The session is gone for good (expired): its inbox may go too. */
   forget(sessionId: string): void;
   /** Live copies this gateway received (a figure: delivery goes only where the session is held). */

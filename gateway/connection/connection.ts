@@ -8,6 +8,7 @@ import { CloseCode, type Codec, type ClientFrame, type ErrorCode, type ServerFra
 import { ANONYMOUS, type Identity } from '../policy/auth.ts';
 import { UNLIMITED, type Bucket } from '../policy/rate-limit.ts';
 import type { Session } from '../bus/sessions.ts';
+import { SmallMap } from '../small.ts';
 import type { InboxDelivery } from './inbox-delivery.ts';
 import { nextConnState, type ConnEvent, type ConnState, type SubState } from './state.ts';
 
@@ -20,7 +21,7 @@ export class Connection {
   session: Session | null = null;
   /** Subscriptions by topic; a record's identity tells a pending subscribe whether it is still current. */
   /** `alias`: the topic's alias, held while a compact connection subscribes (gateway/aliases.ts). */
-  readonly subs = new Map<string, { state: SubState; alias?: number | undefined }>();
+  readonly subs = new SmallMap<string, { state: SubState; alias?: number | undefined }>();
   errors = 0;
   /** Peer-signal bucket (`peer.ratePerSec`), made at the first signal; null: none yet. */
   signalRate: Bucket | null = null;
@@ -32,12 +33,13 @@ export class Connection {
   identity: Identity = ANONYMOUS;
   /** A `hello` token is being verified: frames that arrive meanwhile wait in `pending`. */
   authenticating = false;
-  pending: { frame: ClientFrame; bytes: number }[] = [];
+  /** Made at the first frame that has to wait (most connections never have one). */
+  pending: { frame: ClientFrame; bytes: number }[] | null = null;
   /** Frame-rate buckets: this connection's and (when authenticated) its user's, shared. */
   rate: Bucket = UNLIMITED;
   userRate: Bucket | null = null;
-  /** Rate-limit violations left before the connection is closed with 4006. */
-  violations: Bucket = UNLIMITED;
+  /** Rate-limit violations left before the connection is closed with 4006; made at the first violation. */
+  violations: Bucket | null = null;
   expiryTimer: ReturnType<typeof setTimeout> | null = null;
   /** `close` was called: ignore further frames. */
   closing = false;
@@ -47,14 +49,17 @@ export class Connection {
   compact = false;
   /** The `hello` offered a session to resume (for metrics: resumed or replaced). */
   offeredSession = false;
-  /** When each `pub` with an id arrived (performance.now()), until its ack or error goes out. */
-  readonly pubsInFlight = new Map<number, number>();
+  /**
+   * When each `pub` with an id arrived (performance.now()), until its ack or error goes out. Made at
+   * the first such `pub`: per-connection Maps and Sets cost ~200 bytes each even when empty.
+   */
+  pubsInFlight: Map<number, number> | null = null;
   /** What this session shows on presence topics: the token's `info` claim, else `hello.info` (bounded at hello). */
   presenceInfo: unknown = undefined;
-  /** RPC calls in flight: aborted when the connection is released (their answers are dropped). */
-  readonly rpcCalls = new Set<AbortController>();
-  /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency). */
-  observe: ((frame: ServerFrame) => void) | null = null;
+  /** RPC calls in flight: aborted when the connection is released (their answers are dropped). Made at the first call. */
+  rpcCalls: Set<AbortController> | null = null;
+  /** Told of every frame this connection sends (metrics: rejections, resumes, publish latency); one function for all connections. */
+  observe: ((conn: Connection, frame: ServerFrame) => void) | null = null;
 
   constructor(
     readonly codec: Codec,
@@ -75,7 +80,7 @@ export class Connection {
     if (!ws || this.state === 'closed' || this.closing) return;
     const bytes = this.codec.encode(frame);
     ws.cork(() => ws.send(bytes, this.codec.binary));
-    this.observe?.(frame);
+    this.observe?.(this, frame);
   }
 
   /** Several frames in one corked write (one syscall). */
@@ -86,7 +91,7 @@ export class Connection {
     ws.cork(() => {
       for (const f of frames) ws.send(codec.encode(f), codec.binary);
     });
-    if (this.observe) for (const f of frames) this.observe(f);
+    if (this.observe) for (const f of frames) this.observe(this, f);
   }
 
   sendError(code: ErrorCode, message: string, id?: number, topic?: string): void {

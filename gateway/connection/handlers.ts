@@ -24,7 +24,7 @@ const MAX_PENDING = 32;
 export function handleFrame(ctx: GatewayContext, conn: Connection, frame: ClientFrame, bytes = 0): void {
   if (conn.state === 'closed' || conn.closing) return; // e.g. frames queued behind a hello that was refused
   if (conn.state === 'handshaking') {
-    if (conn.authenticating && frame.t !== 'hello' && conn.pending.length < MAX_PENDING) return void conn.pending.push({ frame, bytes });
+    if (conn.authenticating && frame.t !== 'hello' && (conn.pending?.length ?? 0) < MAX_PENDING) return void (conn.pending ??= []).push({ frame, bytes });
     if (frame.t !== 'hello') return conn.sendError(ErrorCode.HandshakeRequired, 'send hello first', 'id' in frame ? frame.id : undefined);
   }
   switch (frame.t) {
@@ -58,6 +58,6 @@ export function handleFrame(ctx: GatewayContext, conn: Connection, frame: Client
 /** Once `welcome` is sent: the frames that waited for the handshake, in order. */
 function handlePending(ctx: GatewayContext, conn: Connection): void {
   const queued = conn.pending;
-  conn.pending = [];
-  for (const q of queued) handleFrame(ctx, conn, q.frame, q.bytes);
+  conn.pending = null;
+  for (const q of queued ?? []) handleFrame(ctx, conn, q.frame, q.bytes);
 }

@@ -7,16 +7,16 @@
  * (`prev` above it: a live copy was missed) makes it read the inbox again from there.
  */
 import type { DirectFrame, Position } from '../../protocol/index.ts';
-import type { InboxMessage, InboxRead } from '../bus/inbox.ts';
+import type { InboxListener, InboxListening, InboxMessage, InboxRead } from '../bus/inbox.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Connection } from './connection.ts';
 
-export class InboxDelivery {
+export class InboxDelivery implements InboxListener {
   private last = 0;
   private epoch: string | undefined;
   /** Live copies waiting while a read is under way (null: send at once). */
   private waiting: InboxMessage[] | null = [];
-  private readonly stop: () => void;
+  private readonly listening: InboxListening;
   private stopped = false;
 
   /** Listens at once (before any read): nothing appended from here on is missed. */
@@ -25,7 +25,7 @@ export class InboxDelivery {
     private readonly conn: Connection,
     private readonly sessionId: string,
   ) {
-    this.stop = ctx.inbox.listen(sessionId, (m) => this.live(m));
+    this.listening = ctx.inbox.listen(sessionId, this);
   }
 
   /** On a resume: the retained messages after the client's position (`hello.inbox`; absent: all). */
@@ -51,10 +51,11 @@ export class InboxDelivery {
     if (this.stopped) return;
     this.stopped = true;
     this.waiting = null;
-    this.stop();
+    this.listening.stop();
   }
 
-  private live(m: InboxMessage): void {
+  /** A live copy (InboxListener). */
+  deliver(m: InboxMessage): void {
     if (this.stopped) return;
     if (this.waiting) return void this.waiting.push(m);
     // No position yet (a new session, or a resume that had none): any predecessor is a missed copy,
@@ -73,7 +74,7 @@ export class InboxDelivery {
     for (const m of first) this.emit(m);
     for (const m of waited) {
       if (afterCatchUp) this.emit(m);
-      else this.live(m);
+      else this.deliver(m);
     }
   }
 

@@ -11,11 +11,11 @@ export function releaseConnection(ctx: GatewayContext, conn: Connection): void {
     if (rec.alias !== undefined) ctx.aliases.release(topic);
   }
   conn.subs.clear();
-  conn.pending = [];
+  conn.pending = null;
   conn.direct?.close();
   conn.direct = null;
-  for (const call of conn.rpcCalls) call.abort();
-  conn.rpcCalls.clear();
+  for (const call of conn.rpcCalls ?? []) call.abort();
+  conn.rpcCalls = null;
   if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
   conn.expiryTimer = null;
   if (conn.identity.user !== null && conn.userRate) ctx.policy.limits.removeUser(conn.identity.user, conn);

@@ -18,12 +18,12 @@ export const MAX_RPC_IN_FLIGHT = 64;
 const CLIENT_MISTAKES = new Set<number>([ErrorCode.UnknownMethod, ErrorCode.Unauthorized, ErrorCode.Forbidden, ErrorCode.BadRequest]);
 
 export function rpc(ctx: GatewayContext, conn: Connection, { id, method, data, timeout }: RpcFrame): void {
-  if (conn.rpcCalls.size >= MAX_RPC_IN_FLIGHT) {
+  if ((conn.rpcCalls?.size ?? 0) >= MAX_RPC_IN_FLIGHT) {
     ctx.metrics.rpcCall('limited');
     return conn.sendError(ErrorCode.LimitExceeded, `at most ${MAX_RPC_IN_FLIGHT} calls in flight per connection: wait for answers`, id);
   }
   const abort = new AbortController();
-  conn.rpcCalls.add(abort);
+  (conn.rpcCalls ??= new Set()).add(abort);
   const caller = { identity: conn.identity, session: conn.session?.id ?? '' };
   ctx.rpc
     .call(caller, { method, data, timeout, signal: abort.signal })
@@ -32,7 +32,7 @@ export function rpc(ctx: GatewayContext, conn: Connection, { id, method, data, t
       return { ok: false, code: ErrorCode.Internal, message: 'internal error' };
     })
     .then((outcome) => {
-      conn.rpcCalls.delete(abort);
+      conn.rpcCalls?.delete(abort);
       ctx.metrics.rpcCall(abort.signal.aborted ? 'abandoned' : outcomeLabel(outcome));
       if (abort.signal.aborted) return;
       if (outcome.ok) return conn.send({ t: 'rpc', id, data: outcome.data });

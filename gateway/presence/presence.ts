@@ -31,7 +31,8 @@ export interface PresenceHolder {
   readonly session: { readonly id: string } | null;
   readonly identity: { readonly user: string | null };
   readonly presenceInfo: unknown;
-  readonly subs: ReadonlyMap<string, { state: string }>;
+  /** Its subscriptions by topic (only iterated). */
+  readonly subs: Iterable<readonly [string, { state: string }]>;
   send(frame: PresenceFrame): void;
 }
 

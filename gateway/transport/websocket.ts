@@ -42,6 +42,8 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
     });
   };
 
+  const observe = (conn: Connection, f: ServerFrame) => observeFrame(ctx, conn, f);
+
   const behavior: WebSocketBehavior<SocketData> = {
     compression: uws.DISABLED,
     // Frames up to twice the limit are read and answered with 1003; uWS cuts larger ones unread.
@@ -76,7 +78,6 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
       }
       const conn = new Connection(codecFor(encoding), ip, Date.now());
       conn.rate = policy.connectionBucket();
-      conn.violations = policy.violationBudget();
       res.upgrade<SocketData>(
         { conn },
         req.getHeader('sec-websocket-key'),
@@ -89,7 +90,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
     open(ws) {
       const conn = ws.getUserData().conn;
       conn.ws = ws;
-      conn.observe = (f) => observeFrame(ctx, conn, f);
+      conn.observe = observe;
       open.add(conn);
       policy.limits.addIp(conn.ip);
       ws.subscribe(nativeTopic(conn.codec.encoding, HEARTBEAT_TOPIC));
@@ -119,7 +120,7 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
         return;
       }
       const f = result.frame;
-      if (f.t === 'pub' && f.id !== undefined) conn.pubsInFlight.set(f.id, performance.now());
+      if (f.t === 'pub' && f.id !== undefined) (conn.pubsInFlight ??= new Map()).set(f.id, performance.now());
       else if (f.t === 'hello' && f.session) conn.offeredSession = true;
       try {
         handleFrame(ctx, conn, f, message.byteLength);
@@ -150,7 +151,8 @@ export function mountWebSocket(uws: UWS, app: TemplatedApp, ctx: GatewayContext)
 
   /** A frame over the rate limit: error 4000 (echoing its id when cheaply readable), or close 4006 when it keeps on. */
   function rateLimited(conn: Connection, message: ArrayBuffer): void {
-    if (!conn.violations.take()) return conn.close(CloseCode.RateLimited, 'kept sending past the rate limit');
+    // The budget starts full when made: made at the first violation, it is what it would have been.
+    if (!(conn.violations ??= policy.violationBudget()).take()) return conn.close(CloseCode.RateLimited, 'kept sending past the rate limit');
     conn.sendError(ErrorCode.RateLimited, 'rate limit exceeded: slow down', message.byteLength <= 1024 ? requestId(conn, message) : undefined);
   }
 
@@ -186,9 +188,9 @@ function observeFrame(ctx: GatewayContext, conn: Connection, f: ServerFrame): vo
     if (conn.offeredSession) ctx.metrics.sessionResume(f.resumed);
   }
   if ((f.t === 'ack' || f.t === 'error') && f.id !== undefined) {
-    const t0 = conn.pubsInFlight.get(f.id);
+    const t0 = conn.pubsInFlight?.get(f.id);
     if (t0 !== undefined) {
-      conn.pubsInFlight.delete(f.id);
+      conn.pubsInFlight!.delete(f.id);
       ctx.metrics.publishSeconds((performance.now() - t0) / 1000, 'ws', f.t === 'ack');
     }
   }

@@ -115,8 +115,8 @@ export function runDirectContract(name: string, make: MakeDirect): void {
       try {
         const live = recorder();
         const other = recorder();
-        const stop = inbox.listen('s-live', live.deliver);
-        const stopOther = inbox.listen('s-live-other', other.deliver);
+        const listening = inbox.listen('s-live', live);
+        const listeningOther = inbox.listen('s-live-other', other);
         const acks = [];
         for (let i = 1; i <= 3; i++) acks.push(await inbox.append('s-live', { data: i }));
         await live.count(3);
@@ -124,14 +124,39 @@ export function runDirectContract(name: string, make: MakeDirect): void {
         expect(live.got[0]!.prev).toBe(0);
         expect(live.got[1]!.prev).toBe(acks[0]!.seq);
         expect(live.got[2]!.prev).toBe(acks[1]!.seq);
-        stop();
+        listening.stop();
         await inbox.append('s-live', { data: 4 });
         // A copy to the other session arriving proves the stopped one had its chance first.
         await inbox.append('s-live-other', { data: 'x' });
         await other.count(1);
         expect(live.got).toHaveLength(3);
         expect(other.got.map((m) => m.data)).toEqual(['x']);
-        stopOther();
+        listeningOther.stop();
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('inbox: two listens of one session (a takeover) both get copies; a stop ends only its own', async () => {
+      const { inbox, cleanup } = await make(10);
+      try {
+        const [a, b, c] = [recorder(), recorder(), recorder()];
+        const la = inbox.listen('s-two', a);
+        const lb = inbox.listen('s-two', b);
+        const lc = inbox.listen('s-two', c);
+        await inbox.append('s-two', { data: 1 });
+        await Promise.all([a.count(1), b.count(1), c.count(1)]);
+        lb.stop();
+        lb.stop(); // idempotent
+        await inbox.append('s-two', { data: 2 });
+        await Promise.all([a.count(2), c.count(2)]);
+        la.stop();
+        await inbox.append('s-two', { data: 3 });
+        await c.count(3);
+        expect(a.got.map((m) => m.data)).toEqual([1, 2]);
+        expect(b.got.map((m) => m.data)).toEqual([1]);
+        expect(c.got.map((m) => m.data)).toEqual([1, 2, 3]);
+        lc.stop();
       } finally {
         await cleanup();
       }

@@ -15,7 +15,7 @@ import { createLogger } from '../../gateway/log.ts';
 /** The memory inbox, whose live copies skip the seqs in `missed` (as a lost core NATS message). */
 function lossyInbox(missed: Set<number>): Inbox {
   const inner = createMemoryInbox(100);
-  return { ...inner, listen: (id, deliver) => inner.listen(id, (m: InboxMessage) => !missed.has(m.seq) && deliver(m)) };
+  return { ...inner, listen: (id, l) => inner.listen(id, { deliver: (m: InboxMessage) => !missed.has(m.seq) && l.deliver(m) }) };
 }
 
 function setup(inbox: Inbox) {

@@ -296,3 +296,61 @@ describe('session registry while its bucket does not answer', () => {
     }
   });
 });
+
+describe('session registry under bursts', () => {
+  const SESSIONS = 300;
+
+  it('writes at most 64 records at a time: a mass detach and the refresh of many attached sessions are paced', async () => {
+    const prefix = `${PREFIX}burst`;
+    // Counts the KV writes (JetStream publishes to $KV.<bucket>.<key>) in flight on the registry's connection.
+    let inFlight = 0;
+    let max = 0;
+    const counting = async (opts: Parameters<typeof connect>[0]) => {
+      const c = await connect(opts);
+      const request = c.request.bind(c);
+      c.request = (subject, data, o) => {
+        if (!subject.startsWith('$KV.')) return request(subject, data, o);
+        max = Math.max(max, ++inFlight);
+        return request(subject, data, o).finally(() => inFlight--);
+      };
+      return c;
+    };
+    const reg = await createSessionRegistry({
+      nats: { servers: [nats.url], prefix, connect: counting },
+      ttlMs: TTL_MS,
+      nodeId: 'burst',
+      log: createLogger('silent'),
+    });
+    try {
+      const bucket = await nc.jetstream().views.kv(`${prefix}_sessions`);
+      const holder: SessionHolder = { takeOver: () => {} };
+      const sessions = await Promise.all(Array.from({ length: SESSIONS }, () => reg.attach(undefined, holder, null).then((r) => r.session)));
+      const revisions = async () => Promise.all(sessions.map(async (s) => (await stored(s.id, bucket))?.revision ?? 0));
+      /** Bounded wait until every record was written again after `since`. */
+      const allRewritten = async (since: number[]) => {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const now = await revisions();
+          if (now.every((r, i) => r > since[i]!)) return;
+          if (Date.now() > deadline) throw new Error(`${now.filter((r, i) => r <= since[i]!).length} records not rewritten`);
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      };
+
+      // The refresh (every TTL/3) rewrites every attached session, in groups.
+      max = 0;
+      await allRewritten(await revisions());
+      expect(max).toBeLessThanOrEqual(64);
+
+      // A mass disconnect: every session's last write at once.
+      const before = await revisions();
+      max = 0;
+      for (const s of sessions) reg.detach(s, holder);
+      await allRewritten(before);
+      expect(max).toBeGreaterThan(1); // written concurrently, only bounded
+      expect(max).toBeLessThanOrEqual(64);
+    } finally {
+      await reg.close();
+    }
+  });
+});

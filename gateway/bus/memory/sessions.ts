@@ -29,8 +29,10 @@ export function createSessionStore(ttlMs: number, onExpire: (id: string) => void
     changed() {},
     sweep(now = Date.now()) {
       let removed = 0;
-      for (const [id, s] of sessions) {
+      // values(), not entries(): runs every second over every session, and an entry is an array each.
+      for (const s of sessions.values()) {
         if (s.expiresAt <= now) {
+          const id = s.id;
           sessions.delete(id);
           const mine = s.user === null ? undefined : byUser.get(s.user);
           mine?.delete(s);

@@ -21,13 +21,14 @@ import {
   nanos,
   type JetStreamManager,
   type NatsConnection,
+  type Msg,
   type StreamConfig,
   type StreamInfo,
-  type Subscription,
 } from 'nats';
 import type { Logger } from '../../log.ts';
-import { lostAfter, type DirectSender, type Inbox, type InboxMessage } from '../inbox.ts';
+import { lostAfter, type DirectSender, type Inbox, type InboxListener, type InboxMessage } from '../inbox.ts';
 import { openConnection } from './connection.ts';
+import { lightSubscriber } from './light-subs.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
 import { isNotFound } from './reader.ts';
 import { askUntil } from './requests.ts';
@@ -111,8 +112,24 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
   const js = nc.jetstream();
   const epoch = epochFromCreated(info.created);
   const closed = () => nc.isClosed();
-  const subs = new Set<Subscription>();
   let delivered = 0;
+  let closing = false;
+
+  /** Every session's live copies, through one handler (a subscription per session costs no closure). */
+  const live = lightSubscriber<InboxListener>(nc, (listener, msg: Msg) => {
+    if (closing) return;
+    try {
+      const s = unpackr.unpack(msg.data) as Stored;
+      // The server's own previous sequence of the subject: exact, so a missed live copy shows as a gap.
+      const seq = Number(msg.headers?.get('Nats-Sequence'));
+      const prev = Number(msg.headers?.get('Nats-Last-Sequence') ?? s.prev);
+      if (!Number.isSafeInteger(seq) || seq <= 0) return;
+      delivered++;
+      listener.deliver({ seq, prev: Number.isSafeInteger(prev) ? prev : s.prev, epoch, ...(s.from ? { from: s.from } : {}), data: s.data, ts: s.ts });
+    } catch (e) {
+      o.log.warn('undecodable direct message', { error: (e as Error).message });
+    }
+  });
 
   const lastSeq = (subject: string, deadline: number) =>
     askUntil(
@@ -174,28 +191,8 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
       return { messages, lost: lostAfter(after, epoch, messages[0]) };
     },
 
-    listen(sessionId, deliver) {
-      const sub = nc.subscribe(liveSubject(prefix, sessionId), {
-        callback: (err, msg) => {
-          if (err) return;
-          try {
-            const s = unpackr.unpack(msg.data) as Stored;
-            // The server's own previous sequence of the subject: exact, so a missed live copy shows as a gap.
-            const seq = Number(msg.headers?.get('Nats-Sequence'));
-            const prev = Number(msg.headers?.get('Nats-Last-Sequence') ?? s.prev);
-            if (!Number.isSafeInteger(seq) || seq <= 0) return;
-            delivered++;
-            deliver({ seq, prev: Number.isSafeInteger(prev) ? prev : s.prev, epoch, ...(s.from ? { from: s.from } : {}), data: s.data, ts: s.ts });
-          } catch (e) {
-            o.log.warn('undecodable direct message', { error: (e as Error).message });
-          }
-        },
-      });
-      subs.add(sub);
-      return () => {
-        subs.delete(sub);
-        if (!nc.isClosed()) sub.unsubscribe();
-      };
+    listen(sessionId, listener) {
+      return live.subscribe(liveSubject(prefix, sessionId), listener);
     },
 
     // The stream's max age (the session TTL) removes an expired session's inbox.
@@ -203,8 +200,7 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
     delivered: () => delivered,
 
     async close() {
-      for (const s of subs) s.unsubscribe();
-      subs.clear();
+      closing = true; // no live copy from here on; closing the connection ends every subscription
       await conn.close();
     },
   };

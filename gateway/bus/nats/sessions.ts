@@ -22,6 +22,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
+import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
@@ -57,6 +58,29 @@ const isWrongRevision = (e: unknown) =>
 
 /** Compare-and-set attempts per write; each lost one re-reads the record first. */
 const MAX_WRITE_ATTEMPTS = 3;
+
+/**
+ * Background writes (changes, detaches, refreshes) in flight at most. A burst (a mass disconnect)
+ * waits in `dirty` rather than becoming thousands of concurrent requests: those outlast their
+ * first attempt's timeout, are asked again, and each pending request holds memory (measured: a
+ * burst of 10,000 refreshes grew the heap by ~35 KB per session, and V8 kept it).
+ */
+const MAX_BACKGROUND_WRITES = 64;
+
+/**
+ * Attached sessions are rewritten every TTL/3, in this many groups one after the other (a group
+ * per session by a hash of its id), so the gateway never rewrites every session at once.
+ */
+const REFRESH_GROUPS = 32;
+/** Shortest time between two refresh groups (small TTLs, in tests, use fewer groups). */
+const MIN_REFRESH_TICK_MS = 50;
+
+/** The refresh group of a session id. */
+function refreshGroup(id: string, groups: number): number {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
+  return (h >>> 0) % groups;
+}
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
 /** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
@@ -131,15 +155,21 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    */
   const bounded = <T>(request: () => Promise<T>, what: string): Promise<T> => askUntil(what, Date.now() + opTimeout, request, () => nc.isClosed());
 
-  /** Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
-   *  gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record),
-   *  and the key hashes it sent since then: a write whose reply timed out may still have landed. */
-  const revisions = new Map<Session, number>();
+  /**
+   * Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
+   * gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record;
+   * undefined: create it) and that write's key hash. One Map and one small object per session.
+   */
+  const written = new Map<Session, { rev: number | undefined; keyHash: string }>();
   /** When this gateway last wrote each session's user-index key. */
   const userWrites = new Map<Session, number>();
-  const sentKeys = new Map<Session, Set<string>>();
+  /** Key hashes of writes sent since the last confirmed one: a write whose reply timed out may still have landed. */
+  const unconfirmed = new Map<Session, string[]>();
+  /** Whether a stored record carries a key hash this gateway wrote for the session. */
+  const wroteKey = (s: Session, keyHash: string) => written.get(s)?.keyHash === keyHash || (unconfirmed.get(s)?.includes(keyHash) ?? false);
   const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
+  let background = 0;
 
   /** Marks a session for writing; writes are batched per turn and one at a time per session. */
   function schedule(s: Session): void {
@@ -148,8 +178,21 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      for (const d of [...dirty]) if (!inFlight.has(d)) void write(d);
+      pump();
     });
+  }
+
+  /** Starts the marked sessions' writes in the order they were marked, at most MAX_BACKGROUND_WRITES at a time. */
+  function pump(): void {
+    for (const d of dirty) {
+      if (background >= MAX_BACKGROUND_WRITES) return;
+      if (inFlight.has(d)) continue; // marked again while written: written again after it
+      background++;
+      void write(d).finally(() => {
+        background--;
+        pump();
+      });
+    }
   }
 
   /** Writes the record now; callers make sure no other write of `s` is in flight. */
@@ -174,16 +217,17 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       // A forgotten session (taken over, expired) is never written again.
       for (let attempt = 1; local.get(s.id) === s; attempt++) {
         const r = record(s);
-        const sent = sentKeys.get(s) ?? new Set<string>();
-        sentKeys.set(s, sent.add(r.keyHash)); // before sending: it may land even if its reply never comes
-        const rev = revisions.get(s);
+        const sent = unconfirmed.get(s) ?? [];
+        if (!sent.includes(r.keyHash)) sent.push(r.keyHash);
+        unconfirmed.set(s, sent); // before sending: it may land even if its reply never comes
+        const rev = written.get(s)?.rev;
         try {
           const [next] = await Promise.all([
             bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write'),
             touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
           ]);
-          revisions.set(s, next);
-          sentKeys.set(s, new Set([r.keyHash]));
+          written.set(s, { rev: next, keyHash: r.keyHash });
+          unconfirmed.delete(s);
           return;
         } catch (e) {
           if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
@@ -202,12 +246,16 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   async function resync(s: Session): Promise<boolean> {
     const entry = await bounded(() => kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
-      revisions.delete(s); // aged out while we still hold the socket: create it again (a claim needs a record)
+      // Aged out while we still hold the socket: create it again (a claim needs a record).
+      const w = written.get(s);
+      if (w) w.rev = undefined;
       return true;
     }
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
-    if (r.owner !== o.nodeId || !sentKeys.get(s)?.has(r.keyHash)) return false;
-    revisions.set(s, entry.revision);
+    if (r.owner !== o.nodeId || !wroteKey(s, r.keyHash)) return false;
+    const w = written.get(s);
+    if (w) w.rev = entry.revision;
+    else written.set(s, { rev: entry.revision, keyHash: r.keyHash });
     return true;
   }
 
@@ -262,8 +310,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     if (local.get(s.id) === s) local.delete(s.id);
     userWrites.delete(s);
     dirty.delete(s);
-    revisions.delete(s);
-    sentKeys.delete(s);
+    written.delete(s);
+    unconfirmed.delete(s);
   }
 
   /**
@@ -292,7 +340,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       id: offer.id,
       user,
       key: '',
-      topics: new Set(r.topics),
+      topics: new SmallSet(r.topics),
       state: r.state,
       previousClose: r.previousClose,
       holder: null,
@@ -305,18 +353,22 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       claimed(offer.id, encode(claim), entry.revision),
       touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
     ]);
-    revisions.set(session, revision);
-    sentKeys.set(session, new Set([claim.keyHash]));
+    written.set(session, { rev: revision, keyHash: claim.keyHash });
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }
 
-  // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them.
+  // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them: one
+  // group per tick, each group once per TTL/3.
+  const refreshPeriod = Math.max(500, Math.floor(o.ttlMs / 3));
+  const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
+  let tick = 0;
   const refresh = setInterval(
     () => {
-      for (const s of local.values()) if (s.holder) schedule(s);
+      const group = tick++ % groups;
+      for (const s of local.values()) if (s.holder && refreshGroup(s.id, groups) === group) schedule(s);
     },
-    Math.max(500, Math.floor(o.ttlMs / 3)),
+    Math.floor(refreshPeriod / groups),
   );
   refresh.unref();
 
@@ -355,7 +407,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     },
     sweep(now = Date.now()) {
       let removed = 0;
-      for (const [_id, s] of local) {
+      // values(), not entries(): runs every second over every session, and an entry is an array each.
+      for (const s of local.values()) {
         if (s.expiresAt <= now) {
           forget(s);
           removed++;

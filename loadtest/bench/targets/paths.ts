@@ -12,7 +12,17 @@ export function nodeTs(entry: string): { cmd: string; args: string[] } {
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
   const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', entry] };
+  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', ...(preload ? ['--import', preload] : []), entry] };
+}
+
+let preload: string | undefined;
+
+/**
+ * A module every server started through `nodeTs` loads before its entry point, from now on
+ * (undefined: none). The memory benchmark preloads its probe (memory-probe.ts) this way.
+ */
+export function setServerPreload(module: string | undefined): void {
+  preload = module;
 }
 
 /** The one topic of the fan-out benchmark (the relay serves only it). */

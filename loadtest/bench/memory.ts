@@ -1,0 +1,396 @@
+/**
+ * Memory per idle connection: each target server in turn, as its own process, gets a warm-up of
+ * connections, then N more idle connections (each through the target's handshake and one
+ * subscription) from separate generator processes (memory-clients.ts); once the server's RSS has
+ * settled, what the N added is divided by N. The Node servers are started with memory-probe.ts
+ * preloaded, which forces full GCs and reports the JS heap, so heap per connection is reported
+ * beside RSS, and RSS both as the process left it and after forced GCs.
+ *
+ *   npm run bench:memory -- [--targets bare,relay,gateway,gateway-nats] [--conns 10000,19000]
+ *                           [--per-process 10000] [--concurrency 200] [--warmup 500] [--settle 10] [--out memory.json]
+ *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
+ *
+ * See loadtest/README.md ("Memory per idle connection").
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
+import type { ClientsReply, OpenRequest } from './memory-clients.ts';
+import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
+import { setServerPreload } from './targets/paths.ts';
+
+const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
+const CLIENTS = fileURLToPath(new URL('./memory-clients.ts', import.meta.url));
+/** One process holds at most ~19,900 sockets here: the server holds N plus the warm-up. */
+const MAX_SOCKETS = 19_500;
+/** RSS is settled once it moved less than this over the settle window... */
+const SETTLE_BYTES = 512 * 1024;
+/** ...and it is given up waiting after this (the figure is then marked unsettled). */
+const SETTLE_MAX_MS = 60_000;
+const KB = 1024;
+
+interface Options {
+  targets: Target[];
+  conns: number[];
+  perProcess: number;
+  concurrency: number;
+  /** Connections opened before the baseline reading (not counted). */
+  warmup: number;
+  settleMs: number;
+  out?: string;
+  /** Directory for V8 heap snapshots of each Node server, before and after the connections. */
+  snapshots?: string;
+}
+
+function options(): Options {
+  const { values: v } = parseArgs({
+    options: {
+      targets: { type: 'string', default: 'bare,relay,gateway,gateway-nats' },
+      conns: { type: 'string', default: '10000,19000' },
+      'per-process': { type: 'string', default: '10000' },
+      concurrency: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '500' },
+      settle: { type: 'string', default: '10' },
+      out: { type: 'string' },
+      snapshots: { type: 'string' },
+    },
+  });
+  const targets = v.targets.split(',').map((name) => {
+    const t = TARGETS[name.trim()];
+    if (!t) throw new Error(`unknown target ${name}; known: ${Object.keys(TARGETS).join(', ')}`);
+    return t;
+  });
+  const conns = v.conns.split(',').map(Number);
+  const warmup = Number(v.warmup);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup: a whole number');
+  if (conns.some((n) => !Number.isInteger(n) || n <= 0 || n + warmup > MAX_SOCKETS)) {
+    throw new Error(`--conns: whole numbers, at most ${MAX_SOCKETS} with the warm-up (${warmup})`);
+  }
+  return {
+    targets,
+    conns,
+    perProcess: Number(v['per-process']),
+    concurrency: Number(v.concurrency),
+    warmup,
+    settleMs: Number(v.settle) * 1000,
+    out: v.out,
+    snapshots: v.snapshots,
+  };
+}
+
+/** The probe's figures after two forced GCs (memory-probe.ts), or undefined for a non-Node target. */
+type Probe = NodeJS.MemoryUsage & { spaces: Record<string, { used: number; size: number }>; status: Record<string, number> };
+
+async function probe(port: number): Promise<Probe | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/mem`, { signal: AbortSignal.timeout(30_000) });
+    return r.ok ? ((await r.json()) as Probe) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a heap snapshot of the server (memory-probe.ts) to `path`; false for a non-Node target. */
+async function snapshot(port: number, path: string): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/snapshot?path=${encodeURIComponent(path)}`, { signal: AbortSignal.timeout(300_000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until the RSS of `pid` moved less than SETTLE_BYTES over `windowMs`; returns it and whether it settled. */
+async function settledRss(pid: number, windowMs: number): Promise<{ rss: number; settled: boolean }> {
+  const samples: number[] = [];
+  const every = 250;
+  const keep = Math.max(2, Math.ceil(windowMs / every) + 1);
+  const deadline = performance.now() + SETTLE_MAX_MS;
+  for (;;) {
+    samples.push(procRssBytes(pid));
+    if (samples.length > keep) samples.shift();
+    if (samples.length === keep && Math.max(...samples) - Math.min(...samples) < SETTLE_BYTES) return { rss: samples.at(-1)!, settled: true };
+    if (performance.now() > deadline) return { rss: samples.at(-1)!, settled: false };
+    await sleep(every);
+  }
+}
+
+/** A generator process (memory-clients.ts) and its replies. */
+class Clients {
+  readonly child: ChildProcess;
+  private waiting: ((m: ClientsReply) => void) | null = null;
+
+  constructor() {
+    this.child = fork(CLIENTS, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: ClientsReply) => this.waiting?.(m));
+  }
+
+  ask<T extends ClientsReply['t']>(msg: object, t: T, timeoutMs: number): Promise<Extract<ClientsReply, { t: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`generator: no ${t} within ${timeoutMs} ms`)), timeoutMs);
+      this.child.once('exit', (code) => reject(new Error(`generator exited (${code})`)));
+      this.waiting = (m) => {
+        if (m.t !== t) return;
+        clearTimeout(timer);
+        this.waiting = null;
+        resolve(m as Extract<ClientsReply, { t: T }>);
+      };
+      this.child.send(msg);
+    });
+  }
+
+  async exit(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ t: 'exit' });
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(killer);
+  }
+}
+
+export interface MemoryRun {
+  target: string;
+  conns: number;
+  /** Connections opened first, outside the figures (see `--warmup`). */
+  warmup: number;
+  /** Connections still open when the figures were taken (all generators, warm-up included). */
+  open: number;
+  failed: number;
+  firstError?: string;
+  /** Time to open the N measured connections. */
+  connectMs: number;
+  /** The generators' CPU while connecting, % of one core (all of them together). */
+  generatorCpuPct: number;
+  /** Server RSS (bytes): at start (after GC), after the warm-up (after GC), with N more idle (no forced GC), then after GC. */
+  rssStart: number;
+  rssBefore: number;
+  rssAfter: number;
+  rssAfterGc: number;
+  /** Whether every RSS reading settled (else the last reading was taken). */
+  settled: boolean;
+  /** (rssAfter - rssBefore) / N: what each connection added, as the process left it (V8 collects when it likes). */
+  rssPerConn: number;
+  /** (rssAfterGc - rssBefore) / N: the same after forced GCs. */
+  rssAfterGcPerConn: number;
+  /** (rssAfterGc - rssStart) / (N + warm-up): growth from the fresh process, start-up effects included. */
+  rssFromStartPerConn: number;
+  /** JS heap used after forced GCs, per connection. */
+  heapPerConn?: number;
+  /** V8 heap committed (heapTotal: used plus free space V8 keeps), per connection. */
+  heapTotalPerConn?: number;
+  /** Off-heap memory V8 knows of (Buffers, ArrayBuffers), per connection. */
+  externalPerConn?: number;
+  /** The target's nats-server, when it has one: its RSS growth per connection. */
+  natsRssPerConn?: number;
+  /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): start, before, after. */
+  probe?: { start: Probe; before: Probe; after: Probe };
+}
+
+async function measure(target: Target, conns: number, o: Options): Promise<MemoryRun> {
+  const port = await freePort();
+  const probePort = await freePort();
+  process.env.SYMPHONIC_MEMPROBE_PORT = String(probePort);
+  setServerPreload(PROBE);
+  let server: StartedTarget;
+  try {
+    server = await target.start(port);
+  } finally {
+    delete process.env.SYMPHONIC_MEMPROBE_PORT;
+    setServerPreload(undefined);
+  }
+  const gens: Clients[] = [];
+  let settledAll = true;
+  const settle = async () => {
+    const r = await settledRss(server.pid, o.settleMs);
+    settledAll &&= r.settled;
+    return r.rss;
+  };
+  /** Forced GCs, then RSS once what V8 gave back is unmapped (its background threads, its memory reducer). */
+  const collect = async () => {
+    const mem = await probe(probePort);
+    return { mem, rss: await settle() };
+  };
+  const procs = Math.ceil((conns + o.warmup) / o.perProcess);
+  let connectMs = 0;
+  let genCpu = 0;
+  const opened: Extract<ClientsReply, { t: 'opened' }>[] = [];
+  /** Opens `count` more connections, spread over the generators. */
+  const openMore = async (count: number) => {
+    const cpu0 = gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0);
+    const t0 = performance.now();
+    const replies = await Promise.all(
+      gens.map((g, i) => {
+        const req: OpenRequest = {
+          t: 'open',
+          host: '127.0.0.1',
+          port,
+          target: target.name,
+          topic: BENCH_TOPIC,
+          count: Math.floor(count / procs) + (i < count % procs ? 1 : 0),
+          concurrency: Math.max(1, Math.round(o.concurrency / procs)),
+        };
+        return g.ask(req, 'opened', 600_000);
+      }),
+    );
+    connectMs += performance.now() - t0;
+    genCpu += gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0) - cpu0;
+    opened.push(...replies);
+  };
+  try {
+    const natsPid = server.helperPids?.[0];
+    // A fresh process still gives back start-up garbage (tsx's transpiling) for a while: twice.
+    await collect();
+    const start = await collect();
+    for (let i = 0; i < procs; i++) gens.push(new Clients());
+    // The warm-up: the handshake's code compiled, the allocators' and V8's first growth, memory
+    // the start-up freed reused. Without it, those land on the figures (by several MB, either way).
+    await openMore(o.warmup);
+    const before = await collect();
+    const natsBefore = natsPid ? procRssBytes(natsPid) : 0;
+    const snapshotPath = (when: string) => resolve(o.snapshots!, `${target.name}-${conns}-${when}.heapsnapshot`);
+    if (o.snapshots) await snapshot(probePort, snapshotPath('before'));
+    connectMs = 0;
+    genCpu = 0;
+    await openMore(conns);
+    const rssAfter = await settle();
+    const natsAfter = natsPid ? procRssBytes(natsPid) : 0;
+    const after = await collect();
+    if (o.snapshots) await snapshot(probePort, snapshotPath('after'));
+    const open = (await Promise.all(gens.map((g) => g.ask({ t: 'status' }, 'status', 30_000)))).reduce((s, r) => s + r.open, 0);
+    const failed = opened.reduce((s, r) => s + r.failed, 0);
+    const firstError = opened.find((r) => r.firstError)?.firstError;
+    return {
+      target: target.name,
+      conns,
+      warmup: o.warmup,
+      open,
+      failed,
+      ...(firstError ? { firstError } : {}),
+      connectMs: Math.round(connectMs),
+      generatorCpuPct: Math.round((genCpu / (connectMs / 1000)) * 100),
+      rssStart: start.rss,
+      rssBefore: before.rss,
+      rssAfter,
+      rssAfterGc: after.rss,
+      settled: settledAll,
+      rssPerConn: (rssAfter - before.rss) / conns,
+      rssAfterGcPerConn: (after.rss - before.rss) / conns,
+      rssFromStartPerConn: (after.rss - start.rss) / (conns + o.warmup),
+      ...(start.mem && before.mem && after.mem
+        ? {
+            heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / conns,
+            heapTotalPerConn: (after.mem.heapTotal - before.mem.heapTotal) / conns,
+            externalPerConn: (after.mem.external - before.mem.external) / conns,
+            probe: { start: start.mem, before: before.mem, after: after.mem },
+          }
+        : {}),
+      ...(natsPid ? { natsRssPerConn: (natsAfter - natsBefore) / conns } : {}),
+    };
+  } finally {
+    await Promise.allSettled(gens.map((g) => g.exit()));
+    await server.stop();
+  }
+}
+
+const kb = (bytes: number | undefined) => (bytes === undefined ? '-' : (bytes / KB).toFixed(2));
+const mb = (bytes: number) => (bytes / KB / KB).toFixed(1);
+
+function table(runs: readonly MemoryRun[]): string {
+  const rows = [
+    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | after GC: RSS / conn | JS heap / conn | V8 heap committed / conn | RSS / conn from start | nats-server RSS / conn | connect s | gen CPU % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of runs) {
+    const cells = [
+      r.target,
+      `${r.conns.toLocaleString('en-US')} (${r.open.toLocaleString('en-US')})`,
+      `${mb(r.rssBefore)} -> ${mb(r.rssAfter)}${r.settled ? '' : ' (unsettled)'}`,
+      kb(r.rssPerConn),
+      kb(r.rssAfterGcPerConn),
+      kb(r.heapPerConn),
+      kb(r.heapTotalPerConn),
+      kb(r.rssFromStartPerConn),
+      kb(r.natsRssPerConn),
+      (r.connectMs / 1000).toFixed(1),
+      String(r.generatorCpuPct),
+    ];
+    rows.push(`| ${cells.join(' | ')} |`);
+  }
+  return rows.join('\n');
+}
+
+/**
+ * Per connection between the smallest and the largest N of a target (separate runs): what the
+ * extra connections added, after GC. What does not grow with N (V8's young generation, which a
+ * connect storm grows to its maximum, allocator arenas) cancels out here.
+ */
+export interface Slope {
+  target: string;
+  from: number;
+  to: number;
+  rssPerConn: number;
+  heapPerConn?: number;
+}
+
+function slopes(runs: readonly MemoryRun[]): Slope[] {
+  const out: Slope[] = [];
+  for (const target of new Set(runs.map((r) => r.target))) {
+    const mine = runs.filter((r) => r.target === target).sort((a, b) => a.conns - b.conns);
+    const [a, b] = [mine[0]!, mine.at(-1)!];
+    if (a.conns === b.conns) continue;
+    const n = b.conns - a.conns;
+    const growth = (r: MemoryRun) => r.rssAfterGc - r.rssBefore;
+    const heap = (r: MemoryRun) => (r.heapPerConn === undefined ? undefined : r.heapPerConn * r.conns);
+    const [ha, hb] = [heap(a), heap(b)];
+    out.push({
+      target,
+      from: a.conns,
+      to: b.conns,
+      rssPerConn: (growth(b) - growth(a)) / n,
+      ...(ha === undefined || hb === undefined ? {} : { heapPerConn: (hb - ha) / n }),
+    });
+  }
+  return out;
+}
+
+function slopeTable(s: readonly Slope[]): string {
+  const rows = ['| target | between | after GC: RSS / conn, KB | JS heap / conn, KB |', '| --- | --- | --- | --- |'];
+  for (const x of s)
+    rows.push(`| ${x.target} | ${x.from.toLocaleString('en-US')} and ${x.to.toLocaleString('en-US')} | ${kb(x.rssPerConn)} | ${kb(x.heapPerConn)} |`);
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const runs: MemoryRun[] = [];
+  for (const conns of o.conns) {
+    for (const target of o.targets) {
+      console.error(`${target.name}: ${conns.toLocaleString('en-US')} idle connections...`);
+      const r = await measure(target, conns, o);
+      if (r.failed > 0) console.error(`  ${r.failed} failed: ${r.firstError}`);
+      console.error(`  RSS ${kb(r.rssPerConn)} KB/conn, heap ${kb(r.heapPerConn)} KB/conn`);
+      runs.push(r);
+    }
+  }
+  console.log(table(runs));
+  const between = slopes(runs);
+  if (between.length) console.log(`\n${slopeTable(between)}`);
+  if (o.out) {
+    const meta = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      host: os.hostname(),
+      options: { ...o, targets: o.targets.map((t) => t.name) },
+    };
+    writeFileSync(o.out, JSON.stringify({ meta, runs, slopes: between }, null, 2));
+    console.error(`wrote ${o.out}`);
+  }
+}
+
+await main();
