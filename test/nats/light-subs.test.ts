@@ -87,14 +87,11 @@ it('subscribes again after nats-server restarts', async () => {
     const pub = await connect({ servers: server.url });
     try {
       // The resent SUB may reach the server just after the reconnect event: publish until one arrives.
-      await until(
-        () => {
-          pub.publish('light.r', 'again');
-          pub.publish('light.s', 'no');
-          return (got.get('R')?.length ?? 0) > 0;
-        },
-        'a message after the restart',
-      );
+      await until(() => {
+        pub.publish('light.r', 'again');
+        pub.publish('light.s', 'no');
+        return (got.get('R')?.length ?? 0) > 0;
+      }, 'a message after the restart');
       await roundTrip(pub);
       await roundTrip(nc);
       expect(got.get('S')).toBeUndefined(); // a stopped subscription is not resent
