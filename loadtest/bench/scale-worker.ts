@@ -13,11 +13,10 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { msgpackCodec } from '../../protocol/codec.ts';
 import { PROTOCOL_VERSION, SUBPROTOCOL_MSGPACK } from '../../protocol/version.ts';
-import { connectBoundWs } from '../lib/bound-ws.ts';
 import { notifyParent, serveParent, type ChildMessage } from '../lib/fleet.ts';
 import { percentile } from '../lib/percentile.ts';
 import { sleep } from '../lib/proc.ts';
-import type { RawWs } from '../lib/raw-ws.ts';
+import { connectRawWs, type RawWs } from '../lib/raw-ws.ts';
 
 /** Delivered frames at least this long are counted: a message (~66 bytes with its padding), never a heartbeat (~5). */
 export const MIN_COUNT_BYTES = 40;
@@ -103,7 +102,7 @@ function sampleReader(s: Sample): (p: Buffer) => void {
 
 async function open(plan: ConnectPlan, i: number, sample: boolean): Promise<number> {
   const t0 = performance.now();
-  const ws = await connectBoundWs({
+  const ws = await connectRawWs({
     host: plan.host,
     port: plan.ports[plan.gw[i]!]!,
     localAddress: plan.addresses[plan.addr[i]!]!,

@@ -18,6 +18,12 @@ export interface ConnectOptions {
   port: number;
   /** Path and query, e.g. `/ws?sub=bench`. */
   path: string;
+  /**
+   * Local address to bind before connecting, e.g. `127.0.1.7`: a bound socket takes its port from
+   * that address's own ephemeral range (~28,000 ports), so spreading sockets over 127.0.0.0/8
+   * passes 64k connections to one server port.
+   */
+  localAddress?: string;
   /** Subprotocol to offer; the server must accept exactly it. */
   protocol?: string;
   /** Start in decode mode (needed for handshakes); switch with `ws.parser.decode = false`. */
@@ -197,7 +203,12 @@ export function connectRawWs(opts: ConnectOptions): Promise<RawWs> {
       return true;
     };
 
-    const socket = net.connect({ host: opts.host, port: opts.port, onread: { buffer: readBuffer, callback: onRead } });
+    const socket = net.connect({
+      host: opts.host,
+      port: opts.port,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      onread: { buffer: readBuffer, callback: onRead },
+    });
     socket.setNoDelay(true);
     const timer = setTimeout(() => fail(new Error(`upgrade timed out after ${opts.timeoutMs ?? 10_000} ms`)), opts.timeoutMs ?? 10_000);
     socket.on('connect', () => {
