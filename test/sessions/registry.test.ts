@@ -295,6 +295,48 @@ describe('session registry while its bucket does not answer', () => {
       await owner.close();
     }
   });
+
+  it('a resume that races a last write of the old gateway (its compare-and-set loses) reads again and resumes the session', async () => {
+    const prefix = `${PREFIX}r`;
+    const opts = (nodeId: string) => ({ nats: { servers: [nats.url], prefix }, ttlMs: TTL_MS, nodeId, log: createLogger('silent') });
+    const owner = await createSessionRegistry(opts('race-a'));
+    const bucket = await nc.jetstream().views.kv(`${prefix}_sessions`);
+    const h = { takeOver() {} };
+    const { session } = await owner.attach(undefined, h, null);
+    // The resumer's first read of the record is answered, then held until the old gateway has
+    // written the record once more (a topic added just before the socket dropped): the resumer's
+    // compare-and-set then names a revision that is no longer the last.
+    let held = 0;
+    const racing = (o: Parameters<typeof connect>[0]) =>
+      connect(o).then(
+        (conn) =>
+          new Proxy(conn, {
+            get(target, prop, receiver) {
+              if (prop !== 'request') return Reflect.get(target, prop, receiver);
+              return async (subject: string, ...rest: unknown[]) => {
+                const reply = await (target.request as (...a: unknown[]) => Promise<unknown>).call(target, subject, ...rest);
+                if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && held++ === 0) {
+                  session.topics.add('race.late');
+                  owner.changed(session);
+                  await untilStored(session.id, (e) => e?.r.topics.includes('race.late') === true, bucket);
+                }
+                return reply;
+              };
+            },
+          }),
+      );
+    const resumer = await createSessionRegistry({ ...opts('race-b'), nats: { servers: [nats.url], prefix, connect: racing } });
+    try {
+      const resumed = await resumer.attach({ id: session.id, key: session.key }, { takeOver() {} }, null);
+      expect(held).toBeGreaterThan(1);
+      expect({ resumed: resumed.resumed, id: resumed.session.id }).toEqual({ resumed: true, id: session.id });
+      // The retry read the record as the old gateway last wrote it.
+      expect([...resumed.session.topics]).toContain('race.late');
+    } finally {
+      await resumer.close();
+      await owner.close();
+    }
+  });
 });
 
 describe('session registry under bursts', () => {

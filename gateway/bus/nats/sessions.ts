@@ -329,7 +329,23 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     }
   }
 
+  /**
+   * A lost compare-and-set is retried from a fresh read: the gateway that held the session may
+   * still be writing it (a state change, a refresh, its detach) when the client is already back
+   * here, and giving up would hand the client a new session, losing the old one. Two racing
+   * resumes still end with one holder: the later claim wins and the other gateway is told.
+   */
   async function resumeFromRegistry(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await resumeOnce(offer, holder, user);
+      } catch (e) {
+        if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
+      }
+    }
+  }
+
+  async function resumeOnce(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
     const entry = await bounded(() => kv.get(offer.id), 'session read');
     if (!entry || entry.operation !== 'PUT') return null;
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
