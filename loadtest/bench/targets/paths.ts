@@ -9,10 +9,19 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * so /proc/<pid>/stat of the child is the server's CPU and nothing else.
  */
 export function nodeTs(entry: string): { cmd: string; args: string[] } {
-  return { cmd: process.execPath, args: ['--import', 'tsx', ...(preload ? ['--import', preload] : []), entry] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', ...(preload ? ['--import', preload] : []), root ? resolve(root, entry) : entry] };
 }
 
 let preload: string | undefined;
+let root: string | undefined;
+
+/**
+ * Another checkout of the repository whose entry points servers started through `nodeTs` run,
+ * from now on (undefined: this one). The memory benchmark compares a tree with this one this way.
+ */
+export function setServerRoot(dir: string | undefined): void {
+  root = dir;
+}
 
 /**
  * A module every server started through `nodeTs` loads before its entry point, from now on
