@@ -5,6 +5,8 @@
  *
  *   GET /mem                  two forced full GCs (memory-reducing), then process.memoryUsage(), V8's heap spaces
  *                             (used / committed) and the RSS split of /proc/self/status, as JSON
+ *   GET /mem?gc=0             the same figures without a GC (V8 sweeps concurrently after a GC: heap
+ *                             "used" right after one still counts garbage on pages not swept yet)
  *   GET /snapshot?path=<file> two forced GCs, then v8.writeHeapSnapshot(<file>) (for analysis by hand)
  *   GET /alloc/start          V8's sampling heap profiler on, counting what GCs collected too
  *   GET /alloc/stop?path=<f>  off, the profile written to <f> (.heapprofile: where the bytes were allocated)
@@ -59,7 +61,7 @@ if (port > 0) {
         return void res.end('{}');
       }
       if (url.pathname === '/mem') {
-        fullGc();
+        if (url.searchParams.get('gc') !== '0') fullGc();
         res.end(JSON.stringify({ ...process.memoryUsage(), spaces: spaces(), status: status() }));
       } else if (url.pathname === '/snapshot' && url.searchParams.get('path')) {
         fullGc();

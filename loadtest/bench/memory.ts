@@ -9,19 +9,20 @@
  *   npm run bench:memory -- [--targets bare,relay,gateway,gateway-nats] [--conns 10000,19000]
  *                           [--per-process 10000] [--concurrency 200] [--warmup 500] [--settle 10] [--out memory.json]
  *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
+ *                           [--compare-tree <dir>] (also the gateway of another checkout, e.g. the previous commit)
  *
  * See loadtest/README.md ("Memory per idle connection").
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, procCpuSeconds, procRssBytes, sleep } from '../lib/proc.ts';
 import type { ClientsReply, OpenRequest } from './memory-clients.ts';
 import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
-import { setServerPreload } from './targets/paths.ts';
+import { setServerPreload, setServerRoot } from './targets/paths.ts';
 
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const CLIENTS = fileURLToPath(new URL('./memory-clients.ts', import.meta.url));
@@ -29,8 +30,10 @@ const CLIENTS = fileURLToPath(new URL('./memory-clients.ts', import.meta.url));
 const MAX_SOCKETS = 19_500;
 /** RSS is settled once it moved less than this over the settle window... */
 const SETTLE_BYTES = 512 * 1024;
+/** ...and the server used at most this share of a core meanwhile... */
+const SETTLE_CPU = 0.1;
 /** ...and it is given up waiting after this (the figure is then marked unsettled). */
-const SETTLE_MAX_MS = 60_000;
+const SETTLE_MAX_MS = 120_000;
 const KB = 1024;
 
 interface Options {
@@ -44,6 +47,8 @@ interface Options {
   out?: string;
   /** Directory for V8 heap snapshots of each Node server, before and after the connections. */
   snapshots?: string;
+  /** Another checkout (e.g. a `git worktree` of the previous commit): its gateway is measured too, right before this one's. */
+  compareTree?: string;
 }
 
 function options(): Options {
@@ -57,6 +62,7 @@ function options(): Options {
       settle: { type: 'string', default: '10' },
       out: { type: 'string' },
       snapshots: { type: 'string' },
+      'compare-tree': { type: 'string' },
     },
   });
   const targets = v.targets.split(',').map((name) => {
@@ -79,15 +85,16 @@ function options(): Options {
     settleMs: Number(v.settle) * 1000,
     out: v.out,
     snapshots: v.snapshots,
+    compareTree: v['compare-tree'] ? resolve(v['compare-tree']) : undefined,
   };
 }
 
 /** The probe's figures after two forced GCs (memory-probe.ts), or undefined for a non-Node target. */
 type Probe = NodeJS.MemoryUsage & { spaces: Record<string, { used: number; size: number }>; status: Record<string, number> };
 
-async function probe(port: number): Promise<Probe | undefined> {
+async function probe(port: number, gc = true): Promise<Probe | undefined> {
   try {
-    const r = await fetch(`http://127.0.0.1:${port}/mem`, { signal: AbortSignal.timeout(30_000) });
+    const r = await fetch(`http://127.0.0.1:${port}/mem${gc ? '' : '?gc=0'}`, { signal: AbortSignal.timeout(30_000) });
     return r.ok ? ((await r.json()) as Probe) : undefined;
   } catch {
     return undefined;
@@ -104,17 +111,27 @@ async function snapshot(port: number, path: string): Promise<boolean> {
   }
 }
 
-/** Waits until the RSS of `pid` moved less than SETTLE_BYTES over `windowMs`; returns it and whether it settled. */
+/**
+ * Waits until `pid` is idle: over `windowMs` its RSS moved less than SETTLE_BYTES and it used at
+ * most SETTLE_CPU of a core (work still under way, e.g. session writes queued by the handshakes,
+ * holds memory that an idle server does not). Returns the RSS and whether it settled.
+ */
 async function settledRss(pid: number, windowMs: number): Promise<{ rss: number; settled: boolean }> {
-  const samples: number[] = [];
+  const samples: { rss: number; cpu: number; at: number }[] = [];
   const every = 250;
   const keep = Math.max(2, Math.ceil(windowMs / every) + 1);
   const deadline = performance.now() + SETTLE_MAX_MS;
   for (;;) {
-    samples.push(procRssBytes(pid));
+    samples.push({ rss: procRssBytes(pid), cpu: procCpuSeconds(pid), at: performance.now() });
     if (samples.length > keep) samples.shift();
-    if (samples.length === keep && Math.max(...samples) - Math.min(...samples) < SETTLE_BYTES) return { rss: samples.at(-1)!, settled: true };
-    if (performance.now() > deadline) return { rss: samples.at(-1)!, settled: false };
+    const first = samples[0]!;
+    const last = samples.at(-1)!;
+    if (samples.length === keep) {
+      const rss = samples.map((s) => s.rss);
+      const cpu = (last.cpu - first.cpu) / ((last.at - first.at) / 1000);
+      if (Math.max(...rss) - Math.min(...rss) < SETTLE_BYTES && cpu <= SETTLE_CPU) return { rss: last.rss, settled: true };
+    }
+    if (performance.now() > deadline) return { rss: last.rss, settled: false };
     await sleep(every);
   }
 }
@@ -191,17 +208,21 @@ export interface MemoryRun {
   probe?: { start: Probe; before: Probe; after: Probe };
 }
 
-async function measure(target: Target, conns: number, o: Options): Promise<MemoryRun> {
+/** Measures `target` with N idle connections; from the checkout `tree` when given (labelled `<target>@<tree's name>`). */
+async function measure(target: Target, conns: number, o: Options, tree?: string): Promise<MemoryRun> {
+  const label = tree ? `${target.name}@${basename(tree)}` : target.name;
   const port = await freePort();
   const probePort = await freePort();
   process.env.SYMPHONIC_MEMPROBE_PORT = String(probePort);
   setServerPreload(PROBE);
+  setServerRoot(tree);
   let server: StartedTarget;
   try {
     server = await target.start(port);
   } finally {
     delete process.env.SYMPHONIC_MEMPROBE_PORT;
     setServerPreload(undefined);
+    setServerRoot(undefined);
   }
   const gens: Clients[] = [];
   let settledAll = true;
@@ -212,8 +233,10 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
   };
   /** Forced GCs, then RSS once what V8 gave back is unmapped (its background threads, its memory reducer). */
   const collect = async () => {
-    const mem = await probe(probePort);
-    return { mem, rss: await settle() };
+    await probe(probePort);
+    const rss = await settle();
+    // Read once V8 has swept (concurrently, after the GC) and given back what it will.
+    return { mem: await probe(probePort, false), rss };
   };
   const procs = Math.ceil((conns + o.warmup) / o.perProcess);
   let connectMs = 0;
@@ -252,7 +275,7 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
     await openMore(o.warmup);
     const before = await collect();
     const natsBefore = natsPid ? procRssBytes(natsPid) : 0;
-    const snapshotPath = (when: string) => resolve(o.snapshots!, `${target.name}-${conns}-${when}.heapsnapshot`);
+    const snapshotPath = (when: string) => resolve(o.snapshots!, `${label}-${conns}-${when}.heapsnapshot`);
     if (o.snapshots) await snapshot(probePort, snapshotPath('before'));
     connectMs = 0;
     genCpu = 0;
@@ -265,7 +288,7 @@ async function measure(target: Target, conns: number, o: Options): Promise<Memor
     const failed = opened.reduce((s, r) => s + r.failed, 0);
     const firstError = opened.find((r) => r.firstError)?.firstError;
     return {
-      target: target.name,
+      target: label,
       conns,
       warmup: o.warmup,
       open,
@@ -370,11 +393,15 @@ async function main(): Promise<void> {
   const runs: MemoryRun[] = [];
   for (const conns of o.conns) {
     for (const target of o.targets) {
-      console.error(`${target.name}: ${conns.toLocaleString('en-US')} idle connections...`);
-      const r = await measure(target, conns, o);
-      if (r.failed > 0) console.error(`  ${r.failed} failed: ${r.firstError}`);
-      console.error(`  RSS ${kb(r.rssPerConn)} KB/conn, heap ${kb(r.heapPerConn)} KB/conn`);
-      runs.push(r);
+      // The other checkout's gateway right before this one's: the pair sees the same machine.
+      const trees = o.compareTree && target.name.startsWith('gateway') ? [o.compareTree, undefined] : [undefined];
+      for (const tree of trees) {
+        console.error(`${target.name}${tree ? `@${basename(tree)}` : ''}: ${conns.toLocaleString('en-US')} idle connections...`);
+        const r = await measure(target, conns, o, tree);
+        if (r.failed > 0) console.error(`  ${r.failed} failed: ${r.firstError}`);
+        console.error(`  RSS ${kb(r.rssPerConn)} KB/conn, heap ${kb(r.heapPerConn)} KB/conn`);
+        runs.push(r);
+      }
     }
   }
   console.log(table(runs));

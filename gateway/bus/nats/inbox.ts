@@ -112,6 +112,8 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
   const js = nc.jetstream();
   const epoch = epochFromCreated(info.created);
   const closed = () => nc.isClosed();
+  // Flat once: `${prefix}.dm.${id}` per session would build (and keep) one more string each.
+  const liveSubjectPrefix = liveSubject(prefix, '');
   let delivered = 0;
   let closing = false;
 
@@ -192,7 +194,7 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
     },
 
     listen(sessionId, listener) {
-      return live.subscribe(liveSubject(prefix, sessionId), listener);
+      return live.subscribe(liveSubjectPrefix + sessionId, listener);
     },
 
     // The stream's max age (the session TTL) removes an expired session's inbox.

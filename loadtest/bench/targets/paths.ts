@@ -12,10 +12,20 @@ export function nodeTs(entry: string): { cmd: string; args: string[] } {
   // BENCH_SERVER_NODE_ARGS: extra Node flags for the servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
   const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', ...(preload ? ['--import', preload] : []), entry] };
+  const preloads = preload ? ['--import', preload] : [];
+  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', ...preloads, root ? resolve(root, entry) : entry] };
 }
 
 let preload: string | undefined;
+let root: string | undefined;
+
+/**
+ * Another checkout of the repository whose entry points servers started through `nodeTs` run,
+ * from now on (undefined: this one). The memory benchmark compares a tree with this one this way.
+ */
+export function setServerRoot(dir: string | undefined): void {
+  root = dir;
+}
 
 /**
  * A module every server started through `nodeTs` loads before its entry point, from now on
