@@ -38,4 +38,5 @@ EXPOSE 9001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||9001)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # SIGTERM: the gateway closes its sockets (clients resume elsewhere) and exits; see docs/deploy.md.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/server/main.mjs"]
+# Node flags: gateway/node-flags.ts (why, and the figures).
+CMD ["node", "--max-semi-space-size=4", "dist/server/main.mjs"]

@@ -131,7 +131,9 @@ export async function startGateway(input: GatewayConfigInput = {}, deps: { engin
   const maintenance = setInterval(() => {
     const deadline = Date.now() - config.ws.handshakeTimeoutMs;
     for (const conn of mounted.open) {
-      if (conn.state === 'handshaking' && conn.openedAt < deadline) conn.close(CloseCode.HandshakeTimeout, 'no hello in time');
+      // Only sockets that sent no hello: one being answered (a token check, a session store slow in a
+      // resume storm) gets its welcome; closing it would send the client back to the end of the queue.
+      if (conn.state === 'handshaking' && !conn.authenticating && conn.openedAt < deadline) conn.close(CloseCode.HandshakeTimeout, 'no hello in time');
     }
     ctx.sessions.sweep();
   }, 1000);

@@ -10,6 +10,7 @@
  *
  * Needs `nats-server` and `nginx` on the PATH (Debian: apt-get install nats-server nginx).
  */
+import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
     // Gateways on the NATS engine.
     const gwPorts = await Promise.all(Array.from({ length: o.gateways }, freePort));
     const gateways = gwPorts.map((port, i) =>
-      start(`gateway g${i + 1}`, process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+      start(`gateway g${i + 1}`, process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', 'gateway/main.ts'], {
         PORT: String(port),
         HOST: '127.0.0.1',
         SYMPHONIC_nodeId: `g${i + 1}`,

@@ -65,7 +65,11 @@ export interface ClientOptions {
   };
   /** Request timeout (publish, history, subscribe), ms; default 10000. */
   timeout?: number;
-  /** No `welcome` this long after the socket opened: drop and retry, ms; default 10000. */
+  /**
+   * No `welcome` this long after the socket opened: drop and retry, ms; default 20000. Longer than
+   * the server's handshake timeout (10 s): the server answers every `hello` it got, and in a mass
+   * reconnect its session store may take seconds; dropping then would only queue the client again.
+   */
   handshakeTimeout?: number;
   /** Messages a subscription buffers while (re)subscribing before it gives up and resyncs; default 10000. */
   maxBuffer?: number;
@@ -197,7 +201,7 @@ export class SymphonicClient extends Emitter<ClientEvents> {
         WebSocket: options.WebSocket,
         maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
         shutdownSpread: options.reconnect?.shutdownSpread ?? 5_000,
-        handshakeTimeout: options.handshakeTimeout ?? 10_000,
+        handshakeTimeout: options.handshakeTimeout ?? 20_000,
         networkEvents: options.networkEvents !== false,
       },
       this.tokens,

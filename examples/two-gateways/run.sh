@@ -71,7 +71,7 @@ gateway() {
   SYMPHONIC_bus__engine=nats \
   SYMPHONIC_bus__nats__servers="nats://127.0.0.1:$NATS_PORT" \
   SYMPHONIC_api__keys="$KEY" \
-    node --import tsx gateway/main.ts &
+    node --max-semi-space-size=4 --import tsx gateway/main.ts &
   gateway_pids+=($!)
 }
 gateway gw-a "$PORT_A"

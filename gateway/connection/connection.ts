@@ -31,7 +31,7 @@ export class Connection {
 
   /** Who this is: anonymous until a `hello` token verifies; replaced by `refresh`. */
   identity: Identity = ANONYMOUS;
-  /** A `hello` token is being verified: frames that arrive meanwhile wait in `pending`. */
+  /** A `hello` is being answered (its token verified, its session attached): frames that arrive meanwhile wait in `pending`. */
   authenticating = false;
   /** Made at the first frame that has to wait (most connections never have one). */
   pending: { frame: ClientFrame; bytes: number }[] | null = null;

@@ -28,6 +28,7 @@ import { LatencyRecorder } from '../lib/latency.ts';
 import { procCpuSeconds, sleep, waitUntil } from '../lib/proc.ts';
 import { connectRawWs, type RawWs } from '../lib/raw-ws.ts';
 import { benchInSubject, BENCH_NATS_PREFIX } from './targets/nats.ts';
+import { serverNodeArgs } from './targets/paths.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -264,7 +265,7 @@ async function runEngine(engine: string): Promise<Step[]> {
         limits: { connRatePerSec: 0, userRatePerSec: 0, maxConnectionsPerUser: 0 },
       },
       readyTimeoutMs: 60_000,
-      ...(PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] } : {}),
+      nodeArgs: [...serverNodeArgs(), ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [])],
     });
     const pids = [gw.pid, ...(nats?.pid ? [nats.pid] : [])];
     const subs = await openSubscribers(gw);

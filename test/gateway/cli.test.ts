@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/node-flags.ts';
 import { CloseCode } from '../../protocol/index.ts';
 import { connectHello } from '../support/raw-client.ts';
 
 /** Runs `gateway/main.ts` as `npm start` does and waits for a line matching `until` or for exit. */
 function run(env: Record<string, string>, until: RegExp) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', 'gateway/main.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   return new Promise<{ out: string; code: number | null; child: typeof child }>((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -339,6 +339,45 @@ describe('session registry while its bucket does not answer', () => {
   });
 });
 
+describe('session registry when a write fails', () => {
+  it('writes a session again by itself after its write failed (the registry did not answer), long before the next refresh', async () => {
+    const prefix = `${PREFIX}f`;
+    // Drops every KV write of the registry's connection (no reply ever comes) while `down`.
+    let down = true;
+    let dropped = 0;
+    const failing = async (opts: Parameters<typeof connect>[0]) => {
+      const c = await connect(opts);
+      const request = c.request.bind(c);
+      c.request = (subject, data, o) => {
+        if (!down || !subject.startsWith(`$KV.${prefix}_sessions.`)) return request(subject, data, o);
+        dropped++;
+        return new Promise(() => {});
+      };
+      return c;
+    };
+    // A TTL of a minute: the refresh (TTL/3) is 20 s away, so only the retry can write the record in time.
+    const reg = await createSessionRegistry({
+      nats: { servers: [nats.url], prefix, connect: failing },
+      ttlMs: 60_000,
+      opTimeoutMs: 300,
+      nodeId: 'fail-a',
+      log: createLogger('silent'),
+    });
+    try {
+      const bucket = await nc.jetstream().views.kv(`${prefix}_sessions`);
+      const { session, resumed } = await reg.attach(undefined, { takeOver() {} }, null);
+      expect(resumed).toBe(false);
+      expect(dropped).toBeGreaterThan(0);
+      expect(await stored(session.id, bucket)).toBeNull();
+      down = false; // nothing else happens to the session: no change, no refresh before 20 s
+      const e = await untilStored(session.id, (x) => x !== null, bucket, 10_000);
+      expect(e!.r).toMatchObject({ owner: 'fail-a', keyHash: keyHash(session.key) });
+    } finally {
+      await reg.close();
+    }
+  });
+});
+
 describe('session registry under bursts', () => {
   const SESSIONS = 300;
 

@@ -7,6 +7,7 @@
  *
  * Every process started here is SIGKILLed if the test runner exits without stopping it.
  */
+import { GATEWAY_NODE_FLAGS } from '../../gateway/node-flags.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { trackChild } from './children.ts';
@@ -108,7 +109,11 @@ export function startGatewayProcess(opts: GatewayProcessOptions = {}): Promise<G
   // The "listening" line is logged at info: a quieter level would hide it.
   if (env.SYMPHONIC_log__level?.replace(/"/g, '') !== 'debug') env.SYMPHONIC_log__level = '"info"';
 
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   trackChild(child);
   let output = '';
   const lines: GatewayLogLine[] = [];

@@ -68,6 +68,13 @@ const MAX_WRITE_ATTEMPTS = 3;
 const MAX_BACKGROUND_WRITES = 64;
 
 /**
+ * A write that failed for good (registry unreachable past the op timeout) is made again this
+ * long after: until it lands, a resume of the session on another gateway would not find it (or
+ * find its old topics), and the next refresh may be TTL/3 away.
+ */
+const WRITE_RETRY_MS = 1000;
+
+/**
  * Attached sessions are rewritten every TTL/3, in this many groups one after the other (a group
  * per session by a hash of its id), so the gateway never rewrites every session at once.
  */
@@ -158,15 +165,21 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /**
    * Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
    * gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record;
-   * undefined: create it) and that write's key hash. One Map and one small object per session.
+   * undefined: create it) and the key that write carried. The key, not its hash: it is the
+   * session's own key string until the key rotates, so it costs no memory of its own (the hash is
+   * needed only after a lost compare-and-set). One Map and one small object per session.
    */
-  const written = new Map<Session, { rev: number | undefined; keyHash: string }>();
+  const written = new Map<Session, { rev: number | undefined; key: string }>();
   /** When this gateway last wrote each session's user-index key. */
   const userWrites = new Map<Session, number>();
-  /** Key hashes of writes sent since the last confirmed one: a write whose reply timed out may still have landed. */
+  /** Keys of writes sent since the last confirmed one: a write whose reply timed out may still have landed. */
   const unconfirmed = new Map<Session, string[]>();
-  /** Whether a stored record carries a key hash this gateway wrote for the session. */
-  const wroteKey = (s: Session, keyHash: string) => written.get(s)?.keyHash === keyHash || (unconfirmed.get(s)?.includes(keyHash) ?? false);
+  /** The key this gateway wrote for the session whose hash a stored record carries, if any. */
+  const keyWritten = (s: Session, keyHash: string): string | undefined => {
+    const w = written.get(s);
+    if (w && hashKey(w.key).toString('base64') === keyHash) return w.key;
+    return unconfirmed.get(s)?.find((k) => hashKey(k).toString('base64') === keyHash);
+  };
   const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
   let background = 0;
@@ -216,9 +229,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     try {
       // A forgotten session (taken over, expired) is never written again.
       for (let attempt = 1; local.get(s.id) === s; attempt++) {
+        const key = s.key;
         const r = record(s);
         const sent = unconfirmed.get(s) ?? [];
-        if (!sent.includes(r.keyHash)) sent.push(r.keyHash);
+        if (!sent.includes(key)) sent.push(key);
         unconfirmed.set(s, sent); // before sending: it may land even if its reply never comes
         const rev = written.get(s)?.rev;
         try {
@@ -226,7 +240,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
             bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write'),
             touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
           ]);
-          written.set(s, { rev: next, keyHash: r.keyHash });
+          written.set(s, { rev: next, key });
           unconfirmed.delete(s);
           return;
         } catch (e) {
@@ -238,7 +252,23 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       }
     } catch (e) {
       o.log.warn('session write failed', { error: (e as Error).message });
+      retryLater(s);
     }
+  }
+
+  /** Sessions whose write failed, written again together after WRITE_RETRY_MS (paced like any background write). */
+  const failed = new Set<Session>();
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  function retryLater(s: Session): void {
+    if (local.get(s.id) !== s) return;
+    failed.add(s);
+    if (retry) return;
+    retry = setTimeout(() => {
+      retry = null;
+      for (const f of failed) if (local.get(f.id) === f) schedule(f);
+      failed.clear();
+    }, WRITE_RETRY_MS);
+    retry.unref();
   }
 
   /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
@@ -252,10 +282,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       return true;
     }
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
-    if (r.owner !== o.nodeId || !wroteKey(s, r.keyHash)) return false;
-    const w = written.get(s);
-    if (w) w.rev = entry.revision;
-    else written.set(s, { rev: entry.revision, keyHash: r.keyHash });
+    const key = r.owner === o.nodeId ? keyWritten(s, r.keyHash) : undefined;
+    if (key === undefined) return false;
+    written.set(s, { rev: entry.revision, key });
     return true;
   }
 
@@ -310,6 +339,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     if (local.get(s.id) === s) local.delete(s.id);
     userWrites.delete(s);
     dirty.delete(s);
+    failed.delete(s);
     written.delete(s);
     unconfirmed.delete(s);
   }
@@ -364,12 +394,13 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     };
     takeSession(session, holder!);
     // Compare-and-set: of two racing resumes exactly one continues the session.
+    const key = session.key;
     const claim = record(session);
     const [revision] = await Promise.all([
       claimed(offer.id, encode(claim), entry.revision),
       touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
     ]);
-    written.set(session, { rev: revision, keyHash: claim.keyHash });
+    written.set(session, { rev: revision, key });
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }
@@ -456,6 +487,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     },
     async close() {
       clearInterval(refresh);
+      if (retry) clearTimeout(retry);
+      for (const f of failed) if (local.get(f.id) === f) dirty.add(f);
       await Promise.all([...dirty].filter((s) => !inFlight.has(s)).map(write));
       takeovers.unsubscribe();
       await conn.close();

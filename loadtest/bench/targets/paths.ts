@@ -1,3 +1,4 @@
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/node-flags.ts';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,11 +10,17 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
  * so /proc/<pid>/stat of the child is the server's CPU and nothing else.
  */
 export function nodeTs(entry: string): { cmd: string; args: string[] } {
-  // BENCH_SERVER_NODE_ARGS: extra Node flags for the servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-  // (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
-  const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const preloads = preload ? ['--import', preload] : [];
-  return { cmd: process.execPath, args: [...extra, '--import', 'tsx', ...preloads, root ? resolve(root, entry) : entry] };
+  // Every Node server, the baselines too, runs with the gateway's production flags: one runtime for all.
+  return { cmd: process.execPath, args: [...GATEWAY_NODE_FLAGS, ...serverNodeArgs(), '--import', 'tsx', ...preloads, root ? resolve(root, entry) : entry] };
+}
+
+/**
+ * BENCH_SERVER_NODE_ARGS: extra Node flags for the servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
+ */
+export function serverNodeArgs(): string[] {
+  return process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 }
 
 let preload: string | undefined;
