@@ -98,7 +98,8 @@ describe('admin page in Chromium', () => {
       'an out rate on the page',
       async () => {
         for (let i = 0; i < 10; i++) await admin.post('/api/publish', { topic: 'ui.live', data: { i } });
-        return page.evaluate((sel) => Number(document.querySelector(sel)?.textContent) > 0, cell('out'));
+        // The page groups thousands ("1,200"): read the figure without the separators.
+        return page.evaluate((sel) => Number(document.querySelector(sel)?.textContent?.replaceAll(',', '')) > 0, cell('out'));
       },
       15_000,
       20,
