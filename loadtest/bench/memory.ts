@@ -34,6 +34,14 @@ const SETTLE_BYTES = 512 * 1024;
 const SETTLE_CPU = 0.1;
 /** ...and it is given up waiting after this (the figure is then marked unsettled). */
 const SETTLE_MAX_MS = 120_000;
+/**
+ * The reading without a forced GC waits at least this long after the last connect: V8's memory
+ * reducer (the GC that gives back the heap a burst grew) starts 8 s after a GC and waits for a low
+ * allocation rate; at 10,000 NATS handshakes it ran 12 s after the burst's last full GC, so a
+ * reading taken when RSS first held still for the settle window came before it, and counted
+ * 50-60 MB of free heap pages the process gives back by itself (`--trace-gc`, 2026-12-05).
+ */
+const IDLE_READ_AFTER_MS = 30_000;
 const KB = 1024;
 
 interface Options {
@@ -92,6 +100,9 @@ function options(): Options {
 /** The probe's figures after two forced GCs (memory-probe.ts), or undefined for a non-Node target. */
 type Probe = NodeJS.MemoryUsage & { spaces: Record<string, { used: number; size: number }>; status: Record<string, number> };
 
+/** V8's young generation, committed bytes. */
+const young = (p: Probe) => p.spaces.new_space?.size ?? 0;
+
 async function probe(port: number, gc = true): Promise<Probe | undefined> {
   try {
     const r = await fetch(`http://127.0.0.1:${port}/mem${gc ? '' : '?gc=0'}`, { signal: AbortSignal.timeout(30_000) });
@@ -114,9 +125,10 @@ async function snapshot(port: number, path: string): Promise<boolean> {
 /**
  * Waits until `pid` is idle: over `windowMs` its RSS moved less than SETTLE_BYTES and it used at
  * most SETTLE_CPU of a core (work still under way, e.g. session writes queued by the handshakes,
- * holds memory that an idle server does not). Returns the RSS and whether it settled.
+ * holds memory that an idle server does not), and it is `notBefore` (performance.now()) or later.
+ * Returns the RSS and whether it settled.
  */
-async function settledRss(pid: number, windowMs: number): Promise<{ rss: number; settled: boolean }> {
+async function settledRss(pid: number, windowMs: number, notBefore = 0): Promise<{ rss: number; settled: boolean }> {
   const samples: { rss: number; cpu: number; at: number }[] = [];
   const every = 250;
   const keep = Math.max(2, Math.ceil(windowMs / every) + 1);
@@ -129,7 +141,8 @@ async function settledRss(pid: number, windowMs: number): Promise<{ rss: number;
     if (samples.length === keep) {
       const rss = samples.map((s) => s.rss);
       const cpu = (last.cpu - first.cpu) / ((last.at - first.at) / 1000);
-      if (Math.max(...rss) - Math.min(...rss) < SETTLE_BYTES && cpu <= SETTLE_CPU) return { rss: last.rss, settled: true };
+      const still = Math.max(...rss) - Math.min(...rss) < SETTLE_BYTES && cpu <= SETTLE_CPU;
+      if (still && last.at >= notBefore) return { rss: last.rss, settled: true };
     }
     if (performance.now() > deadline) return { rss: last.rss, settled: false };
     await sleep(every);
@@ -192,6 +205,15 @@ export interface MemoryRun {
   settled: boolean;
   /** (rssAfter - rssBefore) / N: what each connection added, as the process left it (V8 collects when it likes). */
   rssPerConn: number;
+  /**
+   * V8's young generation (committed, bytes) after the warm-up and with the N connections idle. It
+   * does not grow with N: a burst grows it once, up to the cap of `--max-semi-space-size` (8 MB for
+   * both semi-spaces), and V8 keeps it; a warm-up that already grew it hides it from rssPerConn.
+   */
+  youngBefore?: number;
+  youngIdle?: number;
+  /** rssPerConn without the young generation's growth: what the connections themselves hold. */
+  rssPerConnLessYoung?: number;
   /** (rssAfterGc - rssBefore) / N: the same after forced GCs. */
   rssAfterGcPerConn: number;
   /** (rssAfterGc - rssStart) / (N + warm-up): growth from the fresh process, start-up effects included. */
@@ -205,7 +227,7 @@ export interface MemoryRun {
   /** The target's nats-server, when it has one: its RSS growth per connection. */
   natsRssPerConn?: number;
   /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): start, before, after. */
-  probe?: { start: Probe; before: Probe; after: Probe };
+  probe?: { start: Probe; before: Probe; idle: Probe | undefined; after: Probe };
 }
 
 /** Measures `target` with N idle connections; from the checkout `tree` when given (labelled `<target>@<tree's name>`). */
@@ -226,8 +248,8 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
   }
   const gens: Clients[] = [];
   let settledAll = true;
-  const settle = async () => {
-    const r = await settledRss(server.pid, o.settleMs);
+  const settle = async (notBefore = 0) => {
+    const r = await settledRss(server.pid, o.settleMs, notBefore);
     settledAll &&= r.settled;
     return r.rss;
   };
@@ -280,7 +302,9 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
     connectMs = 0;
     genCpu = 0;
     await openMore(conns);
-    const rssAfter = await settle();
+    const rssAfter = await settle(performance.now() + IDLE_READ_AFTER_MS);
+    // The same figures as the process left them: what the RSS without a forced GC is made of.
+    const idle = await probe(probePort, false);
     const natsAfter = natsPid ? procRssBytes(natsPid) : 0;
     const after = await collect();
     if (o.snapshots) await snapshot(probePort, snapshotPath('after'));
@@ -309,7 +333,14 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
             heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / conns,
             heapTotalPerConn: (after.mem.heapTotal - before.mem.heapTotal) / conns,
             externalPerConn: (after.mem.external - before.mem.external) / conns,
-            probe: { start: start.mem, before: before.mem, after: after.mem },
+            probe: { start: start.mem, before: before.mem, idle, after: after.mem },
+          }
+        : {}),
+      ...(before.mem && idle
+        ? {
+            youngBefore: young(before.mem),
+            youngIdle: young(idle),
+            rssPerConnLessYoung: (rssAfter - before.rss - (young(idle) - young(before.mem))) / conns,
           }
         : {}),
       ...(natsPid ? { natsRssPerConn: (natsAfter - natsBefore) / conns } : {}),
@@ -325,8 +356,8 @@ const mb = (bytes: number) => (bytes / KB / KB).toFixed(1);
 
 function table(runs: readonly MemoryRun[]): string {
   const rows = [
-    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | after GC: RSS / conn | JS heap / conn | V8 heap committed / conn | RSS / conn from start | nats-server RSS / conn | connect s | gen CPU % |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | young gen, MB | RSS / conn less young gen | after GC: RSS / conn | JS heap / conn | V8 heap committed / conn | RSS / conn from start | nats-server RSS / conn | connect s | gen CPU % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of runs) {
     const cells = [
@@ -334,6 +365,8 @@ function table(runs: readonly MemoryRun[]): string {
       `${r.conns.toLocaleString('en-US')} (${r.open.toLocaleString('en-US')})`,
       `${mb(r.rssBefore)} -> ${mb(r.rssAfter)}${r.settled ? '' : ' (unsettled)'}`,
       kb(r.rssPerConn),
+      r.youngBefore === undefined || r.youngIdle === undefined ? '-' : `${mb(r.youngBefore)} -> ${mb(r.youngIdle)}`,
+      kb(r.rssPerConnLessYoung),
       kb(r.rssAfterGcPerConn),
       kb(r.heapPerConn),
       kb(r.heapTotalPerConn),
