@@ -218,7 +218,7 @@ export interface MemoryRun {
   rssAfterGcPerConn: number;
   /** (rssAfterGc - rssStart) / (N + warm-up): growth from the fresh process, start-up effects included. */
   rssFromStartPerConn: number;
-  /** JS heap used after forced GCs, per connection. */
+  /** JS heap used right after forced GCs, per connection. */
   heapPerConn?: number;
   /** V8 heap committed (heapTotal: used plus free space V8 keeps), per connection. */
   heapTotalPerConn?: number;
@@ -226,8 +226,11 @@ export interface MemoryRun {
   externalPerConn?: number;
   /** The target's nats-server, when it has one: its RSS growth per connection. */
   natsRssPerConn?: number;
-  /** The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split): start, before, after. */
-  probe?: { start: Probe; before: Probe; idle: Probe | undefined; after: Probe };
+  /**
+   * The probe's raw figures (memory-probe.ts: memoryUsage, heap spaces, RSS split) with RSS settled:
+   * start, before, idle (no forced GC), after; and right after the forced GCs: beforeGc, afterGc.
+   */
+  probe?: { start: Probe; before: Probe; idle: Probe | undefined; after: Probe; beforeGc: Probe; afterGc: Probe };
 }
 
 /** Measures `target` with N idle connections; from the checkout `tree` when given (labelled `<target>@<tree's name>`). */
@@ -253,12 +256,17 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
     settledAll &&= r.settled;
     return r.rss;
   };
-  /** Forced GCs, then RSS once what V8 gave back is unmapped (its background threads, its memory reducer). */
+  /**
+   * Forced GCs: the JS heap read right after them (`gcMem`); then RSS once what V8 gave back is
+   * unmapped (its background threads, its memory reducer), with V8's figures at that moment (`mem`).
+   * The heap is not read at that later moment: an idle NATS gateway rewrites each session's record
+   * every TTL/3, and by then 10,000 sessions had left ~9 MB of new garbage in the heap (0.6 KB per
+   * connection more than a heap snapshot of the same moment finds, 2026-12-05).
+   */
   const collect = async () => {
-    await probe(probePort);
+    const gcMem = await probe(probePort);
     const rss = await settle();
-    // Read once V8 has swept (concurrently, after the GC) and given back what it will.
-    return { mem: await probe(probePort, false), rss };
+    return { gcMem, mem: await probe(probePort, false), rss };
   };
   const procs = Math.ceil((conns + o.warmup) / o.perProcess);
   let connectMs = 0;
@@ -328,12 +336,12 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
       rssPerConn: (rssAfter - before.rss) / conns,
       rssAfterGcPerConn: (after.rss - before.rss) / conns,
       rssFromStartPerConn: (after.rss - start.rss) / (conns + o.warmup),
-      ...(start.mem && before.mem && after.mem
+      ...(start.mem && before.mem && after.mem && before.gcMem && after.gcMem
         ? {
-            heapPerConn: (after.mem.heapUsed - before.mem.heapUsed) / conns,
+            heapPerConn: (after.gcMem.heapUsed - before.gcMem.heapUsed) / conns,
             heapTotalPerConn: (after.mem.heapTotal - before.mem.heapTotal) / conns,
             externalPerConn: (after.mem.external - before.mem.external) / conns,
-            probe: { start: start.mem, before: before.mem, idle, after: after.mem },
+            probe: { start: start.mem, before: before.mem, idle, after: after.mem, beforeGc: before.gcMem, afterGc: after.gcMem },
           }
         : {}),
       ...(before.mem && idle
