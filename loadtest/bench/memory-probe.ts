@@ -9,7 +9,9 @@
  *                             "used" right after one still counts garbage on pages not swept yet)
  *   GET /snapshot?path=<file> two forced GCs, then v8.writeHeapSnapshot(<file>) (for analysis by hand)
  *   GET /alloc/start          V8's sampling heap profiler on, counting what GCs collected too
+ *                             (?promoted=1: not what the young generation's GCs collected)
  *   GET /alloc/stop?path=<f>  off, the profile written to <f> (.heapprofile: where the bytes were allocated)
+ *                             (?promoted=1: after two young-generation GCs, see there)
  *
  * `gc` comes from V8 at run time (`--expose-gc` set by flag, read in a new context), so the
  * server's command line stays the benchmark's.
@@ -54,11 +56,18 @@ if (port > 0) {
         await inspector.post('HeapProfiler.startSampling', {
           samplingInterval: 512,
           includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
+          // ?promoted=1: only what outlived the young generation (promoted, collected later or not)
+          includeObjectsCollectedByMinorGC: url.searchParams.get('promoted') !== '1',
         } as object);
         return void res.end('{}');
       }
       if (url.pathname === '/alloc/stop' && inspector && url.searchParams.get('path')) {
+        // ?promoted=1: two young-generation GCs first, so what the profile still holds was promoted
+        // (alive or not: old-generation garbage stays until a full GC) or is alive now.
+        if (url.searchParams.get('promoted') === '1') {
+          await gc({ type: 'minor', execution: 'async' });
+          await gc({ type: 'minor', execution: 'async' });
+        }
         const { profile } = await inspector.post('HeapProfiler.stopSampling');
         inspector.disconnect();
         writeFileSync(url.searchParams.get('path')!, JSON.stringify(profile));

@@ -9,6 +9,7 @@
  *   npm run bench:memory -- [--targets bare,relay,gateway,gateway-nats] [--conns 10000,19000]
  *                           [--per-process 10000] [--concurrency 200] [--warmup 500] [--settle 10] [--out memory.json]
  *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
+ *                           [--alloc <dir>]       (where an idle server allocates: V8's sampling heap profile over 20 s)
  *                           [--compare-tree <dir>] (also the gateway of another checkout, e.g. the previous commit)
  *
  * See loadtest/README.md ("Memory per idle connection").
@@ -55,6 +56,8 @@ interface Options {
   out?: string;
   /** Directory for V8 heap snapshots of each Node server, before and after the connections. */
   snapshots?: string;
+  /** Directory for a sampling heap profile of each Node server over ALLOC_WINDOW_MS of idle, N connections open. */
+  alloc?: string;
   /** Another checkout (e.g. a `git worktree` of the previous commit): its gateway is measured too, right before this one's. */
   compareTree?: string;
 }
@@ -70,6 +73,7 @@ function options(): Options {
       settle: { type: 'string', default: '10' },
       out: { type: 'string' },
       snapshots: { type: 'string' },
+      alloc: { type: 'string' },
       'compare-tree': { type: 'string' },
     },
   });
@@ -93,6 +97,7 @@ function options(): Options {
     settleMs: Number(v.settle) * 1000,
     out: v.out,
     snapshots: v.snapshots,
+    alloc: v.alloc,
     compareTree: v['compare-tree'] ? resolve(v['compare-tree']) : undefined,
   };
 }
@@ -117,6 +122,21 @@ async function snapshot(port: number, path: string): Promise<boolean> {
   try {
     const r = await fetch(`http://127.0.0.1:${port}/snapshot?path=${encodeURIComponent(path)}`, { signal: AbortSignal.timeout(300_000) });
     return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** How long `--alloc` samples an idle server's allocations. */
+const ALLOC_WINDOW_MS = 20_000;
+
+/** Samples where the server allocates (memory-probe.ts) for ALLOC_WINDOW_MS, written to `path` (`promoted`: only what outlived the young generation); false for a non-Node target. */
+async function allocations(port: number, path: string, promoted: boolean): Promise<boolean> {
+  try {
+    if (!(await fetch(`http://127.0.0.1:${port}/alloc/start${promoted ? '?promoted=1' : ''}`)).ok) return false;
+    await sleep(ALLOC_WINDOW_MS);
+    const stop = `http://127.0.0.1:${port}/alloc/stop?path=${encodeURIComponent(path)}${promoted ? '&promoted=1' : ''}`;
+    return (await fetch(stop, { signal: AbortSignal.timeout(60_000) })).ok;
   } catch {
     return false;
   }
@@ -313,6 +333,10 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
     const rssAfter = await settle(performance.now() + IDLE_READ_AFTER_MS);
     // The same figures as the process left them: what the RSS without a forced GC is made of.
     const idle = await probe(probePort, false);
+    if (o.alloc) {
+      await allocations(probePort, resolve(o.alloc, `${label}-${conns}.heapprofile`), false);
+      await allocations(probePort, resolve(o.alloc, `${label}-${conns}-promoted.heapprofile`), true);
+    }
     const natsAfter = natsPid ? procRssBytes(natsPid) : 0;
     const after = await collect();
     if (o.snapshots) await snapshot(probePort, snapshotPath('after'));
