@@ -5,8 +5,8 @@
  *
  *   GET /mem                  two forced full GCs (memory-reducing), then process.memoryUsage(), V8's heap spaces
  *                             (used / committed) and the RSS split of /proc/self/status, as JSON
- *   GET /mem?gc=0             the same figures without a GC (V8 sweeps concurrently after a GC: heap
- *                             "used" right after one still counts garbage on pages not swept yet)
+ *   GET /mem?gc=0             the same figures without a GC (RSS and committed heap as the process has them;
+ *                             heap "used" then includes whatever garbage was made since the last GC)
  *   GET /snapshot?path=<file> two forced GCs, then v8.writeHeapSnapshot(<file>) (for analysis by hand)
  *   GET /alloc/start          V8's sampling heap profiler on, counting what GCs collected too
  *                             (?promoted=1: not what the young generation's GCs collected)

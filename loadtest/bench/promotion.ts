@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { StorageType, connect, headers } from 'nats';
+import { STAY_CONNECTED } from '../../nats-kit/connect.ts';
 import { startNatsServer } from '../../test/support/nats-server.ts';
 
 const OPS = ['kv-update', 'js-publish', 'request', 'request-headers', 'publish'] as const;
@@ -27,8 +28,9 @@ const seconds = Number(v.seconds);
 if (!(rate >= 100 && rate <= 20_000) || !(seconds >= 1 && seconds <= 300)) throw new Error('--rate 100-20000, --seconds 1-300');
 
 const ns = await startNatsServer();
-const nc = await connect({ servers: ns.url, noAsyncTraces: true });
-const responder = await connect({ servers: ns.url, noAsyncTraces: true });
+// The gateway's own connection options, so its request path is the one measured.
+const nc = await connect({ ...STAY_CONNECTED, servers: ns.url });
+const responder = await connect({ ...STAY_CONNECTED, servers: ns.url });
 try {
   responder.subscribe('svc', { callback: (_e, m) => m.respond(m.data) });
   await responder.flush();
