@@ -10,8 +10,9 @@
  * publish began means the stream was recreated (sequences restart), and the caller must learn
  * the new epoch before answering (`AckFloor`, `RetryRules.restarted`).
  */
-import { nuid, type JetStreamClient, type MsgHdrs, type PubAck } from 'nats';
+import { nuid, type MsgHdrs, type PubAck } from 'nats';
 import { backoffDelay, pause } from './backoff.ts';
+import type { JsPublisher } from './js-writer.ts';
 
 /** One attempt waits this long for its ack; a slow ack followed by a retry still stores the message once. */
 const ATTEMPT_TIMEOUT_MS = 2_000;
@@ -115,8 +116,8 @@ function nextTurn(): Promise<void> {
   return turn;
 }
 
-/** Publishes `p` under `rules`; resolves with the ack that counts. */
-export async function publishRetried(js: JetStreamClient, p: RetriedPublish, rules: RetryRules): Promise<PubAck> {
+/** Publishes `p` under `rules` through `js` (a JsWriter, or nats.js's JetStream client); resolves with the ack that counts. */
+export async function publishRetried(js: JsPublisher, p: RetriedPublish, rules: RetryRules): Promise<PubAck> {
   const before = p.floor.value;
   await nextTurn();
   for (let attempt = 0; ; attempt++) {
@@ -144,7 +145,7 @@ export async function publishRetried(js: JetStreamClient, p: RetriedPublish, rul
 }
 
 /** One attempt: the publish, raced against `resend`, and the check of its ack. */
-async function attemptOnce(js: JetStreamClient, p: RetriedPublish, rules: RetryRules): Promise<PubAck | typeof RESEND> {
+async function attemptOnce(js: JsPublisher, p: RetriedPublish, rules: RetryRules): Promise<PubAck | typeof RESEND> {
   const sent = js.publish(p.subject, p.payload, {
     msgID: p.msgID,
     timeout: attemptTimeout(p.deadline),

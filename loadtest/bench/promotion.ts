@@ -5,7 +5,7 @@
  * a KV update per session every TTL/3; what of it reaches the old generation stays in the heap
  * until V8's next full GC (loadtest/README.md, "Memory per idle connection").
  *
- *   npx tsx loadtest/bench/promotion.ts [--op kv-update|js-publish|request|request-headers|publish] [--rate 1000] [--seconds 20]
+ *   npx tsx loadtest/bench/promotion.ts [--op kv-update|kv-update-writer|js-publish|js-publish-writer|request|request-headers|publish] [--rate 1000] [--seconds 20]
  *
  * Run it under the gateway's Node flags (`node --max-semi-space-size=4 --import tsx ...`) to see
  * what the gateway sees.
@@ -15,9 +15,10 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { StorageType, connect, headers } from 'nats';
 import { STAY_CONNECTED } from '../../nats-kit/connect.ts';
+import { JsWriter } from '../../nats-kit/js-writer.ts';
 import { startNatsServer } from '../../test/support/nats-server.ts';
 
-const OPS = ['kv-update', 'js-publish', 'request', 'request-headers', 'publish'] as const;
+const OPS = ['kv-update', 'kv-update-writer', 'js-publish', 'js-publish-writer', 'request', 'request-headers', 'publish'] as const;
 const { values: v } = parseArgs({
   options: { op: { type: 'string', default: 'kv-update' }, rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '20' } },
 });
@@ -41,6 +42,7 @@ try {
   const revisions = await Promise.all(Array.from({ length: KEYS }, (_, i) => kv.create(`k${i}`, value)));
   await (await nc.jetstreamManager()).streams.add({ name: 'PROMOTION', subjects: ['promotion.>'], storage: StorageType.File });
   const js = nc.jetstream();
+  const writer = new JsWriter(nc);
 
   const one = (i: number): Promise<unknown> | undefined => {
     switch (op) {
@@ -48,6 +50,13 @@ try {
         const k = i % KEYS;
         return kv.update(`k${k}`, value, revisions[k]!).then((r) => void (revisions[k] = r));
       }
+      case 'kv-update-writer': {
+        // The gateway's session registry: a KV update as a conditional publish to the key's subject.
+        const k = i % KEYS;
+        return writer.publish(`$KV.promotion.k${k}`, value, { expect: { lastSubjectSequence: revisions[k]! } }).then((a) => void (revisions[k] = a.seq));
+      }
+      case 'js-publish-writer':
+        return writer.publish(`promotion.${i % 100}`, value);
       case 'js-publish':
         return js.publish(`promotion.${i % 100}`, value);
       case 'request':

@@ -15,9 +15,10 @@
  * JetStream API `$JS.API.STREAM.INFO.<prefix>_topics` (for the epoch); optionally subscribe
  * `$JS.EVENT.ADVISORY.STREAM.*.<prefix>_topics` (epoch changes are then noticed sooner).
  */
-import { connect as natsConnect, type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection, type Subscription } from 'nats';
+import { connect as natsConnect, type ConnectionOptions, type JetStreamManager, type NatsConnection, type Subscription } from 'nats';
 import { apiErrCode, errorCode, isRetryable } from '../../nats-kit/errors.ts';
 import { authOptions, STAY_CONNECTED, type NatsCredentials } from '../../nats-kit/connect.ts';
+import { JsWriter } from '../../nats-kit/js-writer.ts';
 import { AckFloor, MessageIds, publishRetried } from '../../nats-kit/publish.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { BUS_PREFIX_RE, busInSubject, busStreamName, DEFAULT_BUS_PREFIX, encodeEnvelope, epochFromCreated } from '../../protocol/envelope.ts';
@@ -55,7 +56,8 @@ const STREAM_NOT_FOUND = 10059;
 
 interface Link {
   readonly nc: NatsConnection;
-  readonly js: JetStreamClient;
+  /** JetStream publishes (nats-kit/js-writer.ts); closed with the publisher. */
+  readonly writer: JsWriter;
   readonly jsm: JetStreamManager;
   readonly owned: boolean;
   advisory?: Subscription;
@@ -106,7 +108,7 @@ export class NatsPublishTransport implements PublishTransport {
     /** Whether an attempt may have reached the stream (then, on failure, the outcome is unknown). */
     let maybeSent = false;
     const ack = await publishRetried(
-      link.js,
+      link.writer,
       {
         subject,
         payload,
@@ -173,6 +175,7 @@ export class NatsPublishTransport implements PublishTransport {
     this.connected = false;
     const l = await link?.catch(() => undefined);
     if (!l || l.nc.isClosed()) return;
+    l.writer.close();
     if (l.owned) await l.nc.close();
     else l.advisory?.unsubscribe();
   }
@@ -227,7 +230,7 @@ export class NatsPublishTransport implements PublishTransport {
       throw new ConnectionClosedError('the publisher is closed');
     }
     this.connected = true;
-    const link: Link = { nc, js: nc.jetstream(), jsm: await nc.jetstreamManager({ checkAPI: false }), owned };
+    const link: Link = { nc, writer: new JsWriter(nc), jsm: await nc.jetstreamManager({ checkAPI: false }), owned };
     void (async () => {
       for await (const s of nc.status()) {
         if (this.closed) break;

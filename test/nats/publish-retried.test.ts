@@ -6,7 +6,8 @@
  * together, so nats.js writes them in one go.
  */
 import { describe, expect, it } from 'vitest';
-import type { JetStreamClient, PubAck } from 'nats';
+import type { PubAck } from 'nats';
+import type { JsPublisher } from '../../nats-kit/js-writer.ts';
 import { AckFloor, publishRetried, type RetryRules } from '../../nats-kit/publish.ts';
 
 interface Call {
@@ -24,7 +25,7 @@ function fakeJs() {
         onCall?.(calls.length);
       });
     },
-  } as unknown as JetStreamClient;
+  } as unknown as JsPublisher;
   return { js, calls, onFirstCall: (f: (n: number) => void) => (onCall = f) };
 }
 

@@ -190,7 +190,8 @@ describe('NatsPublishTransport (fake NATS connection)', () => {
     expect([...fake.published[0]!.data]).toEqual([...encodeEnvelope('patch', { x: 1, bin: new Uint8Array([9]) }, env.ts)]);
     expect(fake.published[0]!.msgID).not.toBe(fake.published[1]!.msgID);
     expect(fake.infoCalls).toBe(1); // the epoch is cached
-    expect(fake.subscriptions).toEqual(['$JS.EVENT.ADVISORY.STREAM.*.symphonic_topics']);
+    // The acks' subscription (nats-kit/js-writer.ts) and the stream advisories.
+    expect(fake.subscriptions.sort()).toEqual(['$JS.EVENT.ADVISORY.STREAM.*.symphonic_topics', expect.stringMatching(/^_INBOX\.\w+\.\*$/)]);
     await t.close();
     expect(fake.connection.isClosed()).toBe(true);
     await expect(t.publish(req())).rejects.toBeInstanceOf(ConnectionClosedError);

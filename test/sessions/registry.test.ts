@@ -347,11 +347,10 @@ describe('session registry when a write fails', () => {
     let dropped = 0;
     const failing = async (opts: Parameters<typeof connect>[0]) => {
       const c = await connect(opts);
-      const request = c.request.bind(c);
-      c.request = (subject, data, o) => {
-        if (!down || !subject.startsWith(`$KV.${prefix}_sessions.`)) return request(subject, data, o);
+      const publish = c.publish.bind(c);
+      c.publish = (subject, data, o) => {
+        if (!down || !subject.startsWith(`$KV.${prefix}_sessions.`)) return publish(subject, data, o);
         dropped++;
-        return new Promise(() => {});
       };
       return c;
     };
@@ -383,16 +382,32 @@ describe('session registry under bursts', () => {
 
   it('writes at most 64 records at a time: a mass detach and the refresh of many attached sessions are paced', async () => {
     const prefix = `${PREFIX}burst`;
-    // Counts the KV writes (JetStream publishes to $KV.<bucket>.<key>) in flight on the registry's connection.
+    // Counts the KV writes in flight on the registry's connection: publishes to $KV.<bucket>.<key>
+    // with a reply subject, until their ack reaches the registry's reply subscription.
     let inFlight = 0;
     let max = 0;
     const counting = async (opts: Parameters<typeof connect>[0]) => {
       const c = await connect(opts);
-      const request = c.request.bind(c);
-      c.request = (subject, data, o) => {
-        if (!subject.startsWith('$KV.')) return request(subject, data, o);
-        max = Math.max(max, ++inFlight);
-        return request(subject, data, o).finally(() => inFlight--);
+      const publish = c.publish.bind(c);
+      const subscribe = c.subscribe.bind(c);
+      const waiting = new Set<string>();
+      c.publish = (subject, data, o) => {
+        if (subject.startsWith('$KV.') && o?.reply) {
+          waiting.add(o.reply);
+          max = Math.max(max, ++inFlight);
+        }
+        publish(subject, data, o);
+      };
+      c.subscribe = (subject, o) => {
+        const callback = o?.callback;
+        if (!callback) return subscribe(subject, o);
+        return subscribe(subject, {
+          ...o,
+          callback: (e, m) => {
+            if (waiting.delete(m.subject)) inFlight--;
+            callback(e, m);
+          },
+        });
       };
       return c;
     };

@@ -1,7 +1,8 @@
 /**
  * A hello the gateway is still answering when `ws.handshakeTimeoutMs` passes (its session store,
  * NATS KV, slow as in a resume storm) gets its welcome: the handshake timeout closes only sockets
- * that sent no hello. Real nats-server; the registry's KV writes are held back on the way out.
+ * that sent no hello. Real nats-server; the registry's KV writes (publishes to `$KV.<bucket>.<key>`) are held back on
+ * the way out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
@@ -26,12 +27,13 @@ beforeAll(async () => {
   nats = await startNatsServer();
   const slowWrites = async (opts: Parameters<typeof connect>[0]) => {
     const c = await connect(opts);
-    const request = c.request.bind(c);
-    c.request = (subject, data, o) => {
-      if (!subject.startsWith(`$KV.${PREFIX}_sessions.`)) return request(subject, data, o);
+    const publish = c.publish.bind(c);
+    c.publish = (subject, data, o) => {
       const wait = holdUntil - Date.now();
-      if (wait <= 0) return request(subject, data, o);
-      return new Promise((res) => setTimeout(res, wait)).then(() => request(subject, data, o));
+      if (!subject.startsWith(`$KV.${PREFIX}_sessions.`) || wait <= 0) return publish(subject, data, o);
+      setTimeout(() => {
+        if (!c.isClosed()) publish(subject, data, o);
+      }, wait);
     };
     return c;
   };

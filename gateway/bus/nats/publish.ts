@@ -23,7 +23,7 @@ export function createPublish(s: EngineState, identity: Identity): Publish {
   const ids = new MessageIds(s.id);
 
   return async (topic, kind, data, options) => {
-    const { js, jsm, nc, reader } = linked(s);
+    const { writer, jsm, nc, reader } = linked(s);
     const expect = options?.expectedSeq;
     if (expect !== undefined && !casIsAtomic(o.replicas, nc.info?.version)) {
       throw new NatsBusError(
@@ -40,7 +40,7 @@ export function createPublish(s: EngineState, identity: Identity): Publish {
     const headers = digest === undefined ? undefined : digestHeaders(digest);
     const deadline = Date.now() + o.publishTimeoutMs;
     const ack = await publishRetried(
-      js,
+      writer,
       { subject: o.inPrefix + topic, payload, msgID, headers, stream: o.streamName, deadline, floor: identity.acks, expect },
       {
         // A reconnect ends the wait: the request may have been lost with the old connection,

@@ -48,11 +48,19 @@ const ASK_FIRST_MS = 500;
  * are retried with backoff, anything else is thrown at once. Only for requests that are safe to
  * repeat (reads; writes whose repetition the caller detects, e.g. compare-and-set).
  */
-export async function askUntil<T>(what: string, deadline: number, request: () => Promise<T>, closed: () => boolean = () => false): Promise<T> {
+export function askUntil<T>(what: string, deadline: number, request: () => Promise<T>, closed: () => boolean = () => false): Promise<T> {
+  return askTimedUntil(deadline, (ms) => withTimeout(request(), ms, what), closed);
+}
+
+/**
+ * askUntil for a request that times out by itself (rejecting with code `TIMEOUT`), e.g. a
+ * JsWriter's: each attempt is given its timeout, so no timer and race of our own per attempt.
+ */
+export async function askTimedUntil<T>(deadline: number, request: (timeoutMs: number) => Promise<T>, closed: () => boolean = () => false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const left = deadline - Date.now();
     try {
-      return await withTimeout(request(), Math.max(1, Math.min(left, attemptMs(attempt, ASK_FIRST_MS))), what);
+      return await request(Math.max(1, Math.min(left, attemptMs(attempt, ASK_FIRST_MS))));
     } catch (e) {
       if (!isTimeout(e) && !isRetryable(e)) throw e;
       if (closed() || Date.now() >= deadline) throw e;

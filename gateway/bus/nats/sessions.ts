@@ -7,6 +7,11 @@
  * every TTL/3; a detached session is written once more and then left alone, so it disappears TTL
  * after its socket went away.
  *
+ * Writes are conditional publishes to the key's subject (`$KV.<bucket>.<key>` with
+ * Nats-Expected-Last-Subject-Sequence) through a JsWriter, not nats.js's `kv.update`: the
+ * refresh is a steady stream of writes (100/s at 10,000 sessions and the default TTL), and each
+ * `kv.update` left ~2.9 KB in V8's old generation until its next full GC (nats-kit/js-writer.ts).
+ *
  * Ownership: a resume writes the record with compare-and-set on its revision (two racing resumes:
  * one wins, the other starts a fresh session) and tells the previous owner on
  * `<prefix>.sessions.takeover.<node>`, which closes its socket (4004) and forgets the session.
@@ -27,7 +32,8 @@ import { keysEqual, newSession, sessionInfo, takeSession, type Session, type Ses
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
 import { isNotFound } from './reader.ts';
-import { askUntil } from './requests.ts';
+import { JsWriter } from '../../../nats-kit/js-writer.ts';
+import { askTimedUntil, askUntil } from './requests.ts';
 
 interface SessionRecord {
   v: 1;
@@ -89,6 +95,7 @@ function refreshGroup(id: string, groups: number): number {
   return (h >>> 0) % groups;
 }
 
+const EMPTY = new Uint8Array(0);
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
 /** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
 const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
@@ -125,6 +132,17 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     await conn.close();
     throw e;
   });
+  const writer = new JsWriter(nc);
+  /** A KV write: stored only if the key's last revision is still `expect` (0: no record); resolves with the new revision. */
+  const put = (key: string, value: Uint8Array, expect: number | undefined): Promise<number> =>
+    askTimedUntil(
+      Date.now() + opTimeout,
+      (timeout) =>
+        writer
+          .publish(`$KV.${bucket}.${key}`, value, expect === undefined ? { timeout } : { timeout, expect: { lastSubjectSequence: expect } })
+          .then((a) => a.seq),
+      () => nc.isClosed(),
+    );
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${nodeToken(node)}`;
   const local = new Map<string, Session>();
   const dirty = new Set<Session>();
@@ -153,7 +171,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     ...(s.state === undefined ? {} : { state: s.state }),
     ...(s.previousClose ? { previousClose: s.previousClose } : {}),
   });
-  const encode = (r: SessionRecord) => new TextEncoder().encode(JSON.stringify(r));
+  const encoder = new TextEncoder();
+  const encode = (r: SessionRecord) => encoder.encode(JSON.stringify(r));
 
   /**
    * Each registry request is asked again until answered, for at most `opTimeout`: during a KV
@@ -237,7 +256,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         const rev = written.get(s)?.rev;
         try {
           const [next] = await Promise.all([
-            bounded(() => (rev === undefined ? kv.create(s.id, encode(r)) : kv.update(s.id, encode(r), rev)), 'session write'),
+            put(s.id, encode(r), rev ?? 0),
             touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
           ]);
           written.set(s, { rev: next, key });
@@ -276,9 +295,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   async function resync(s: Session): Promise<boolean> {
     const entry = await bounded(() => kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
-      // Aged out while we still hold the socket: create it again (a claim needs a record).
+      // Aged out (or deleted) while we still hold the socket: write it again (a claim needs a record).
       const w = written.get(s);
-      if (w) w.rev = undefined;
+      if (w) w.rev = entry?.revision;
       return true;
     }
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
@@ -296,7 +315,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     if (s.user === null) return;
     if (s.holder !== null && Date.now() - (userWrites.get(s) ?? 0) < o.ttlMs / 4) return;
     const key = userKey(s.user, s.id);
-    await bounded(() => kv.put(key, new Uint8Array(0)), 'session user write');
+    await put(key, EMPTY, undefined);
     userWrites.set(s, Date.now());
   }
 
@@ -350,7 +369,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    */
   async function claimed(id: string, value: Uint8Array, revision: number): Promise<number> {
     try {
-      return await bounded(() => kv.update(id, value, revision), 'session claim');
+      return await put(id, value, revision);
     } catch (e) {
       if (!isWrongRevision(e)) throw e;
       const now = await bounded(() => kv.get(id), 'session read');
@@ -491,6 +510,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       for (const f of failed) if (local.get(f.id) === f) dirty.add(f);
       await Promise.all([...dirty].filter((s) => !inFlight.has(s)).map(write));
       takeovers.unsubscribe();
+      writer.close();
       await conn.close();
     },
   };

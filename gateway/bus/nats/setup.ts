@@ -5,6 +5,7 @@
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { backoffDelay, pause } from '../../../nats-kit/backoff.ts';
+import { JsWriter } from '../../../nats-kit/js-writer.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { NatsBusError } from './errors.ts';
 import { StreamReader } from './reader.ts';
@@ -91,5 +92,5 @@ export async function setUp(s: EngineState, nc: NatsConnection, deadline: number
     whenAnswering(() => jsm.streams.getMessage(o.streamName, { last_by_subj: `${o.inPrefix}=probe` }), readyMs, 'stream read'),
     bucketAnswers(store.kv, readyMs),
   ]);
-  return { nc, js, jsm, reader, replays: new ReplayReader(reader), store };
+  return { nc, writer: new JsWriter(nc), jsm, reader, replays: new ReplayReader(reader), store };
 }

@@ -4,7 +4,8 @@
  * Every part reads the current value from here and keeps no copy of it, so a reconnect, a new
  * epoch or a keeper term is seen by all of them at once.
  */
-import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats';
+import type { JetStreamManager, NatsConnection } from 'nats';
+import type { JsWriter } from '../../../nats-kit/js-writer.ts';
 import { nuid } from 'nats';
 import { isValidTopic } from '../../../protocol/index.ts';
 import type { Logger } from '../../log.ts';
@@ -22,7 +23,8 @@ import type { Watch } from './watches.ts';
 /** The connection's clients, readers and stores, once start() has set them up. */
 export interface Link {
   readonly nc: NatsConnection;
-  readonly js: JetStreamClient;
+  /** JetStream publishes (nats-kit/js-writer.ts). */
+  readonly writer: JsWriter;
   readonly jsm: JetStreamManager;
   readonly reader: StreamReader;
   readonly replays: ReplayReader;

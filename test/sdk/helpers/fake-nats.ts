@@ -1,18 +1,22 @@
 /**
  * Just enough of a NatsConnection for unit tests of the NATS publish transport: the test decides
  * what each JetStream publish answers, reads the stream's `created` time, and plays connection
- * status changes (disconnect / reconnect).
+ * status changes (disconnect / reconnect). JetStream publishes arrive as core publishes with a
+ * reply subject (nats-kit/js-writer.ts); the answer goes to the subscription that reply falls
+ * under, as nats-server would send it: a PubAck or a JetStream error as JSON, no responders as a
+ * 503 status message, a timeout as no answer at all.
  */
-import type { NatsConnection, PubAck } from 'nats';
+import type { Msg, MsgHdrs, NatsConnection, PubAck } from 'nats';
 
 export interface Published {
   subject: string;
   data: Uint8Array;
   msgID: string | undefined;
-  timeout: number | undefined;
 }
 
 export type Answer = PubAck | { error: { code?: string; message?: string; api_error?: { code: number; err_code: number } } };
+
+type Callback = (err: null, msg: Msg) => void;
 
 export class FakeNats {
   readonly published: Published[] = [];
@@ -28,6 +32,26 @@ export class FakeNats {
   private statusQueue: { type: string; data: string }[] = [];
   private statusWaiter: (() => void) | undefined;
   readonly subscriptions: string[] = [];
+  private readonly callbacks: { subject: string; callback: Callback }[] = [];
+
+  /** Sends the answer to a publish with `reply`, as nats-server would. */
+  private answer(reply: string, a: Answer | undefined): void {
+    const sub = this.callbacks.find((c) => (c.subject.endsWith('.*') ? reply.startsWith(c.subject.slice(0, -1)) : reply === c.subject));
+    if (!sub) return;
+    const msg = (data: unknown, code?: number) =>
+      ({
+        subject: reply,
+        data: new TextEncoder().encode(data === undefined ? '' : JSON.stringify(data)),
+        headers: code ? { code } : undefined,
+      }) as unknown as Msg;
+    let m: Msg;
+    if (a && 'error' in a) {
+      if (a.error.code === 'TIMEOUT') return;
+      if (a.error.code === '503') m = msg(undefined, 503);
+      else m = msg({ error: { code: a.error.api_error?.code ?? 500, err_code: a.error.api_error?.err_code, description: a.error.message ?? '' } });
+    } else m = msg(a ?? { stream: this.stream, seq: ++this.seq, duplicate: false, domain: '' });
+    queueMicrotask(() => sub.callback(null, m));
+  }
 
   /** Plays a status event (e.g. 'disconnect', 'reconnect'). */
   status(type: string): void {
@@ -37,14 +61,15 @@ export class FakeNats {
 
   readonly connection: NatsConnection = ((fake: FakeNats) =>
     ({
-      jetstream: () => ({
-        publish: async (subject: string, data: Uint8Array, opts: { msgID?: string; timeout?: number } = {}) => {
-          fake.published.push({ subject, data, msgID: opts.msgID, timeout: opts.timeout });
-          const a = fake.answers.shift();
-          if (a && 'error' in a) throw Object.assign(new Error(a.error.message ?? a.error.code ?? 'error'), a.error);
-          return a ?? { stream: fake.stream, seq: ++fake.seq, duplicate: false, domain: '' };
-        },
-      }),
+      publish: (subject: string, data: Uint8Array, opts: { reply?: string; headers?: MsgHdrs } = {}) => {
+        if (fake.closedFlag) throw Object.assign(new Error('closed'), { code: 'CONNECTION_CLOSED' });
+        fake.published.push({ subject, data, msgID: opts.headers?.get('Nats-Msg-Id') || undefined });
+        const a = fake.answers.shift();
+        // Errors the client itself raises (not JetStream's answers) are thrown by publish.
+        if (a && 'error' in a && a.error.code !== undefined && !['TIMEOUT', '503'].includes(a.error.code) && !a.error.api_error)
+          throw Object.assign(new Error(a.error.message ?? a.error.code), a.error);
+        if (opts.reply) fake.answer(opts.reply, a);
+      },
       jetstreamManager: async () => ({
         streams: {
           info: async () => {
@@ -69,8 +94,9 @@ export class FakeNats {
         fake.statusWaiter?.();
         fake.closedResolve();
       },
-      subscribe: (subject: string) => {
+      subscribe: (subject: string, opts: { callback?: Callback } = {}) => {
         fake.subscriptions.push(subject);
+        if (opts.callback) fake.callbacks.push({ subject, callback: opts.callback });
         return { unsubscribe() {} };
       },
     }) as unknown as NatsConnection)(this);
