@@ -11,7 +11,7 @@
  * granularity. Acks and errors read like nats.js's (`PubAck`; errors with `code` and
  * `api_error`), so callers keep their rules (nats-kit/errors.ts).
  */
-import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type PubAck, type Subscription } from 'nats';
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type PubAck, type Subscription } from 'nats';
 
 /** How often pending writes are checked for their timeout: a timeout fires up to this late. */
 const TICK_MS = 50;
@@ -54,6 +54,34 @@ interface Pending {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/**
+ * The headers of a write: the caller's MsgHdrs with ours set on it, or, when the caller has none
+ * (nearly every write), ours as bytes. nats.js's `headers()` builds a map of arrays and
+ * canonicalises every key, and V8 promoted part of that on every write (170 of the 270 bytes per
+ * KV update that still reached the old generation); nats.js's publish asks nothing of a MsgHdrs
+ * but `encode()`, which test/nats/js-writer.test.ts pins (the ids and expectations must arrive).
+ */
+function withHeaders(o: JsWriteOptions | undefined): MsgHdrs | undefined {
+  const msgID = o?.msgID;
+  const expect = o?.expect?.lastSubjectSequence;
+  const h = o?.headers;
+  if (h) {
+    if (msgID !== undefined) h.set('Nats-Msg-Id', msgID);
+    if (expect !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(expect));
+    return h;
+  }
+  if (msgID === undefined && expect === undefined) return undefined;
+  let text = 'NATS/1.0\r\n';
+  if (msgID !== undefined) {
+    if (/[\r\n]/.test(msgID)) throw new JsWriteError('invalid header value - \\r and \\n are not allowed.', 'BAD_HEADER');
+    text += `Nats-Msg-Id: ${msgID}\r\n`;
+  }
+  if (expect !== undefined) text += `Nats-Expected-Last-Subject-Sequence: ${expect}\r\n`;
+  const bytes = encoder.encode(`${text}\r\n`);
+  return { encode: () => bytes } as unknown as MsgHdrs;
+}
 
 export class JsWriter implements JsPublisher {
   private readonly prefix: string;
@@ -64,26 +92,21 @@ export class JsWriter implements JsPublisher {
   private closed: JsWriteError | null = null;
 
   constructor(private readonly nc: NatsConnection) {
-    this.prefix = `${createInbox()}.`;
+    // Under the connection's own inbox prefix, as nats.js's requests are (permissions name it).
+    this.prefix = `${createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix)}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (_e, m) => this.answered(m) });
     void nc.closed().then(() => this.close());
   }
 
   publish(subject: string, data: Uint8Array, options?: JsWriteOptions): Promise<PubAck> {
     if (this.closed) return Promise.reject(this.closed);
-    let h = options?.headers;
-    const expect = options?.expect?.lastSubjectSequence;
-    if (options?.msgID !== undefined || expect !== undefined) {
-      h ??= natsHeaders();
-      if (options?.msgID !== undefined) h.set('Nats-Msg-Id', options.msgID);
-      if (expect !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(expect));
-    }
     const token = ++this.next;
     return new Promise<PubAck>((resolve, reject) => {
       try {
+        const h = withHeaders(options);
         this.nc.publish(subject, data, h ? { reply: this.prefix + token, headers: h } : { reply: this.prefix + token });
       } catch (e) {
-        reject(e as Error); // over max_payload, bad subject, connection closed
+        reject(e as Error); // over max_payload, bad subject or header, connection closed
         return;
       }
       const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS;

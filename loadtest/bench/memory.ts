@@ -11,6 +11,7 @@
  *                           [--snapshots <dir>]   (V8 heap snapshots of each Node server, before and after)
  *                           [--alloc <dir>]       (where an idle server allocates: V8's sampling heap profile over 20 s)
  *                           [--compare-tree <dir>] (also the gateway of another checkout, e.g. the previous commit)
+ *                           [--watch <s>]         (after the idle reading, RSS and V8's old space every 2 s for s seconds: mean and peak)
  *
  * See loadtest/README.md ("Memory per idle connection").
  */
@@ -60,6 +61,8 @@ interface Options {
   alloc?: string;
   /** Another checkout (e.g. a `git worktree` of the previous commit): its gateway is measured too, right before this one's. */
   compareTree?: string;
+  /** Seconds of idle watched after the idle reading (0: none). */
+  watchS: number;
 }
 
 function options(): Options {
@@ -75,6 +78,7 @@ function options(): Options {
       snapshots: { type: 'string' },
       alloc: { type: 'string' },
       'compare-tree': { type: 'string' },
+      watch: { type: 'string', default: '0' },
     },
   });
   const targets = v.targets.split(',').map((name) => {
@@ -99,6 +103,7 @@ function options(): Options {
     snapshots: v.snapshots,
     alloc: v.alloc,
     compareTree: v['compare-tree'] ? resolve(v['compare-tree']) : undefined,
+    watchS: Number(v.watch),
   };
 }
 
@@ -115,6 +120,42 @@ async function probe(port: number, gc = true): Promise<Probe | undefined> {
   } catch {
     return undefined;
   }
+}
+
+const WATCH_EVERY_MS = 2000;
+
+/**
+ * The idle server watched for `ms`: RSS (mean, peak) and V8's old space (used: its lowest and
+ * highest, committed: its highest), every WATCH_EVERY_MS, nothing forced. Garbage that reaches the
+ * old generation is held until V8's next full GC, which at a low promotion rate can be minutes
+ * away: one reading can fall anywhere on that sawtooth; the peak over a long window cannot.
+ * `fullGcs` counts the drops of old-space use (each a full GC).
+ */
+async function watch(pid: number, probePort: number, ms: number) {
+  let rssSum = 0;
+  let n = 0;
+  let rssMax = 0;
+  let oldUsedMin = Infinity;
+  let oldUsedMax = 0;
+  let oldSizeMax = 0;
+  let fullGcs = 0;
+  let lastOld = 0;
+  for (const end = performance.now() + ms; performance.now() < end; ) {
+    const rss = procRssBytes(pid);
+    rssSum += rss;
+    n++;
+    rssMax = Math.max(rssMax, rss);
+    const old = (await probe(probePort, false))?.spaces?.old_space;
+    if (old) {
+      if (old.used < lastOld) fullGcs++;
+      lastOld = old.used;
+      oldUsedMin = Math.min(oldUsedMin, old.used);
+      oldUsedMax = Math.max(oldUsedMax, old.used);
+      oldSizeMax = Math.max(oldSizeMax, old.size);
+    }
+    await sleep(WATCH_EVERY_MS);
+  }
+  return { rssMean: rssSum / n, rssMax, oldUsedMin, oldUsedMax, oldSizeMax, fullGcs };
 }
 
 /** Writes a heap snapshot of the server (memory-probe.ts) to `path`; false for a non-Node target. */
@@ -251,6 +292,8 @@ export interface MemoryRun {
    * start, before, idle (no forced GC), after; and right after the forced GCs: beforeGc, afterGc.
    */
   probe?: { start: Probe; before: Probe; idle: Probe | undefined; after: Probe; beforeGc: Probe; afterGc: Probe };
+  /** `--watch`: the idle server over that many seconds, after the idle reading (see `watch`). */
+  watch?: { seconds: number; rssMeanPerConn: number; rssMaxPerConn: number; oldUsedMin: number; oldUsedMax: number; oldSizeMax: number; fullGcs: number };
 }
 
 /** Measures `target` with N idle connections; from the checkout `tree` when given (labelled `<target>@<tree's name>`). */
@@ -333,6 +376,7 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
     const rssAfter = await settle(performance.now() + IDLE_READ_AFTER_MS);
     // The same figures as the process left them: what the RSS without a forced GC is made of.
     const idle = await probe(probePort, false);
+    const watched = o.watchS > 0 ? await watch(server.pid, probePort, o.watchS * 1000) : undefined;
     if (o.alloc) {
       await allocations(probePort, resolve(o.alloc, `${label}-${conns}.heapprofile`), false);
       await allocations(probePort, resolve(o.alloc, `${label}-${conns}-promoted.heapprofile`), true);
@@ -376,6 +420,19 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
           }
         : {}),
       ...(natsPid ? { natsRssPerConn: (natsAfter - natsBefore) / conns } : {}),
+      ...(watched
+        ? {
+            watch: {
+              seconds: o.watchS,
+              rssMeanPerConn: (watched.rssMean - before.rss) / conns,
+              rssMaxPerConn: (watched.rssMax - before.rss) / conns,
+              oldUsedMin: watched.oldUsedMin,
+              oldUsedMax: watched.oldUsedMax,
+              oldSizeMax: watched.oldSizeMax,
+              fullGcs: watched.fullGcs,
+            },
+          }
+        : {}),
     };
   } finally {
     await Promise.allSettled(gens.map((g) => g.exit()));
@@ -391,6 +448,11 @@ function table(runs: readonly MemoryRun[]): string {
     '| target | conns (open) | RSS before -> after, MB | RSS / conn, KB | young gen, MB | RSS / conn less young gen | after GC: RSS / conn | JS heap / conn | V8 heap committed / conn | RSS / conn from start | nats-server RSS / conn | connect s | gen CPU % |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
+  const watched = runs.find((r) => r.watch)?.watch?.seconds;
+  if (watched) {
+    rows[0] += ` idle ${watched} s: RSS / conn mean / peak | old space used MB, min-max / committed peak | full GCs |`;
+    rows[1] += ' --- | --- | --- |';
+  }
   for (const r of runs) {
     const cells = [
       r.target,
@@ -407,6 +469,14 @@ function table(runs: readonly MemoryRun[]): string {
       (r.connectMs / 1000).toFixed(1),
       String(r.generatorCpuPct),
     ];
+    if (watched) {
+      const w = r.watch;
+      cells.push(
+        w ? `${kb(w.rssMeanPerConn)} / ${kb(w.rssMaxPerConn)}` : '-',
+        w ? `${mb(w.oldUsedMin)}-${mb(w.oldUsedMax)} / ${mb(w.oldSizeMax)}` : '-',
+        w ? String(w.fullGcs) : '-',
+      );
+    }
     rows.push(`| ${cells.join(' | ')} |`);
   }
   return rows.join('\n');

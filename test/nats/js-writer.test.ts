@@ -133,10 +133,30 @@ describe('JsWriter', () => {
     await late.close();
   });
 
-  it('a write larger than max_payload fails at once with the client error, leaving nothing pending', async () => {
+  it("answers come back under the connection's own inbox prefix (what a user's permissions allow)", async () => {
+    const own = await connect({ servers: server.url, inboxPrefix: '_R.gw1' });
+    const spy = await connect({ servers: server.url });
+    const seen: string[] = [];
+    spy.subscribe('_R.gw1.>', { callback: (_e, m) => seen.push(m.subject) });
+    await spy.flush();
+    const w = new JsWriter(own);
+    try {
+      await expect(w.publish('w.prefixed', data('x'))).resolves.toMatchObject({ stream: 'W' });
+      await spy.flush();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^_R\.gw1\.\w+\.\d+$/);
+    } finally {
+      w.close();
+      await own.close();
+      await spy.close();
+    }
+  });
+
+  it('a write larger than max_payload, or with a line break in its message id, fails at once, leaving nothing pending', async () => {
     const w = new JsWriter(nc);
     const big = new Uint8Array((nc.info?.max_payload ?? 1024 * 1024) + 1);
     await expect(w.publish('w.big', big)).rejects.toMatchObject({ code: 'MAX_PAYLOAD_EXCEEDED' });
+    await expect(w.publish('w.bad', data('x'), { msgID: 'a\r\nX-Injected: 1' })).rejects.toMatchObject({ code: 'BAD_HEADER' });
     expect(w.inFlight).toBe(0);
     w.close();
   });

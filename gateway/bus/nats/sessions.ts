@@ -24,7 +24,7 @@
  * A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import { SmallSet } from '../../small.ts';
@@ -97,6 +97,8 @@ function refreshGroup(id: string, groups: number): number {
 
 const EMPTY = new Uint8Array(0);
 const hashKey = (key: string) => createHash('sha256').update(key).digest();
+/** hashKey in base64, as records carry it: one call, no Hash object (every write makes one). */
+const keyHash64 = (key: string) => hash('sha256', key, 'base64');
 /** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
 const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
 /** User ids may hold any character: the index addresses a user by a hash of it. */
@@ -164,7 +166,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   const record = (s: Session): SessionRecord => ({
     v: 1,
-    keyHash: hashKey(s.key).toString('base64'),
+    keyHash: keyHash64(s.key),
     user: s.user,
     owner: o.nodeId,
     topics: [...s.topics],
@@ -196,8 +198,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /** The key this gateway wrote for the session whose hash a stored record carries, if any. */
   const keyWritten = (s: Session, keyHash: string): string | undefined => {
     const w = written.get(s);
-    if (w && hashKey(w.key).toString('base64') === keyHash) return w.key;
-    return unconfirmed.get(s)?.find((k) => hashKey(k).toString('base64') === keyHash);
+    if (w && keyHash64(w.key) === keyHash) return w.key;
+    return unconfirmed.get(s)?.find((k) => keyHash64(k) === keyHash);
   };
   const inFlight = new Map<Session, Promise<void>>();
   let scheduled = false;
@@ -259,7 +261,13 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
             put(s.id, encode(r), rev ?? 0),
             touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
           ]);
-          written.set(s, { rev: next, key });
+          // Updated in place: a new object per write would live until the next one (TTL/3), reach
+          // V8's old generation and leave the previous one there as garbage.
+          const w = written.get(s);
+          if (w) {
+            w.rev = next;
+            w.key = key;
+          } else written.set(s, { rev: next, key });
           unconfirmed.delete(s);
           return;
         } catch (e) {

@@ -61,9 +61,11 @@ export class FakeNats {
 
   readonly connection: NatsConnection = ((fake: FakeNats) =>
     ({
-      publish: (subject: string, data: Uint8Array, opts: { reply?: string; headers?: MsgHdrs } = {}) => {
+      publish: (subject: string, data: Uint8Array, opts: { reply?: string; headers?: MsgHdrs & { encode(): Uint8Array } } = {}) => {
         if (fake.closedFlag) throw Object.assign(new Error('closed'), { code: 'CONNECTION_CLOSED' });
-        fake.published.push({ subject, data, msgID: opts.headers?.get('Nats-Msg-Id') || undefined });
+        // The headers as they go on the wire (all nats.js's publish asks of them is encode()).
+        const wire = opts.headers ? new TextDecoder().decode(opts.headers.encode()) : '';
+        fake.published.push({ subject, data, msgID: /\r\nNats-Msg-Id: ([^\r]*)\r\n/.exec(wire)?.[1] });
         const a = fake.answers.shift();
         // Errors the client itself raises (not JetStream's answers) are thrown by publish.
         if (a && 'error' in a && a.error.code !== undefined && !['TIMEOUT', '503'].includes(a.error.code) && !a.error.api_error)
