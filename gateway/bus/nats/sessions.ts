@@ -24,11 +24,12 @@
  * A user's sessions are listed with STREAM.MSG.GET `next_by_subj` walks over
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
-import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
+import { clusterNodeToken } from './cluster.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
 import { isNotFound } from './reader.ts';
@@ -96,13 +97,12 @@ function refreshGroup(id: string, groups: number): number {
 }
 
 const EMPTY = new Uint8Array(0);
-const hashKey = (key: string) => createHash('sha256').update(key).digest();
-/** hashKey in base64, as records carry it: one call, no Hash object (every write makes one). */
+// One-shot `crypto.hash`: no Hash object per call (records are hashed on every write).
+const hashKey = (key: string) => hash('sha256', key, 'buffer');
+/** hashKey in base64, as records carry it. */
 const keyHash64 = (key: string) => hash('sha256', key, 'base64');
-/** Subjects must not carry dots or spaces from a node id: address nodes by a hash of it. */
-const nodeToken = (node: string) => createHash('sha256').update(node).digest('hex').slice(0, 16);
 /** User ids may hold any character: the index addresses a user by a hash of it. */
-const userToken = (user: string) => createHash('sha256').update(user).digest('hex').slice(0, 16);
+const userToken = (user: string) => hash('sha256', user, 'hex').slice(0, 16);
 const userKey = (user: string, session: string) => `u.${userToken(user)}.${session}`;
 
 export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
@@ -145,7 +145,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
           .then((a) => a.seq),
       () => nc.isClosed(),
     );
-  const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${nodeToken(node)}`;
+  const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
   const dirty = new Set<Session>();
 
