@@ -6,7 +6,7 @@
  *   npm run bench -- [--targets bare,gateway,relay,gateway-nats,socketio,nats-ws] [--subs 1000,10000]
  *                    [--steps 0.5,1,2,3,4,6] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1]
  *                    [--generator native|node] [--sink-procs N]
- *                    [--pin] [--out results.json] [--md summary.md] [--svg latency.svg] [--quick]
+ *                    [--pin] [--server-cpu 0.5] [--out results.json] [--md summary.md] [--svg latency.svg] [--quick]
  *
  * See loadtest/README.md for what each figure means.
  */
@@ -18,6 +18,7 @@ import { freePort, machineBusySeconds, procRssBytes, sleep } from '../lib/proc.t
 import { haveCompiler, sinkBinary } from '../native/build.ts';
 import { SINK_MAX_SOCKETS } from '../native/sink.ts';
 import { DISTURBED_PCT, Fleet, runStep, type FleetOptions, type GeneratorKind, type StepOptions, type StepResult } from './generator.ts';
+import { createCpuCap, type CpuCap } from './cpu-cap.ts';
 import { compare, formatComparison, formatRun, stepRow, type Comparison, type TargetRun } from './report.ts';
 import { formatMarkdown, renderSvg, summarize } from './summary.ts';
 import { BENCH_TOPIC, TARGETS, type StartedTarget, type Target } from './targets/index.ts';
@@ -54,6 +55,8 @@ interface Options {
   rounds: number;
   /** The generator on CPU 0, the server (and its nats-server) on CPU 1: each side gets its own core. */
   pin: boolean;
+  /** The server side (server and nats-server) capped at this many cores (cgroup CPU quota), or none. */
+  serverCpu?: number;
   /** Count-only sockets in native sink processes (default when a C compiler exists) or in Node. */
   generator: GeneratorKind;
   /** Native sink processes per run (default: as few as hold the sockets). */
@@ -84,6 +87,7 @@ function options(): Options {
       repeat: { type: 'string', default: '1' },
       rounds: { type: 'string', default: '1' },
       pin: { type: 'boolean', default: false },
+      'server-cpu': { type: 'string' },
       generator: { type: 'string' },
       'sink-procs': { type: 'string' },
       out: { type: 'string' },
@@ -95,7 +99,7 @@ function options(): Options {
   });
   if (v.help) {
     console.log(
-      'usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--generator native|node] [--sink-procs N] [--pin] [--out file.json] [--md file.md] [--svg file.svg] [--quick]',
+      'usage: npm run bench -- [--targets bare,gateway] [--subs 1000,10000] [--steps 0.5,1,2,3,4,6 (M deliveries/s)] [--seconds 3] [--drain 10] [--samples 16] [--repeat 1] [--rounds 1] [--generator native|node] [--sink-procs N] [--pin] [--server-cpu 0.5] [--out file.json] [--md file.md] [--svg file.svg] [--quick]',
     );
     process.exit(0);
   }
@@ -125,6 +129,7 @@ function options(): Options {
     repeat: Math.round(Number(v.repeat)),
     rounds: Math.round(Number(v.rounds)),
     pin: v.pin,
+    ...(v['server-cpu'] === undefined ? {} : { serverCpu: Number(v['server-cpu']) }),
     generator,
     sinkProcs,
     out: v.out,
@@ -149,6 +154,7 @@ function options(): Options {
 }
 
 let activeServer: StartedTarget | null = null;
+let serverCap: CpuCap | null = null;
 
 /** Pins every thread of `pid` (threads it starts later inherit it) to one CPU; throws if it cannot. */
 function pinToCpu(pid: number, cpu: number): void {
@@ -242,6 +248,7 @@ async function runTarget(target: Target, n: number, o: Options, fo: FleetOptions
     activeServer = await target.start(port);
     const pid = activeServer.pid;
     if (o.pin) for (const p of [pid, ...(activeServer.helperPids ?? [])]) pinToCpu(p, 1);
+    if (serverCap) for (const p of [pid, ...(activeServer.helperPids ?? [])]) serverCap.add(p);
     const rss0 = procRssBytes(pid);
     const t0 = performance.now();
     fleet = await Fleet.open(target, TOPIC, port, n, o.samples, activeServer.natsUrl, fo);
@@ -323,8 +330,9 @@ async function main(): Promise<number> {
     if (os.cpus().length < 2) throw new Error('--pin needs at least 2 CPUs');
     pinToCpu(process.pid, 0);
   }
+  if (o.serverCpu !== undefined) serverCap = createCpuCap(o.serverCpu);
   console.log(
-    `fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step; generator ${o.generator}${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}`,
+    `fan-out benchmark: targets ${o.targets.map((t) => t.name).join(', ')}; subscribers ${o.subs.join(', ')}; steps ${o.steps.map((s) => s / 1e6).join(', ')}M deliveries/s; ${o.seconds} s per step; generator ${o.generator}${o.pin ? '; generator pinned to CPU 0, server (and nats-server) to CPU 1' : ''}${serverCap ? `; server side capped at ${serverCap.fraction} of a core (${serverCap.dir})` : ''}`,
   );
   const fo: FleetOptions = {
     generator: o.generator,
@@ -372,6 +380,7 @@ async function main(): Promise<number> {
     generator: o.generator,
     generatorCores: generatorCores(o),
     pin: o.pin,
+    serverCpu: o.serverCpu ?? null,
   };
   if (o.md) {
     const head = `# Fan-out benchmark, ${meta.date.slice(0, 10)}\n\n\`${['npm run bench --', ...meta.argv].join(' ')}\`, Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel ?? '?'}), ${o.seconds} s per step.\n\n`;

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { LatencyRecorder } from '../lib/latency.ts';
-import { machineBusySeconds, procCpuSeconds, procRssBytes, waitUntil } from '../lib/proc.ts';
+import { machineBusySeconds, machineIrqSeconds, procCpuSeconds, procRssBytes, waitUntil } from '../lib/proc.ts';
 import { connectRawWs, type RawWs } from '../lib/raw-ws.ts';
 import { SINK_MAX_SOCKETS, SinkProcess } from '../native/sink.ts';
 import { nowMs, type PublisherReport } from './publisher.ts';
@@ -343,9 +343,16 @@ export interface StepResult {
   generatorCores?: number;
   /**
    * CPU used by everything else on the machine meanwhile (other processes, steal), in % of one
-   * core. On a 2-core machine a busy neighbour takes CPU from the server or the generator.
+   * core, interrupt time not included. On a 2-core machine a busy neighbour takes CPU from the
+   * server or the generator.
    */
   otherCpuPct: number;
+  /**
+   * The machine's interrupt and softirq time over the same window, % of one core: mostly the
+   * benchmark's own loopback traffic, which the kernel charges to no process when it runs it
+   * outside the sender's time slice. Left out of `otherCpuPct` (it is not a neighbour's load).
+   */
+  irqCpuPct?: number;
   /** Other load stayed above DISTURBED_PCT even after a retry: treat this step's figures with care. */
   disturbed: boolean;
   /** Runs of this step made (repeats and re-measures); the others' delivered rates, with --repeat. */
@@ -395,6 +402,7 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
   const hlp0 = helperCpu();
   const gen0 = fleet.cpu();
   const machine0 = machineBusySeconds();
+  const irq0 = machineIrqSeconds();
   const t0 = performance.now();
 
   // The delivery rate is taken over the last two thirds of the window: by then deliveries run at
@@ -434,6 +442,7 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
   const genProcs = fleet.cpu().map((x, i) => x - gen0[i]!);
   const gen = genProcs.reduce((a, b) => a + b, 0);
   const machine1 = machineBusySeconds();
+  const irq = machineIrqSeconds() - irq0;
 
   const got = c2 - c0;
   const [p50, p99, max] = fleet.latency.percentiles([50, 99, 100]);
@@ -463,7 +472,8 @@ export async function runStep(fleet: Fleet, targetDeliveriesPerSec: number, o: S
     generatorProcs: genProcs.length,
     generatorProcCpuPct: genProcs.map((x) => (100 * x) / wall),
     generatorCores: o.generatorCores ?? 1,
-    otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - (srv1 - srv0) - (hlp1 - hlp0) - gen)) / wall),
+    otherCpuPct: Math.max(0, (100 * (machine1 - machine0 - irq - (srv1 - srv0) - (hlp1 - hlp0) - gen)) / wall),
+    irqCpuPct: (100 * irq) / wall,
     closedDuringStep: closed,
     foreign: fleet.foreign - foreign0,
     publisherStalls: publisher.last.stalls - stalls0,

@@ -189,6 +189,7 @@ export const STEP_HEADER = [
   'gen CPU %',
   'gen max %',
   'other %',
+  'irq %',
   'sustained',
 ];
 
@@ -207,6 +208,7 @@ export function stepRow(s: StepResult): string[] {
     f(s.generatorCpuPct, 0) + (generatorBusy(s) ? '*' : ''),
     f(s.generatorMaxProcCpuPct ?? NaN, 0),
     f(s.otherCpuPct, 0) + (s.disturbed ? '!' : ''),
+    s.irqCpuPct === undefined ? '-' : f(s.irqCpuPct, 0),
     (s.sustained ? 'yes' : 'no') + (s.closedDuringStep ? ` (${s.closedDuringStep} closed)` : '') + (s.foreign ? ` (${s.foreign} foreign)` : ''),
   ];
 }

@@ -145,3 +145,13 @@ export function machineBusySeconds(): number {
   const busy = t[0]! + t[1]! + t[2]! + t[5]! + t[6]! + t[7]!;
   return busy / CLK_TCK;
 }
+
+/**
+ * CPU seconds the whole machine spent in interrupts and softirqs (all cores), from /proc/stat. On
+ * loopback this is mostly the benchmark's own network work that the kernel charged to no process
+ * (packet delivery run outside the sender's time slice, e.g. while a CPU-capped server waits).
+ */
+export function machineIrqSeconds(): number {
+  const t = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (t[5]! + t[6]!) / CLK_TCK;
+}
