@@ -45,6 +45,7 @@ export class JsWriteError extends Error {
 }
 
 interface Pending {
+  token: number;
   subject: string;
   timeout: number;
   resolve(ack: PubAck): void;
@@ -110,7 +111,7 @@ export class JsWriter implements JsPublisher {
         return;
       }
       const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS;
-      this.pending.set(token, { subject, timeout, resolve, reject, deadline: Date.now() + timeout });
+      this.pending.set(token, { token, subject, timeout, resolve, reject, deadline: Date.now() + timeout });
       this.timer ??= setInterval(() => this.expire(), TICK_MS);
     });
   }
@@ -156,9 +157,10 @@ export class JsWriter implements JsPublisher {
 
   private expire(): void {
     const now = Date.now();
-    for (const [token, p] of this.pending) {
+    // values(), not entries(): this runs every TICK_MS while writes are pending, and an entry is an array each.
+    for (const p of this.pending.values()) {
       if (p.deadline > now) continue;
-      this.pending.delete(token);
+      this.pending.delete(p.token);
       p.reject(new JsWriteError(`no ack for ${p.subject} within ${p.timeout} ms`, 'TIMEOUT'));
     }
     if (this.pending.size === 0) this.stopTimer();

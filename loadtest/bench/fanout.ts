@@ -340,6 +340,8 @@ async function main(): Promise<number> {
     ...(o.sinkProcs ? { sinkProcs: o.sinkProcs } : {}),
   };
   const runs: TargetRun[] = [];
+  /** Each target's run in each round, per subscriber count (--rounds), for the paired peak ratios. */
+  const perRound = new Map<string, TargetRun[]>();
   // Targets side by side for each N, so each comparison is made under the same conditions.
   for (const n of o.subs) {
     const rounds: TargetRun[][] = [];
@@ -350,7 +352,11 @@ async function main(): Promise<number> {
       for (const t of order) done.push(await runTarget(t, n, o, fo));
       rounds.push(done);
     }
-    for (const t of o.targets) runs.push(medianRound(rounds.map((r) => r.find((x) => x.target === t.name)!)));
+    for (const t of o.targets) {
+      const own = rounds.map((r) => r.find((x) => x.target === t.name)!);
+      perRound.set(`${t.name}/${n}`, own);
+      runs.push(medianRound(own));
+    }
   }
 
   // Each target against its own baseline (gateway/bare, gateway-nats/relay) when both ran.
@@ -358,7 +364,12 @@ async function main(): Promise<number> {
   for (const run of runs) {
     const t = TARGETS[run.target]!;
     const base = t.baseline ? runs.find((r) => r.target === t.baseline && r.subscribers === run.subscribers) : undefined;
-    if (base && !run.error && !base.error) comparisons.push(compare(run, base, t.maxCpuRatio, t.peer));
+    if (base && !run.error && !base.error) {
+      const mine = perRound.get(`${run.target}/${run.subscribers}`) ?? [];
+      const theirs = perRound.get(`${base.target}/${base.subscribers}`) ?? [];
+      const pairs = mine.length > 1 ? mine.flatMap((r, i) => (r.error || !theirs[i] || theirs[i].error ? [] : [{ run: r, base: theirs[i] }])) : [];
+      comparisons.push(compare(run, base, t.maxCpuRatio, t.peer, pairs));
+    }
   }
   console.log('\n' + runs.map(formatRun).join('\n\n'));
   if (comparisons.length) console.log('\n' + comparisons.map(formatComparison).join('\n\n'));

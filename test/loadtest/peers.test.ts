@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepResult } from '../../loadtest/bench/generator.ts';
-import type { TargetRun } from '../../loadtest/bench/report.ts';
+import { compare, formatComparison, type TargetRun } from '../../loadtest/bench/report.ts';
 import { formatMarkdown, renderSvg, summarize } from '../../loadtest/bench/summary.ts';
 import { natsWsTarget } from '../../loadtest/bench/targets/nats-ws.ts';
 import { REPO_ROOT, nodeTs } from '../../loadtest/bench/targets/paths.ts';
@@ -259,7 +259,7 @@ describe('nats-server WebSocket target (nats-ws)', () => {
   }, 20_000);
 });
 
-describe('summary: markdown table and SVG chart', () => {
+describe('summary: markdown table, SVG chart, paired peaks', () => {
   const step = (target: number, delivered: number, p99: number, sustained: boolean, ns: number): StepResult => ({
     targetDeliveriesPerSec: target,
     subscribers: 1000,
@@ -311,6 +311,26 @@ describe('summary: markdown table and SVG chart', () => {
     expect(md).toMatch(/\| bare \| 1\.60M \(2M\) \| 1\.00M \| 400 ns \| 0\.50 \/ 2\.00 ms \| 60% \/ 60% \| yes \| baseline \|/);
     expect(md).toMatch(/\| socketio \| 0\.60M \(1M\) \| 0\.50M \| 2000 ns \| 7\.50 \/ 30\.0 ms .*\| 0\.38x, 5\.00x \(vs bare\) \|/);
     expect(md).toMatch(/\| nats-ws \| >= 1\.00M \(1M\) \|/);
+  });
+
+  it('with rounds, judges the peak by the median of per-round ratios (each pair in one regime)', () => {
+    // Round 1 fast for both, rounds 2 and 3 slow for both: per-step medians pair the gateway's
+    // slow peak with bare's; the rounds say the gateway keeps up with bare in either regime.
+    const r = (name: string, peak: number) => run(name, [step(1e6, 1e6, 4, true, 500), step(2e6, peak, 900, false, 300)]);
+    const gw = [r('gateway', 2.1e6), r('gateway', 1.25e6), r('gateway', 1.2e6)];
+    const bare = [r('bare', 2.0e6), r('bare', 1.3e6), r('bare', 1.25e6)];
+    const c = compare(gw[1]!, bare[0]!, 1.1, false, [0, 1, 2].map((i) => ({ run: gw[i]!, base: bare[i]! })));
+    expect(c.peak.ratio).toBeCloseTo(0.625, 3); // a slow round's peak against a fast one's
+    expect(c.roundPeaks!.map((x) => Number(x.ratio.toFixed(3)))).toEqual([1.05, 0.962, 0.96]);
+    expect(c.pairedPeakRatio).toBeCloseTo(0.962, 3);
+    expect(c.verdict).toBe('pass');
+    expect(formatComparison(c)).toContain('paired by round 0.96x (target >= 0.90x)');
+    // A round whose peak had the generator busy is left out.
+    const busy = r('bare', 2.4e6);
+    busy.steps[1]!.generatorCpuPct = 80;
+    const c2 = compare(gw[1]!, bare[0]!, 1.1, false, [0, 1, 2].map((i) => ({ run: gw[i]!, base: i === 0 ? busy : bare[i]! })));
+    expect(c2.roundPeaks).toHaveLength(2);
+    expect(c2.notes.join('\n')).toContain('1 round(s) left out');
   });
 
   it('draws one line per target on a log latency axis', () => {

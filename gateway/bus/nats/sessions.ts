@@ -147,7 +147,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     );
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
-  const dirty = new Set<Session>();
+  const refreshPeriod = Math.max(500, Math.floor(o.ttlMs / 3));
+  const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
 
   const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
     callback: (_err, msg) => {
@@ -184,30 +185,79 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const bounded = <T>(request: () => Promise<T>, what: string): Promise<T> => askUntil(what, Date.now() + opTimeout, request, () => nc.isClosed());
 
   /**
-   * Per session: the record revision this gateway last wrote (every write is compare-and-set, so a
-   * gateway that lost the session, resumed elsewhere, can never overwrite the new owner's record;
-   * undefined: create it) and the key that write carried. The key, not its hash: it is the
-   * session's own key string until the key rotates, so it costs no memory of its own (the hash is
-   * needed only after a lost compare-and-set). One Map and one small object per session.
+   * What the registry tracks of each local session, in one object updated in place: the writes of
+   * an idle gateway (every session every TTL/3) then allocate nothing that lives until the next
+   * one. Five Maps and Sets keyed by session did the same job, and V8 rebuilt their backing stores
+   * as entries came and went, promoting each rebuild to its old generation.
    */
-  const written = new Map<Session, { rev: number | undefined; key: string }>();
-  /** When this gateway last wrote each session's user-index key. */
-  const userWrites = new Map<Session, number>();
-  /** Keys of writes sent since the last confirmed one: a write whose reply timed out may still have landed. */
-  const unconfirmed = new Map<Session, string[]>();
-  /** The key this gateway wrote for the session whose hash a stored record carries, if any. */
-  const keyWritten = (s: Session, keyHash: string): string | undefined => {
-    const w = written.get(s);
-    if (w && keyHash64(w.key) === keyHash) return w.key;
-    return unconfirmed.get(s)?.find((k) => keyHash64(k) === keyHash);
+  interface Tracked {
+    /**
+     * The record revision this gateway last wrote: every write is compare-and-set, so a gateway
+     * that lost the session (resumed elsewhere) can never overwrite the new owner's record.
+     * Undefined: create it.
+     */
+    rev: number | undefined;
+    /**
+     * The key that write carried. The key, not its hash: it is the session's own key string until
+     * the key rotates, so it costs no memory of its own (the hash is needed only after a lost
+     * compare-and-set). Undefined: nothing written yet.
+     */
+    key: string | undefined;
+    /** Keys of writes sent since the last confirmed one (one, or several if the key rotated): a write whose reply timed out may still have landed. */
+    sent: string | string[] | undefined;
+    /** The write in flight, if any: one at a time per session. */
+    writing: Promise<void> | null;
+    /** Needs a write (changed, detached, refresh due). */
+    dirty: boolean;
+    /** In `queue`. */
+    queued: boolean;
+    /** When this gateway last wrote the session's user-index key. */
+    userAt: number;
+    /** Its refresh group (refreshGroup of its id). */
+    readonly group: number;
+  }
+  /** Every local session's (forget() deletes it with the session). */
+  const tracked = new Map<Session, Tracked>();
+  const untracked = (s: Session): Tracked => ({
+    rev: undefined,
+    key: undefined,
+    sent: undefined,
+    writing: null,
+    dirty: false,
+    queued: false,
+    userAt: 0,
+    group: refreshGroup(s.id, groups),
+  });
+  const track = (s: Session): Tracked => {
+    let t = tracked.get(s);
+    if (!t) tracked.set(s, (t = untracked(s)));
+    return t;
   };
-  const inFlight = new Map<Session, Promise<void>>();
+  /** The key this gateway wrote for the session whose hash a stored record carries, if any. */
+  const keyWritten = (t: Tracked, keyHash: string): string | undefined => {
+    if (t.key !== undefined && keyHash64(t.key) === keyHash) return t.key;
+    if (typeof t.sent === 'string') return keyHash64(t.sent) === keyHash ? t.sent : undefined;
+    return t.sent?.find((k) => keyHash64(k) === keyHash);
+  };
+  /**
+   * Sessions marked for a background write, in the order they were marked: slots `head` to
+   * `tail`. Slots are reused and the array never shrunk, so a steady refresh allocates no new
+   * backing store (a Set, or an array emptied by `length = 0`, would allocate one per burst).
+   */
+  const queue: (Session | undefined)[] = [];
+  let head = 0;
+  let tail = 0;
   let scheduled = false;
   let background = 0;
 
   /** Marks a session for writing; writes are batched per turn and one at a time per session. */
   function schedule(s: Session): void {
-    dirty.add(s);
+    const t = track(s);
+    t.dirty = true;
+    if (!t.queued) {
+      t.queued = true;
+      queue[tail++] = s;
+    }
     if (scheduled) return;
     scheduled = true;
     setImmediate(() => {
@@ -218,64 +268,67 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   /** Starts the marked sessions' writes in the order they were marked, at most MAX_BACKGROUND_WRITES at a time. */
   function pump(): void {
-    for (const d of dirty) {
+    while (head < tail) {
       if (background >= MAX_BACKGROUND_WRITES) return;
-      if (inFlight.has(d)) continue; // marked again while written: written again after it
+      const s = queue[head]!;
+      queue[head++] = undefined;
+      const t = tracked.get(s);
+      if (!t) continue; // forgotten
+      t.queued = false;
+      // Written meanwhile (attach), or marked again while written: its write's end marks it again.
+      if (!t.dirty || t.writing) continue;
       background++;
-      void write(d).finally(() => {
+      void write(s).finally(() => {
         background--;
         pump();
       });
     }
+    if (head === tail) head = tail = 0; // emptied (every slot cleared): start over at slot 0
   }
 
   /** Writes the record now; callers make sure no other write of `s` is in flight. */
   function write(s: Session): Promise<void> {
-    dirty.delete(s);
-    const done = store(s).finally(() => {
-      inFlight.delete(s);
-      if (dirty.has(s)) schedule(s);
+    const t = track(s);
+    t.dirty = false;
+    const done = store(s, t).finally(() => {
+      t.writing = null;
+      if (t.dirty && tracked.get(s) === t) schedule(s);
     });
-    inFlight.set(s, done);
+    t.writing = done;
     return done;
   }
 
   /** Writes the record once the write in flight, if any, is done. */
   async function writeAfterInFlight(s: Session): Promise<void> {
-    for (let w = inFlight.get(s); w; w = inFlight.get(s)) await w;
+    const t = track(s);
+    while (t.writing) await t.writing;
     await write(s);
   }
 
-  async function store(s: Session): Promise<void> {
+  async function store(s: Session, t: Tracked): Promise<void> {
     try {
       // A forgotten session (taken over, expired) is never written again.
       for (let attempt = 1; local.get(s.id) === s; attempt++) {
         const key = s.key;
         const r = record(s);
-        const sent = unconfirmed.get(s) ?? [];
-        if (!sent.includes(key)) sent.push(key);
-        unconfirmed.set(s, sent); // before sending: it may land even if its reply never comes
-        const rev = written.get(s)?.rev;
+        // Noted before sending: it may land even if its reply never comes.
+        if (t.sent === undefined) t.sent = key;
+        else if (typeof t.sent === 'string') {
+          if (t.sent !== key) t.sent = [t.sent, key];
+        } else if (!t.sent.includes(key)) t.sent.push(key);
         try {
-          const [next] = await Promise.all([
-            put(s.id, encode(r), rev ?? 0),
-            touchUser(s).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
-          ]);
-          // Updated in place: a new object per write would live until the next one (TTL/3), reach
-          // V8's old generation and leave the previous one there as garbage.
-          const w = written.get(s);
-          if (w) {
-            w.rev = next;
-            w.key = key;
-          } else written.set(s, { rev: next, key });
-          unconfirmed.delete(s);
+          const user = userDue(s, t) ? touchUser(s, t) : undefined;
+          t.rev = await put(s.id, encode(r), t.rev ?? 0);
+          t.key = key;
+          t.sent = undefined;
+          await user;
           return;
         } catch (e) {
           if (!isWrongRevision(e) || attempt === MAX_WRITE_ATTEMPTS) throw e;
         }
         // A lost compare-and-set is not yet a takeover: our own timed-out write may have landed.
         // Resumed on another gateway meanwhile (its takeover message may have been lost): it owns the record now.
-        if (!(await resync(s))) return letGo(s);
+        if (!(await resync(s, t))) return letGo(s);
       }
     } catch (e) {
       o.log.warn('session write failed', { error: (e as Error).message });
@@ -300,18 +353,18 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
    *  and a key we wrote). False: someone else holds the session, whose record we must not touch. */
-  async function resync(s: Session): Promise<boolean> {
+  async function resync(s: Session, t: Tracked): Promise<boolean> {
     const entry = await bounded(() => kv.get(s.id), 'session read');
     if (!entry || entry.operation !== 'PUT') {
       // Aged out (or deleted) while we still hold the socket: write it again (a claim needs a record).
-      const w = written.get(s);
-      if (w) w.rev = entry?.revision;
+      t.rev = entry?.revision;
       return true;
     }
     const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
-    const key = r.owner === o.nodeId ? keyWritten(s, r.keyHash) : undefined;
+    const key = r.owner === o.nodeId ? keyWritten(t, r.keyHash) : undefined;
     if (key === undefined) return false;
-    written.set(s, { rev: entry.revision, key });
+    t.rev = entry.revision;
+    t.key = key;
     return true;
   }
 
@@ -319,12 +372,15 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    * Writes the user-index key when it is due: at most every TTL/4 while attached, and with the
    * last write of a detached session, so it never ages out before the record.
    */
-  async function touchUser(s: Session): Promise<void> {
-    if (s.user === null) return;
-    if (s.holder !== null && Date.now() - (userWrites.get(s) ?? 0) < o.ttlMs / 4) return;
-    const key = userKey(s.user, s.id);
-    await put(key, EMPTY, undefined);
-    userWrites.set(s, Date.now());
+  const userDue = (s: Session, t: Tracked) => s.user !== null && (s.holder === null || Date.now() - t.userAt >= o.ttlMs / 4);
+  /** Writes the user-index key (callers check userDue); a failure is logged, the record's write goes on. */
+  async function touchUser(s: Session, t: Tracked): Promise<void> {
+    try {
+      await put(userKey(s.user!, s.id), EMPTY, undefined);
+      t.userAt = Date.now();
+    } catch (e) {
+      o.log.warn('session user write failed', { error: (e as Error).message });
+    }
   }
 
   async function liveRecord(id: string): Promise<SessionRecord | undefined> {
@@ -364,11 +420,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   function forget(s: Session): void {
     if (local.get(s.id) === s) local.delete(s.id);
-    userWrites.delete(s);
-    dirty.delete(s);
+    const t = tracked.get(s);
+    if (t) t.dirty = false; // a slot in `queue` may still name it: skipped
+    tracked.delete(s);
     failed.delete(s);
-    written.delete(s);
-    unconfirmed.delete(s);
   }
 
   /**
@@ -423,24 +478,22 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const key = session.key;
     const claim = record(session);
-    const [revision] = await Promise.all([
-      claimed(offer.id, encode(claim), entry.revision),
-      touchUser(session).catch((e: Error) => o.log.warn('session user write failed', { error: e.message })),
-    ]);
-    written.set(session, { rev: revision, key });
+    const t = untracked(session); // tracked once the claim holds (it becomes local then)
+    const [revision] = await Promise.all([claimed(offer.id, encode(claim), entry.revision), userDue(session, t) ? touchUser(session, t) : undefined]);
+    t.rev = revision;
+    t.key = key;
+    tracked.set(session, t);
     if (r.owner !== o.nodeId) nc.publish(takeoverSubject(r.owner), offer.id);
     return session;
   }
 
   // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them: one
   // group per tick, each group once per TTL/3.
-  const refreshPeriod = Math.max(500, Math.floor(o.ttlMs / 3));
-  const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
   let tick = 0;
   const refresh = setInterval(
     () => {
       const group = tick++ % groups;
-      for (const s of local.values()) if (s.holder && refreshGroup(s.id, groups) === group) schedule(s);
+      for (const s of local.values()) if (s.holder && track(s).group === group) schedule(s);
     },
     Math.floor(refreshPeriod / groups),
   );
@@ -515,8 +568,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     async close() {
       clearInterval(refresh);
       if (retry) clearTimeout(retry);
-      for (const f of failed) if (local.get(f.id) === f) dirty.add(f);
-      await Promise.all([...dirty].filter((s) => !inFlight.has(s)).map(write));
+      for (const f of failed) if (local.get(f.id) === f) track(f).dirty = true;
+      const last: Promise<void>[] = [];
+      for (const [s, t] of tracked) if (t.dirty && !t.writing) last.push(write(s));
+      await Promise.all(last);
       takeovers.unsubscribe();
       writer.close();
       await conn.close();
