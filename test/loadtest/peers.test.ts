@@ -319,7 +319,13 @@ describe('summary: markdown table, SVG chart, paired peaks', () => {
     const r = (name: string, peak: number) => run(name, [step(1e6, 1e6, 4, true, 500), step(2e6, peak, 900, false, 300)]);
     const gw = [r('gateway', 2.1e6), r('gateway', 1.25e6), r('gateway', 1.2e6)];
     const bare = [r('bare', 2.0e6), r('bare', 1.3e6), r('bare', 1.25e6)];
-    const c = compare(gw[1]!, bare[0]!, 1.1, false, [0, 1, 2].map((i) => ({ run: gw[i]!, base: bare[i]! })));
+    const c = compare(
+      gw[1]!,
+      bare[0]!,
+      1.1,
+      false,
+      [0, 1, 2].map((i) => ({ run: gw[i]!, base: bare[i]! })),
+    );
     expect(c.peak.ratio).toBeCloseTo(0.625, 3); // a slow round's peak against a fast one's
     expect(c.roundPeaks!.map((x) => Number(x.ratio.toFixed(3)))).toEqual([1.05, 0.962, 0.96]);
     expect(c.pairedPeakRatio).toBeCloseTo(0.962, 3);
@@ -328,7 +334,13 @@ describe('summary: markdown table, SVG chart, paired peaks', () => {
     // A round whose peak had the generator busy is left out.
     const busy = r('bare', 2.4e6);
     busy.steps[1]!.generatorCpuPct = 80;
-    const c2 = compare(gw[1]!, bare[0]!, 1.1, false, [0, 1, 2].map((i) => ({ run: gw[i]!, base: i === 0 ? busy : bare[i]! })));
+    const c2 = compare(
+      gw[1]!,
+      bare[0]!,
+      1.1,
+      false,
+      [0, 1, 2].map((i) => ({ run: gw[i]!, base: i === 0 ? busy : bare[i]! })),
+    );
     expect(c2.roundPeaks).toHaveLength(2);
     expect(c2.notes.join('\n')).toContain('1 round(s) left out');
   });
