@@ -3,7 +3,7 @@
  * each write a request with its own timer, deferred promise, reply entry and async wrapper, and
  * V8 promotes 2-3 KB of that per write to its old generation although the ack comes in a
  * millisecond (measured with loadtest/bench/promotion.ts: 2.9 KB per KV update through nats.js,
- * 0.1 KB this way). An idle NATS gateway rewrites every session's record every TTL/3, so that
+ * 0.1 KB this way). An idle NATS gateway rewrites every session's record every TTL/2, so that
  * garbage was most of its memory per connection above the embedded engine's.
  *
  * A JsWriter publishes with a reply subject under one wildcard subscription of its own and keeps

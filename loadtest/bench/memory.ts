@@ -323,7 +323,7 @@ async function measure(target: Target, conns: number, o: Options, tree?: string)
    * Forced GCs: the JS heap read right after them (`gcMem`); then RSS once what V8 gave back is
    * unmapped (its background threads, its memory reducer), with V8's figures at that moment (`mem`).
    * The heap is not read at that later moment: an idle NATS gateway rewrites each session's record
-   * every TTL/3, and by then 10,000 sessions had left ~9 MB of new garbage in the heap (0.6 KB per
+   * every TTL/3 (TTL/2 since), and by then 10,000 sessions had left ~9 MB of new garbage in the heap (0.6 KB per
    * connection more than a heap snapshot of the same moment finds, 2026-12-05).
    */
   const collect = async () => {

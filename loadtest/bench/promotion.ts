@@ -2,7 +2,7 @@
  * How much of one NATS operation outlives V8's young generation: operations at a steady rate
  * against a real nats-server, and the old generation's growth at each young-generation GC (what
  * was promoted, or allocated there directly), per operation. The NATS engine's session refresh is
- * a KV update per session every TTL/3; what of it reaches the old generation stays in the heap
+ * a KV write per session every TTL/2 (TTL/3 before 2026-12-05); what of it reaches the old generation stays in the heap
  * until V8's next full GC (loadtest/README.md, "Memory per idle connection").
  *
  *   npx tsx loadtest/bench/promotion.ts [--op kv-update|kv-update-writer|js-publish|js-publish-writer|request|request-headers|publish] [--rate 1000] [--seconds 20]

@@ -44,10 +44,10 @@ const PUB_RATE = Number(arg('pub-rate', '1'));
 const SECONDS = Number(arg('seconds', '10'));
 const SAMPLES = Number(arg('samples', '8'));
 /**
- * The gateways' session TTL. Every TTL/3 a gateway rewrites all its attached sessions to the
+ * The gateways' session TTL. Every TTL/2 a gateway rewrites all its attached sessions to the
  * registry at once; at ~10,000+ sessions per gateway that burst stalls connects and delays
  * deliveries for tens of seconds (loadtest/README.md, "Scale"), so the default keeps it out of the
- * run (1 h: every 20 min). --session-ttl-ms 300000 is the gateway's own default.
+ * run (1 h: every 30 min). --session-ttl-ms 300000 is the gateway's own default.
  */
 const SESSION_TTL_MS = Number(arg('session-ttl-ms', '3600000'));
 const OUT = arg('out', '');
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     prefix: `scale${process.pid}`,
     // Anonymous subscribers: the per-user limits do not apply. Per-IP limit off (the default; the
     // generator's sockets come from a few addresses). The session TTL sets how often every attached
-    // session is rewritten to the registry (TTL/3).
+    // session is rewritten to the registry (TTL/2).
     config: { limits: { maxConnectionsPerIp: 0 }, session: { ttlMs: SESSION_TTL_MS }, log: { level: 'warn' } },
   });
   let workers: FleetChild[] = [];

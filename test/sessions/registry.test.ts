@@ -354,7 +354,7 @@ describe('session registry when a write fails', () => {
       };
       return c;
     };
-    // A TTL of a minute: the refresh (TTL/3) is 20 s away, so only the retry can write the record in time.
+    // A TTL of a minute: the refresh (refreshPeriodMs: TTL/2) is 30 s away, so only the retry can write the record in time.
     const reg = await createSessionRegistry({
       nats: { servers: [nats.url], prefix, connect: failing },
       ttlMs: 60_000,
@@ -368,7 +368,7 @@ describe('session registry when a write fails', () => {
       expect(resumed).toBe(false);
       expect(dropped).toBeGreaterThan(0);
       expect(await stored(session.id, bucket)).toBeNull();
-      down = false; // nothing else happens to the session: no change, no refresh before 20 s
+      down = false; // nothing else happens to the session: no change, no refresh before 30 s
       const e = await untilStored(session.id, (x) => x !== null, bucket, 10_000);
       expect(e!.r).toMatchObject({ owner: 'fail-a', keyHash: keyHash(session.key) });
     } finally {
@@ -433,7 +433,7 @@ describe('session registry under bursts', () => {
         }
       };
 
-      // The refresh (every TTL/3) rewrites every attached session, in groups.
+      // The refresh (every refreshPeriodMs) rewrites every attached session, in groups.
       max = 0;
       await allRewritten(await revisions());
       expect(max).toBeLessThanOrEqual(64);

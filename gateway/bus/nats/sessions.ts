@@ -4,12 +4,12 @@
  *
  * Expiry on nats-server 2.9 (no per-key TTL): the bucket's max age is the session TTL and applies
  * to every key from its last write. The owning gateway rewrites the records of attached sessions
- * every TTL/3; a detached session is written once more and then left alone, so it disappears TTL
+ * every TTL/2 (TTL/3 below a minute; see refreshPeriodMs); a detached session is written once more and then left alone, so it disappears TTL
  * after its socket went away.
  *
  * Writes are conditional publishes to the key's subject (`$KV.<bucket>.<key>` with
  * Nats-Expected-Last-Subject-Sequence) through a JsWriter, not nats.js's `kv.update`: the
- * refresh is a steady stream of writes (100/s at 10,000 sessions and the default TTL), and each
+ * refresh is a steady stream of writes (67/s at 10,000 sessions and the default TTL), and each
  * `kv.update` left ~2.9 KB in V8's old generation until its next full GC (nats-kit/js-writer.ts).
  *
  * Ownership: a resume writes the record with compare-and-set on its revision (two racing resumes:
@@ -77,17 +77,28 @@ const MAX_BACKGROUND_WRITES = 64;
 /**
  * A write that failed for good (registry unreachable past the op timeout) is made again this
  * long after: until it lands, a resume of the session on another gateway would not find it (or
- * find its old topics), and the next refresh may be TTL/3 away.
+ * find its old topics), and the next refresh may be TTL/2 away.
  */
 const WRITE_RETRY_MS = 1000;
 
 /**
- * Attached sessions are rewritten every TTL/3, in this many groups one after the other (a group
+ * Attached sessions are rewritten every refresh period, in this many groups one after the other (a group
  * per session by a hash of its id), so the gateway never rewrites every session at once.
  */
 const REFRESH_GROUPS = 32;
 /** Shortest time between two refresh groups (small TTLs, in tests, use fewer groups). */
 const MIN_REFRESH_TICK_MS = 50;
+
+/**
+ * How often an attached session's record is rewritten, so the bucket's max age (the TTL) never
+ * removes it. TTL/2 leaves 150 s of margin at the default 5-minute TTL for a write to land (a
+ * failed one is made again every second); each refresh write leaves garbage for V8's old
+ * generation, so a third fewer of them is memory per idle connection. Below a minute of TTL (tests,
+ * short-lived deployments) TTL/3, for a margin of seconds that still outlasts a slow write.
+ */
+export function refreshPeriodMs(ttlMs: number): number {
+  return Math.max(500, Math.floor(ttlMs >= 60_000 ? ttlMs / 2 : ttlMs / 3));
+}
 
 /** The refresh group of a session id. */
 function refreshGroup(id: string, groups: number): number {
@@ -147,7 +158,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     );
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
-  const refreshPeriod = Math.max(500, Math.floor(o.ttlMs / 3));
+  const refreshPeriod = refreshPeriodMs(o.ttlMs);
   const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
 
   const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
@@ -186,7 +197,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   /**
    * What the registry tracks of each local session, in one object updated in place: the writes of
-   * an idle gateway (every session every TTL/3) then allocate nothing that lives until the next
+   * an idle gateway (every session every TTL/2) then allocate nothing that lives until the next
    * one. Five Maps and Sets keyed by session did the same job, and V8 rebuilt their backing stores
    * as entries came and went, promoting each rebuild to its old generation.
    */
@@ -487,8 +498,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     return session;
   }
 
-  // Attached sessions are rewritten every TTL/3 so the bucket's max age never removes them: one
-  // group per tick, each group once per TTL/3.
+  // Attached sessions are rewritten every refresh period so the bucket's max age never removes
+  // them: one group per tick, each group once per period.
   let tick = 0;
   const refresh = setInterval(
     () => {
