@@ -137,13 +137,15 @@ export async function startServer(o: StartOptions): Promise<ServerChild> {
   return server;
 }
 
+/** The machine's first /proc/stat line in ticks: user nice system idle iowait irq softirq steal ... (guest time is already inside user). */
+function machineTicks(): number[] {
+  return readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+}
+
 /** CPU seconds the whole machine spent busy (all cores, everything but idle and iowait), from /proc/stat. */
 export function machineBusySeconds(): number {
-  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
-  const t = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already inside user).
-  const busy = t[0]! + t[1]! + t[2]! + t[5]! + t[6]! + t[7]!;
-  return busy / CLK_TCK;
+  const t = machineTicks();
+  return (t[0]! + t[1]! + t[2]! + t[5]! + t[6]! + t[7]!) / CLK_TCK;
 }
 
 /**
@@ -152,6 +154,6 @@ export function machineBusySeconds(): number {
  * (packet delivery run outside the sender's time slice, e.g. while a CPU-capped server waits).
  */
 export function machineIrqSeconds(): number {
-  const t = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const t = machineTicks();
   return (t[5]! + t[6]!) / CLK_TCK;
 }

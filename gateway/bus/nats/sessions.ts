@@ -27,6 +27,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type KV, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
+import { SlotQueue } from '../../slot-queue.ts';
 import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { clusterNodeToken } from './cluster.ts';
@@ -229,7 +230,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
   /** Every local session's (forget() deletes it with the session). */
   const tracked = new Map<Session, Tracked>();
-  const untracked = (s: Session): Tracked => ({
+  /** A fresh record of a session, not yet in `tracked`. */
+  const newTracked = (s: Session): Tracked => ({
     rev: undefined,
     key: undefined,
     sent: undefined,
@@ -241,7 +243,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   });
   const track = (s: Session): Tracked => {
     let t = tracked.get(s);
-    if (!t) tracked.set(s, (t = untracked(s)));
+    if (!t) tracked.set(s, (t = newTracked(s)));
     return t;
   };
   /** The key this gateway wrote for the session whose hash a stored record carries, if any. */
@@ -250,14 +252,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     if (typeof t.sent === 'string') return keyHash64(t.sent) === keyHash ? t.sent : undefined;
     return t.sent?.find((k) => keyHash64(k) === keyHash);
   };
-  /**
-   * Sessions marked for a background write, in the order they were marked: slots `head` to
-   * `tail`. Slots are reused and the array never shrunk, so a steady refresh allocates no new
-   * backing store (a Set, or an array emptied by `length = 0`, would allocate one per burst).
-   */
-  const queue: (Session | undefined)[] = [];
-  let head = 0;
-  let tail = 0;
+  /** Sessions marked for a background write, in the order they were marked (slots reused: a steady refresh allocates nothing here). */
+  const queue = new SlotQueue<Session>();
   let scheduled = false;
   let background = 0;
 
@@ -267,7 +263,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     t.dirty = true;
     if (!t.queued) {
       t.queued = true;
-      queue[tail++] = s;
+      queue.push(s);
     }
     if (scheduled) return;
     scheduled = true;
@@ -279,10 +275,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   /** Starts the marked sessions' writes in the order they were marked, at most MAX_BACKGROUND_WRITES at a time. */
   function pump(): void {
-    while (head < tail) {
+    while (queue.size) {
       if (background >= MAX_BACKGROUND_WRITES) return;
-      const s = queue[head]!;
-      queue[head++] = undefined;
+      const s = queue.shift()!;
       const t = tracked.get(s);
       if (!t) continue; // forgotten
       t.queued = false;
@@ -294,7 +289,6 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         pump();
       });
     }
-    if (head === tail) head = tail = 0; // emptied (every slot cleared): start over at slot 0
   }
 
   /** Writes the record now; callers make sure no other write of `s` is in flight. */
@@ -489,7 +483,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     // Compare-and-set: of two racing resumes exactly one continues the session.
     const key = session.key;
     const claim = record(session);
-    const t = untracked(session); // tracked once the claim holds (it becomes local then)
+    const t = newTracked(session); // tracked once the claim holds (it becomes local then)
     const [revision] = await Promise.all([claimed(offer.id, encode(claim), entry.revision), userDue(session, t) ? touchUser(session, t) : undefined]);
     t.rev = revision;
     t.key = key;
