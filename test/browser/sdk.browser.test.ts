@@ -79,9 +79,16 @@ describe('SDK in Chromium', () => {
   it('two pages (msgpack and json) end with exactly the published sequence across server-side socket drops', async () => {
     const N = 300;
     const pages = [await harness('browser.seq'), await harness('browser.seq', 'json')];
+    let drops = 0;
     for (let i = 1; i <= N; i++) {
       await publisher.event('browser.seq', i);
-      if (i === 100 || i === 200) gw.dropAllSockets();
+      if (i === 100 || i === 200) {
+        // Each drop must hit a live socket: wait until every page resubscribed after the last one
+        // (a second drop while a page is still reconnecting would cut nothing of it).
+        await Promise.all(pages.map((p) => p.waitForFunction((n) => window.infos.length > n, drops, { timeout: 10_000 })));
+        gw.dropAllSockets();
+        drops++;
+      }
     }
     const expected = Array.from({ length: N }, (_, i) => i + 1);
     for (const page of pages) {
