@@ -259,20 +259,20 @@ describe('session registry while its bucket does not answer', () => {
     const prefix = `${PREFIX}e`;
     const owner = await createSessionRegistry({ nats: { servers: [nats.url], prefix }, ttlMs: TTL_MS, nodeId: 'elect-a', log: createLogger('silent') });
     // The second gateway's connection leaves its first reads of the sessions bucket unanswered, as
-    // a bucket whose leader is being elected does (the request is sent; no reply ever comes).
+    // a bucket whose leader is being elected does (the request is never delivered; no reply comes).
     let dropped = 0;
     const flaky = (opts: Parameters<typeof connect>[0]) =>
       connect(opts).then(
         (conn) =>
           new Proxy(conn, {
             get(target, prop, receiver) {
-              if (prop !== 'request') return Reflect.get(target, prop, receiver);
+              if (prop !== 'publish') return Reflect.get(target, prop, receiver);
               return (subject: string, ...rest: unknown[]) => {
                 if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && dropped < 2) {
                   dropped++;
-                  return new Promise(() => {});
+                  return;
                 }
-                return (target.request as (...a: unknown[]) => unknown).call(target, subject, ...rest);
+                return (target.publish as (...a: unknown[]) => unknown).call(target, subject, ...rest);
               };
             },
           }),
@@ -303,24 +303,25 @@ describe('session registry while its bucket does not answer', () => {
     const bucket = await nc.jetstream().views.kv(`${prefix}_sessions`);
     const h = { takeOver() {} };
     const { session } = await owner.attach(undefined, h, null);
-    // The resumer's first read of the record is answered, then held until the old gateway has
-    // written the record once more (a topic added just before the socket dropped): the resumer's
-    // compare-and-set then names a revision that is no longer the last.
-    let held = 0;
+    // The resumer's first read of the record is answered; its claim (the compare-and-set on the
+    // revision it read) is held until the old gateway has written the record once more (a topic
+    // added just before the socket dropped): the claim then names a revision that is no longer the last.
+    let reads = 0;
+    let held = false;
     const racing = (o: Parameters<typeof connect>[0]) =>
       connect(o).then(
         (conn) =>
           new Proxy(conn, {
             get(target, prop, receiver) {
-              if (prop !== 'request') return Reflect.get(target, prop, receiver);
-              return async (subject: string, ...rest: unknown[]) => {
-                const reply = await (target.request as (...a: unknown[]) => Promise<unknown>).call(target, subject, ...rest);
-                if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`) && held++ === 0) {
-                  session.topics.add('race.late');
-                  owner.changed(session);
-                  await untilStored(session.id, (e) => e?.r.topics.includes('race.late') === true, bucket);
-                }
-                return reply;
+              if (prop !== 'publish') return Reflect.get(target, prop, receiver);
+              const publish = (subject: string, ...rest: unknown[]) => (target.publish as (...a: unknown[]) => unknown).call(target, subject, ...rest);
+              return (subject: string, ...rest: unknown[]) => {
+                if (subject.startsWith(`$JS.API.STREAM.MSG.GET.KV_${prefix}_sessions`)) reads++;
+                if (subject !== `$KV.${prefix}_sessions.${session.id}` || held) return publish(subject, ...rest);
+                held = true;
+                session.topics.add('race.late');
+                owner.changed(session);
+                void untilStored(session.id, (e) => e?.r.topics.includes('race.late') === true, bucket).then(() => publish(subject, ...rest));
               };
             },
           }),
@@ -328,7 +329,8 @@ describe('session registry while its bucket does not answer', () => {
     const resumer = await createSessionRegistry({ ...opts('race-b'), nats: { servers: [nats.url], prefix, connect: racing } });
     try {
       const resumed = await resumer.attach({ id: session.id, key: session.key }, { takeOver() {} }, null);
-      expect(held).toBeGreaterThan(1);
+      expect(held).toBe(true);
+      expect(reads).toBeGreaterThan(1);
       expect({ resumed: resumed.resumed, id: resumed.session.id }).toEqual({ resumed: true, id: session.id });
       // The retry read the record as the old gateway last wrote it.
       expect([...resumed.session.topics]).toContain('race.late');

@@ -26,12 +26,12 @@ import {
   type StreamInfo,
 } from 'nats';
 import type { Logger } from '../../log.ts';
+import { JsReader, type MsgQuery } from '../../../nats-kit/js-reader.ts';
 import { lostAfter, type DirectSender, type Inbox, type InboxListener, type InboxMessage } from '../inbox.ts';
 import { openConnection } from './connection.ts';
 import { lightSubscriber } from './light-subs.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
-import { isNotFound } from './reader.ts';
-import { askUntil } from './requests.ts';
+import { askTimedUntil, askUntil } from './requests.ts';
 import { epochFromCreated } from './stream.ts';
 
 export interface NatsInboxOptions {
@@ -108,7 +108,7 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
     await conn.close();
     throw e;
   }
-  const jsm = await nc.jetstreamManager({ checkAPI: false });
+  const reads = new JsReader(nc);
   const js = nc.jetstream();
   const epoch = epochFromCreated(info.created);
   const closed = () => nc.isClosed();
@@ -133,39 +133,17 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
     }
   });
 
-  const lastSeq = (subject: string, deadline: number) =>
-    askUntil(
-      'inbox read',
-      deadline,
-      async () => {
-        try {
-          return (await jsm.streams.getMessage(stream, { last_by_subj: subject })).seq;
-        } catch (e) {
-          if (isNotFound(e)) return 0;
-          throw e;
-        }
-      },
-      closed,
-    );
+  /** One point read, asked again until answered or `deadline` (no stack-traced error per empty inbox: js-reader.ts). */
+  const get = (query: MsgQuery, deadline: number) => askTimedUntil(deadline, (timeout) => reads.get(stream, query, timeout), closed);
+  const lastSeq = async (subject: string, deadline: number) => (await get({ last_by_subj: subject }, deadline))?.seq ?? 0;
 
   /** The first message of `subject` with seq >= `seq`, if any. */
-  const pointRead = (subject: string, seq: number, deadline: number) =>
-    askUntil(
-      'inbox read',
-      deadline,
-      async (): Promise<InboxMessage | undefined> => {
-        try {
-          const query = { seq, next_by_subj: subject } as unknown as { seq: number };
-          const sm = await jsm.streams.getMessage(stream, query);
-          const s = unpackr.unpack(sm.data) as Stored;
-          return { seq: sm.seq, prev: s.prev, epoch, ...(s.from ? { from: s.from } : {}), data: s.data, ts: s.ts };
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      closed,
-    );
+  const pointRead = async (subject: string, seq: number, deadline: number): Promise<InboxMessage | undefined> => {
+    const sm = await get({ seq, next_by_subj: subject }, deadline);
+    if (!sm) return undefined;
+    const s = unpackr.unpack(sm.data) as Stored;
+    return { seq: sm.seq, prev: s.prev, epoch, ...(s.from ? { from: s.from } : {}), data: s.data, ts: s.ts };
+  };
 
   return {
     async append(sessionId, { from, data }) {

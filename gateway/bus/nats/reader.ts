@@ -15,13 +15,14 @@
  * requests and N / lanes round trips.
  *
  * Every request is retried through elections and reconnects until the read's deadline
- * (requests.ts `askUntil`). Stored messages do not carry the per-subject previous sequence (only
+ * (requests.ts `askTimedUntil`). Requests go through a JsReader (nats-kit/js-reader.ts): a
+ * resume reads past the end of a topic, and nats.js threw an error with a stack for each 404. Stored messages do not carry the per-subject previous sequence (only
  * RePublish copies do), so callers rebuild `prev` from the order of what they read.
  */
-import type { JetStreamManager } from 'nats';
 import type { MessageKind } from '../../../protocol/index.ts';
+import type { MsgQuery, MsgReads, StoredMsg } from '../../../nats-kit/js-reader.ts';
 import { decodeEnvelope } from './codec.ts';
-import { askUntil } from './requests.ts';
+import { askTimedUntil } from './requests.ts';
 
 export interface StoredMessage {
   readonly seq: number;
@@ -54,7 +55,7 @@ export class StreamReader {
    * leader election are asked again until then.
    */
   constructor(
-    private readonly jsm: JetStreamManager,
+    private readonly reads: MsgReads,
     private readonly stream: string,
     private readonly inPrefix: string,
     private readonly timeoutMs: number,
@@ -66,20 +67,13 @@ export class StreamReader {
   }
 
   /** The topic's newest retained sequence, 0 when it has none. */
-  last(topic: string, deadline = Date.now() + this.timeoutMs): Promise<number> {
-    return askUntil(
-      'stream read',
-      deadline,
-      async () => {
-        try {
-          return (await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(topic) })).seq;
-        } catch (e) {
-          if (isNotFound(e)) return 0;
-          throw e;
-        }
-      },
-      this.closed,
-    );
+  async last(topic: string, deadline = Date.now() + this.timeoutMs): Promise<number> {
+    return (await this.get({ last_by_subj: this.subject(topic) }, deadline))?.seq ?? 0;
+  }
+
+  /** One point read, asked again until answered or `deadline`. */
+  private get(query: MsgQuery, deadline: number): Promise<StoredMsg | undefined> {
+    return askTimedUntil(deadline, (timeout) => this.reads.get(this.stream, query, timeout), this.closed);
   }
 
   /** The topic's retained messages with seq >= from (and <= until), oldest first, at most `limit`. */
@@ -150,23 +144,11 @@ export class StreamReader {
   }
 
   /** The topic's first retained message with seq >= `seq`, if any. */
-  private pointRead(subject: string, seq: number, deadline: number): Promise<StoredMessage | undefined> {
-    return askUntil(
-      'stream read',
-      deadline,
-      async () => {
-        try {
-          // `next_by_subj` is accepted by STREAM.MSG.GET since 2.9; the client's type only lists the direct API.
-          const query = { seq, next_by_subj: subject } as unknown as { seq: number };
-          const sm = await this.jsm.streams.getMessage(this.stream, query);
-          const env = decodeEnvelope(sm.data, sm.time.getTime());
-          return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      this.closed,
-    );
+  private async pointRead(subject: string, seq: number, deadline: number): Promise<StoredMessage | undefined> {
+    // `next_by_subj` is accepted by STREAM.MSG.GET since nats-server 2.9.
+    const sm = await this.get({ seq, next_by_subj: subject }, deadline);
+    if (!sm) return undefined;
+    const env = decodeEnvelope(sm.data, Date.parse(sm.time));
+    return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };
   }
 }

@@ -25,7 +25,7 @@
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import { StorageType, type KV, type NatsConnection } from 'nats';
+import { StorageType, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
 import { SlotQueue } from '../../slot-queue.ts';
 import { SmallSet } from '../../small.ts';
@@ -33,7 +33,7 @@ import { keysEqual, newSession, sessionInfo, takeSession, type Session, type Ses
 import { clusterNodeToken } from './cluster.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
-import { isNotFound } from './reader.ts';
+import { headerValue, JsReader, type StoredMsg } from '../../../nats-kit/js-reader.ts';
 import { JsWriter } from '../../../nats-kit/js-writer.ts';
 import { askTimedUntil, askUntil } from './requests.ts';
 
@@ -133,7 +133,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   // Binding reads the bucket's stream info, unanswered while its leader is being elected: asked
   // again with short attempts until the start deadline, like the bus's own setup.
   const bucket = `${resolved.prefix}_sessions`;
-  const kv: KV = await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () =>
+  await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () =>
     nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
       history: 1,
       replicas: resolved.replicas,
@@ -147,6 +147,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     throw e;
   });
   const writer = new JsWriter(nc);
+  const reader = new JsReader(nc);
+  const kvStream = `KV_${bucket}`;
   /** A KV write: stored only if the key's last revision is still `expect` (0: no record); resolves with the new revision. */
   const put = (key: string, value: Uint8Array, expect: number | undefined): Promise<number> =>
     askTimedUntil(
@@ -190,11 +192,19 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const encode = (r: SessionRecord) => encoder.encode(JSON.stringify(r));
 
   /**
-   * Each registry request is asked again until answered, for at most `opTimeout`: during a KV
-   * leader election requests go unanswered for seconds. Repeating a write is safe: every write is
-   * compare-and-set, and a repeat of one that landed is recognised by `resync` / `claimed`.
+   * The stored record of a key (its last message), asked again until answered for at most
+   * `opTimeout`: during a KV leader election requests go unanswered for seconds. Undefined: never
+   * written, or aged out.
    */
-  const bounded = <T>(request: () => Promise<T>, what: string): Promise<T> => askUntil(what, Date.now() + opTimeout, request, () => nc.isClosed());
+  const readKey = (key: string): Promise<StoredMsg | undefined> =>
+    askTimedUntil(
+      Date.now() + opTimeout,
+      (timeout) => reader.get(kvStream, { last_by_subj: `$KV.${bucket}.${key}` }, timeout),
+      () => nc.isClosed(),
+    );
+  /** A stored value that is a record, not a delete or purge marker. */
+  const isLive = (m: StoredMsg) => (headerValue(m.headers, 'KV-Operation') ?? 'PUT') === 'PUT';
+  const decodeRecord = (m: StoredMsg) => JSON.parse(new TextDecoder().decode(m.data)) as SessionRecord;
 
   /**
    * What the registry tracks of each local session, in one object updated in place: the writes of
@@ -359,16 +369,16 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /** After a lost compare-and-set: adopts the stored revision if the record is still ours (our node
    *  and a key we wrote). False: someone else holds the session, whose record we must not touch. */
   async function resync(s: Session, t: Tracked): Promise<boolean> {
-    const entry = await bounded(() => kv.get(s.id), 'session read');
-    if (!entry || entry.operation !== 'PUT') {
+    const entry = await readKey(s.id);
+    if (!entry || !isLive(entry)) {
       // Aged out (or deleted) while we still hold the socket: write it again (a claim needs a record).
-      t.rev = entry?.revision;
+      t.rev = entry?.seq;
       return true;
     }
-    const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+    const r = decodeRecord(entry);
     const key = r.owner === o.nodeId ? keyWritten(t, r.keyHash) : undefined;
     if (key === undefined) return false;
-    t.rev = entry.revision;
+    t.rev = entry.seq;
     t.key = key;
     return true;
   }
@@ -389,31 +399,20 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   async function liveRecord(id: string): Promise<SessionRecord | undefined> {
-    const entry = await bounded(() => kv.get(id), 'session read');
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    return JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+    const entry = await readKey(id);
+    return entry && isLive(entry) ? decodeRecord(entry) : undefined;
   }
 
   /** Session ids listed under a user's index keys: walks `$KV.<bucket>.u.<hash>.*` by point reads. */
   async function indexedSessions(user: string): Promise<string[]> {
-    const jsm = await nc.jetstreamManager({ checkAPI: false });
-    const streamName = `KV_${bucket}`;
     const prefix = `$KV.${bucket}.u.${userToken(user)}.`;
     const ids = new Set<string>();
     const deadline = Date.now() + opTimeout;
     for (let seq = 1; ; ) {
-      const sm = await askUntil(
-        'session user read',
+      // `next_by_subj` takes a wildcard on nats-server 2.9 (LoadNextMsg with a wildcard filter).
+      const sm = await askTimedUntil(
         deadline,
-        async () => {
-          try {
-            // `next_by_subj` takes a wildcard on nats-server 2.9 (LoadNextMsg with a wildcard filter).
-            return await jsm.streams.getMessage(streamName, { seq, next_by_subj: `${prefix}*` } as unknown as { seq: number });
-          } catch (e) {
-            if (isNotFound(e)) return undefined;
-            throw e;
-          }
-        },
+        (timeout) => reader.get(kvStream, { seq, next_by_subj: `${prefix}*` }, timeout),
         () => nc.isClosed(),
       );
       if (!sm) break;
@@ -440,8 +439,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       return await put(id, value, revision);
     } catch (e) {
       if (!isWrongRevision(e)) throw e;
-      const now = await bounded(() => kv.get(id), 'session read');
-      if (now?.operation === 'PUT' && Buffer.from(now.value).equals(value)) return now.revision;
+      const now = await readKey(id);
+      if (now && isLive(now) && Buffer.from(now.data).equals(value)) return now.seq;
       throw e;
     }
   }
@@ -463,9 +462,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   async function resumeOnce(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
-    const entry = await bounded(() => kv.get(offer.id), 'session read');
-    if (!entry || entry.operation !== 'PUT') return null;
-    const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+    const entry = await readKey(offer.id);
+    if (!entry || !isLive(entry)) return null;
+    const r = decodeRecord(entry);
     const given = hashKey(offer.key);
     const stored = Buffer.from(r.keyHash, 'base64');
     if (r.v !== 1 || r.user !== user || stored.length !== given.length || !timingSafeEqual(stored, given)) return null;
@@ -484,7 +483,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     const key = session.key;
     const claim = record(session);
     const t = newTracked(session); // tracked once the claim holds (it becomes local then)
-    const [revision] = await Promise.all([claimed(offer.id, encode(claim), entry.revision), userDue(session, t) ? touchUser(session, t) : undefined]);
+    const [revision] = await Promise.all([claimed(offer.id, encode(claim), entry.seq), userDue(session, t) ? touchUser(session, t) : undefined]);
     t.rev = revision;
     t.key = key;
     tracked.set(session, t);
@@ -564,11 +563,11 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     async inspect(id) {
       const here = local.get(id);
       if (here) return here.expiresAt > Date.now() ? sessionInfo(here) : undefined;
-      const entry = await bounded(() => kv.get(id), 'session read');
-      if (!entry || entry.operation !== 'PUT') return undefined;
-      const r = JSON.parse(new TextDecoder().decode(entry.value)) as SessionRecord;
+      const entry = await readKey(id);
+      if (!entry || !isLive(entry)) return undefined;
+      const r = decodeRecord(entry);
       // The bucket's max age removes the record TTL after its last write.
-      return { id, user: r.user, topics: r.topics, attached: null, local: false, owner: r.owner, expiresAt: entry.created.getTime() + o.ttlMs };
+      return { id, user: r.user, topics: r.topics, attached: null, local: false, owner: r.owner, expiresAt: Date.parse(entry.time) + o.ttlMs };
     },
     async close() {
       clearInterval(refresh);
@@ -579,6 +578,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       await Promise.all(last);
       takeovers.unsubscribe();
       writer.close();
+      reader.close();
       await conn.close();
     },
   };

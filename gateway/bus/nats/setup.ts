@@ -5,6 +5,7 @@
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { backoffDelay, pause } from '../../../nats-kit/backoff.ts';
+import { JsReader } from '../../../nats-kit/js-reader.ts';
 import { JsWriter } from '../../../nats-kit/js-writer.ts';
 import { openConnection, type BusConnection } from './connection.ts';
 import { NatsBusError } from './errors.ts';
@@ -85,7 +86,7 @@ export async function setUp(s: EngineState, nc: NatsConnection, deadline: number
   await adopt(info.created);
   let bucketAttempt = 0;
   const store = await untilDeadline(s, 'snapshot bucket setup', deadline, () => SnapshotStore.open(js, o, setupAttemptMs(bucketAttempt++)));
-  const reader = new StreamReader(jsm, o.streamName, o.inPrefix, o.readTimeoutMs, () => s.status === 'closed');
+  const reader = new StreamReader(new JsReader(nc), o.streamName, o.inPrefix, o.readTimeoutMs, () => s.status === 'closed');
   // Best effort: the first watch, recover, history or lease check must not wait on an election.
   const readyMs = Math.min(READY_WAIT_MS, Math.max(0, deadline - Date.now()));
   await Promise.all([

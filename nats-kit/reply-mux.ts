@@ -1,0 +1,135 @@
+/**
+ * Requests whose answers come back under one wildcard subscription, with one timeout tick for all
+ * of them: what JetStream writes and reads need of request/reply, without nats.js's per-request
+ * machinery. nats.js's `request` builds a timer, a deferred promise, a mux entry and an async
+ * wrapper per request, and creates an error with a stack trace on every answered one (its
+ * `RequestOne.resolver` rejects the already-settled promise with a fresh "cancelled" error).
+ * Profiled in a resume storm (loadtest/README.md "Resume storm"), that error alone took 6% of a
+ * gateway's CPU, and the garbage a quarter more in collection.
+ *
+ * Each request carries `parse`, which turns the answer into the caller's result (or throws):
+ * no promise chained per request.
+ */
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+
+/** How often pending requests are checked for their timeout: a timeout fires up to this late. */
+const TICK_MS = 50;
+
+/** An error shaped like nats.js's: `code` as nats.js names it, `api_error` for JetStream's own. */
+export class JsApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly api_error?: { code: number; err_code?: number; description?: string },
+  ) {
+    super(message);
+  }
+}
+
+/** A JetStream API answer's error as a JsApiError (nats.js lower-cases the descriptions; callers match on them). */
+export function apiError(e: { code: number; err_code?: number; description?: string }): JsApiError {
+  return new JsApiError((e.description ?? '').toLowerCase() || 'unknown', String(e.code), e);
+}
+
+interface Pending {
+  token: number;
+  subject: string;
+  timeout: number;
+  parse(m: Msg): unknown;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  /** Date.now() after which it times out. */
+  deadline: number;
+}
+
+export class ReplyMux {
+  private readonly prefix: string;
+  private readonly sub: Subscription;
+  private readonly pending = new Map<number, Pending>();
+  private next = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private closed: JsApiError | null = null;
+
+  constructor(private readonly nc: NatsConnection) {
+    // Under the connection's own inbox prefix, as nats.js's requests are (permissions name it).
+    this.prefix = `${createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix)}.`;
+    this.sub = nc.subscribe(`${this.prefix}*`, { callback: (_e, m) => this.answered(m) });
+    void nc.closed().then(() => this.close());
+  }
+
+  /**
+   * Publishes `data` to `subject` with a reply subject of ours; resolves with `parse(answer)`.
+   * Rejects with code `TIMEOUT` after `timeout` ms (the request may still have been carried out),
+   * `503` when nothing listens on the subject, `CONNECTION_CLOSED` once closed, or what `parse` throws.
+   */
+  request<T>(subject: string, data: Uint8Array, timeout: number, parse: (m: Msg) => T, headers?: MsgHdrs): Promise<T> {
+    if (this.closed) return Promise.reject(this.closed);
+    const token = ++this.next;
+    return new Promise<T>((resolve, reject) => {
+      try {
+        this.nc.publish(subject, data, headers ? { reply: this.prefix + token, headers } : { reply: this.prefix + token });
+      } catch (e) {
+        reject(e as Error); // over max_payload, bad subject or header, connection closed
+        return;
+      }
+      this.pending.set(token, { token, subject, timeout, parse, resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + timeout });
+      this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    });
+  }
+
+  /** Requests waiting for their answer. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Rejects every pending request and stops answering (the connection closed, or the owner is done). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = new JsApiError('connection closed', 'CONNECTION_CLOSED');
+    if (!this.nc.isClosed()) this.sub.unsubscribe();
+    for (const p of this.pending.values()) p.reject(this.closed);
+    this.pending.clear();
+    this.stopTimer();
+  }
+
+  private answered(m: Msg): void {
+    const token = Number(m.subject.slice(this.prefix.length));
+    const p = this.pending.get(token);
+    if (!p) return; // timed out already: its late answer is ignored, as nats.js does
+    this.pending.delete(token);
+    if (this.pending.size === 0) this.stopTimer();
+    // No responders: a status message, no body (no stream stores the subject, or no leader yet).
+    if (m.headers?.code === 503) return p.reject(new JsApiError(`no responders for ${p.subject}`, '503'));
+    let v: unknown;
+    try {
+      v = p.parse(m);
+    } catch (e) {
+      return p.reject(e as Error);
+    }
+    p.resolve(v);
+  }
+
+  /**
+   * Expiry runs after the next poll phase, not in the timer phase: on a busy event loop, answers
+   * already in the socket are read first, instead of their requests timing out and being asked again.
+   */
+  private tick(): void {
+    setImmediate(() => this.expire());
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    // values(), not entries(): this runs every TICK_MS while requests are pending, and an entry is an array each.
+    for (const p of this.pending.values()) {
+      if (p.deadline > now) continue;
+      this.pending.delete(p.token);
+      p.reject(new JsApiError(`no answer from ${p.subject} within ${p.timeout} ms`, 'TIMEOUT'));
+    }
+    if (this.pending.size === 0) this.stopTimer();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
