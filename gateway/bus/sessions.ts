@@ -6,7 +6,8 @@
  * brings its SessionStore (memory/sessions.ts: in this process; nats/sessions.ts: shared by the
  * cluster's gateways). Here: the interface and what every store does the same way.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { randomToken } from '../random-token.ts';
 import { SmallSet } from '../small.ts';
 
 export interface SessionHolder {
@@ -85,8 +86,8 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
-export const newSessionId = () => randomBytes(12).toString('base64url');
-export const newSessionKey = () => randomBytes(18).toString('base64url');
+export const newSessionId = () => randomToken(12);
+export const newSessionKey = () => randomToken(18);
 
 export function newSession(user: string | null, holder: SessionHolder | null): Session {
   // Every field in the literal, previousClose too: one added later moves the object's fields out

@@ -12,7 +12,6 @@
  * (`last_by_subj`), so a resume can tell a dropped message (overflow, age) from sequence numbering.
  * Two appends racing may both name the same `prev`: that never reports a loss that did not happen.
  */
-import { randomBytes } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
 import {
   DiscardPolicy,
@@ -26,6 +25,7 @@ import {
   type StreamInfo,
 } from 'nats';
 import type { Logger } from '../../log.ts';
+import { randomToken } from '../../random-token.ts';
 import { JsReader, type MsgQuery } from '../../../nats-kit/js-reader.ts';
 import { lostAfter, type DirectSender, type Inbox, type InboxListener, type InboxMessage } from '../inbox.ts';
 import { openConnection } from './connection.ts';
@@ -152,7 +152,7 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
       const prev = await lastSeq(subject, deadline);
       const payload = packr.pack({ prev, ...(from ? { from } : {}), data, ts: Date.now() } satisfies Stored);
       // One id for every attempt: a retry of an append that landed is stored once (duplicate window).
-      const msgID = `dm-${randomBytes(12).toString('base64url')}`;
+      const msgID = `dm-${randomToken(12)}`;
       const ack = await askUntil('inbox append', deadline, () => js.publish(subject, payload, { msgID }), closed);
       return { seq: ack.seq, epoch };
     },
