@@ -83,7 +83,8 @@ export class ReplyMux {
     if (this.closed) return Promise.reject(this.closed);
     return new Promise<T>((resolve, reject) => {
       const p: Pending = { token: 0, subject, data, headers, timeout, parse, resolve: resolve as (v: unknown) => void, reject, deadline: 0 };
-      if (this.pending.size < this.maxInFlight) this.send(p);
+      // In the order asked: a stream stores one connection's publishes in the order they arrive.
+      if (this.waiting.length === 0 && this.pending.size < this.maxInFlight) this.send(p);
       else this.waiting.push(p);
     });
   }

@@ -2,7 +2,7 @@
  * The reply mux under JsWriter and JsReader (nats-kit/reply-mux.ts), on a real nats-server: at
  * most `maxInFlight` requests are unanswered at a time, the rest wait their turn and their timeout
  * starts when they are sent (a burst is not timed out by its own queue), every request gets its
- * own answer, and closing rejects what is sent and what waits.
+ * own answer, in the order asked, and closing rejects what is sent and what waits.
  */
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,8 +32,10 @@ describe('ReplyMux', () => {
     // Answers each request 100 ms after it arrives, counting how many it holds at once.
     let holding = 0;
     let most = 0;
+    const arrived: string[] = [];
     const sub = responder.subscribe('mux.slow', {
       callback: (_e, m) => {
+        arrived.push(text(m));
         most = Math.max(most, ++holding);
         setTimeout(() => {
           holding--;
@@ -50,6 +52,8 @@ describe('ReplyMux', () => {
       expect(mux.inFlight).toBe(8);
       expect(await answers).toEqual(Array.from({ length: 8 }, (_, i) => `re:${i}`));
       expect(most).toBe(2);
+      // Sent in the order asked (a stream stores a connection's publishes in arrival order).
+      expect(arrived).toEqual(Array.from({ length: 8 }, (_, i) => String(i)));
       expect(mux.inFlight).toBe(0);
     } finally {
       sub.unsubscribe();

@@ -16,8 +16,9 @@
  *
  * Every request is retried through elections and reconnects until the read's deadline
  * (requests.ts `askTimedUntil`). Requests go through a JsReader (nats-kit/js-reader.ts): a
- * resume reads past the end of a topic, and nats.js threw an error with a stack for each 404. Stored messages do not carry the per-subject previous sequence (only
- * RePublish copies do), so callers rebuild `prev` from the order of what they read.
+ * resume reads past the end of a topic, and nats.js threw an error with a stack for each 404.
+ * Stored messages do not carry the per-subject previous sequence (only RePublish copies do), so
+ * callers rebuild `prev` from the order of what they read.
  */
 import type { MessageKind } from '../../../protocol/index.ts';
 import type { MsgQuery, MsgReads, StoredMsg } from '../../../nats-kit/js-reader.ts';
