@@ -204,7 +204,8 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     );
   /** A stored value that is a record, not a delete or purge marker. */
   const isLive = (m: StoredMsg) => (headerValue(m.headers, 'KV-Operation') ?? 'PUT') === 'PUT';
-  const decodeRecord = (m: StoredMsg) => JSON.parse(new TextDecoder().decode(m.data)) as SessionRecord;
+  const decoder = new TextDecoder();
+  const decodeRecord = (m: StoredMsg) => JSON.parse(decoder.decode(m.data)) as SessionRecord;
 
   /**
    * What the registry tracks of each local session, in one object updated in place: the writes of
