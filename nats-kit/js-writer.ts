@@ -31,9 +31,6 @@ export interface JsPublisher {
   publish(subject: string, data: Uint8Array, options?: JsWriteOptions): Promise<PubAck>;
 }
 
-/** A write's error: `code` as nats.js names it, `api_error` for JetStream's own. */
-export { JsApiError as JsWriteError };
-
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 

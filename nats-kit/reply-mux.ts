@@ -18,6 +18,7 @@
  * asked again, adding to the queue it waited in.
  */
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { SlotQueue } from './slot-queue.ts';
 
 /** How often pending requests are checked for their timeout: a timeout fires up to this late. */
 const TICK_MS = 50;
@@ -59,7 +60,7 @@ export class ReplyMux {
   private readonly sub: Subscription;
   private readonly pending = new Map<number, Pending>();
   /** Requests waiting for a slot, oldest first. */
-  private waiting: Pending[] = [];
+  private readonly waiting = new SlotQueue<Pending>();
   private next = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed: JsApiError | null = null;
@@ -84,14 +85,14 @@ export class ReplyMux {
     return new Promise<T>((resolve, reject) => {
       const p: Pending = { token: 0, subject, data, headers, timeout, parse, resolve: resolve as (v: unknown) => void, reject, deadline: 0 };
       // In the order asked: a stream stores one connection's publishes in the order they arrive.
-      if (this.waiting.length === 0 && this.pending.size < this.maxInFlight) this.send(p);
+      if (this.waiting.size === 0 && this.pending.size < this.maxInFlight) this.send(p);
       else this.waiting.push(p);
     });
   }
 
   /** Requests sent or waiting, not yet answered. */
   get inFlight(): number {
-    return this.pending.size + this.waiting.length;
+    return this.pending.size + this.waiting.size;
   }
 
   private send(p: Pending): void {
@@ -112,7 +113,7 @@ export class ReplyMux {
 
   /** Sends waiting requests into the slots answers and timeouts freed. */
   private refill(): void {
-    while (this.waiting.length > 0 && this.pending.size < this.maxInFlight) this.send(this.waiting.shift()!);
+    while (this.waiting.size > 0 && this.pending.size < this.maxInFlight) this.send(this.waiting.shift()!);
   }
 
   /** Rejects every pending request and stops answering (the connection closed, or the owner is done). */
@@ -121,9 +122,8 @@ export class ReplyMux {
     this.closed = new JsApiError('connection closed', 'CONNECTION_CLOSED');
     if (!this.nc.isClosed()) this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(this.closed);
-    for (const p of this.waiting) p.reject(this.closed);
     this.pending.clear();
-    this.waiting = [];
+    for (let p = this.waiting.shift(); p; p = this.waiting.shift()) p.reject(this.closed);
     this.stopTimer();
   }
 

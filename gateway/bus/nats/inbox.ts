@@ -31,7 +31,7 @@ import { lostAfter, type DirectSender, type Inbox, type InboxListener, type Inbo
 import { openConnection } from './connection.ts';
 import { lightSubscriber } from './light-subs.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
-import { askTimedUntil, askUntil } from './requests.ts';
+import { askUntil, readUntil } from './requests.ts';
 import { epochFromCreated } from './stream.ts';
 
 export interface NatsInboxOptions {
@@ -134,7 +134,7 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
   });
 
   /** One point read, asked again until answered or `deadline` (no stack-traced error per empty inbox: js-reader.ts). */
-  const get = (query: MsgQuery, deadline: number) => askTimedUntil(deadline, (timeout) => reads.get(stream, query, timeout), closed);
+  const get = (query: MsgQuery, deadline: number) => readUntil(reads, stream, query, deadline, closed);
   const lastSeq = async (subject: string, deadline: number) => (await get({ last_by_subj: subject }, deadline))?.seq ?? 0;
 
   /** The first message of `subject` with seq >= `seq`, if any. */

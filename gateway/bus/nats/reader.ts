@@ -15,15 +15,15 @@
  * requests and N / lanes round trips.
  *
  * Every request is retried through elections and reconnects until the read's deadline
- * (requests.ts `askTimedUntil`). Requests go through a JsReader (nats-kit/js-reader.ts): a
+ * (requests.ts `readUntil`). Requests go through a JsReader (nats-kit/js-reader.ts): a
  * resume reads past the end of a topic, and nats.js threw an error with a stack for each 404.
  * Stored messages do not carry the per-subject previous sequence (only RePublish copies do), so
  * callers rebuild `prev` from the order of what they read.
  */
 import type { MessageKind } from '../../../protocol/index.ts';
-import type { MsgQuery, MsgReads, StoredMsg } from '../../../nats-kit/js-reader.ts';
+import type { MsgReads } from '../../../nats-kit/js-reader.ts';
 import { decodeEnvelope } from './codec.ts';
-import { askTimedUntil } from './requests.ts';
+import { readUntil } from './requests.ts';
 
 export interface StoredMessage {
   readonly seq: number;
@@ -69,12 +69,7 @@ export class StreamReader {
 
   /** The topic's newest retained sequence, 0 when it has none. */
   async last(topic: string, deadline = Date.now() + this.timeoutMs): Promise<number> {
-    return (await this.get({ last_by_subj: this.subject(topic) }, deadline))?.seq ?? 0;
-  }
-
-  /** One point read, asked again until answered or `deadline`. */
-  private get(query: MsgQuery, deadline: number): Promise<StoredMsg | undefined> {
-    return askTimedUntil(deadline, (timeout) => this.reads.get(this.stream, query, timeout), this.closed);
+    return (await readUntil(this.reads, this.stream, { last_by_subj: this.subject(topic) }, deadline, this.closed))?.seq ?? 0;
   }
 
   /** The topic's retained messages with seq >= from (and <= until), oldest first, at most `limit`. */
@@ -147,7 +142,7 @@ export class StreamReader {
   /** The topic's first retained message with seq >= `seq`, if any. */
   private async pointRead(subject: string, seq: number, deadline: number): Promise<StoredMessage | undefined> {
     // `next_by_subj` is accepted by STREAM.MSG.GET since nats-server 2.9.
-    const sm = await this.get({ seq, next_by_subj: subject }, deadline);
+    const sm = await readUntil(this.reads, this.stream, { seq, next_by_subj: subject }, deadline, this.closed);
     if (!sm) return undefined;
     const env = decodeEnvelope(sm.data, Date.parse(sm.time));
     return { seq: sm.seq, kind: env.kind, data: env.data, ts: env.ts };

@@ -6,6 +6,7 @@
  */
 import { backoffDelay, pause } from '../../../nats-kit/backoff.ts';
 import { isRetryable } from '../../../nats-kit/errors.ts';
+import type { MsgQuery, MsgReads, StoredMsg } from '../../../nats-kit/js-reader.ts';
 
 const PROBE_FIRST_MS = 250;
 const PROBE_MAX_MS = 2_000;
@@ -67,6 +68,11 @@ export async function askTimedUntil<T>(deadline: number, request: (timeoutMs: nu
       if (!isTimeout(e)) await pause(Math.min(deadline - Date.now(), Math.max(20, backoffDelay(attempt, 50, 500))));
     }
   }
+}
+
+/** A stored message (STREAM.MSG.GET through a JsReader), asked again until answered or `deadline`; undefined when there is none. */
+export function readUntil(reads: MsgReads, stream: string, query: MsgQuery, deadline: number, closed?: () => boolean): Promise<StoredMsg | undefined> {
+  return askTimedUntil(deadline, (timeout) => reads.get(stream, query, timeout), closed);
 }
 
 /**

@@ -27,7 +27,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { StorageType, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
-import { SlotQueue } from '../../slot-queue.ts';
 import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { clusterNodeToken } from './cluster.ts';
@@ -35,7 +34,8 @@ import { openConnection, type BusConnection } from './connection.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
 import { headerValue, JsReader, type StoredMsg } from '../../../nats-kit/js-reader.ts';
 import { JsWriter } from '../../../nats-kit/js-writer.ts';
-import { askTimedUntil, askUntil } from './requests.ts';
+import { SlotQueue } from '../../../nats-kit/slot-queue.ts';
+import { askTimedUntil, askUntil, readUntil } from './requests.ts';
 
 interface SessionRecord {
   v: 1;
@@ -149,6 +149,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const writer = new JsWriter(nc);
   const reader = new JsReader(nc);
   const kvStream = `KV_${bucket}`;
+  const closed = () => nc.isClosed();
   /** A KV write: stored only if the key's last revision is still `expect` (0: no record); resolves with the new revision. */
   const put = (key: string, value: Uint8Array, expect: number | undefined): Promise<number> =>
     askTimedUntil(
@@ -157,7 +158,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
         writer
           .publish(`$KV.${bucket}.${key}`, value, expect === undefined ? { timeout } : { timeout, expect: { lastSubjectSequence: expect } })
           .then((a) => a.seq),
-      () => nc.isClosed(),
+      closed,
     );
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
@@ -197,11 +198,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    * written, or aged out.
    */
   const readKey = (key: string): Promise<StoredMsg | undefined> =>
-    askTimedUntil(
-      Date.now() + opTimeout,
-      (timeout) => reader.get(kvStream, { last_by_subj: `$KV.${bucket}.${key}` }, timeout),
-      () => nc.isClosed(),
-    );
+    readUntil(reader, kvStream, { last_by_subj: `$KV.${bucket}.${key}` }, Date.now() + opTimeout, closed);
   /** A stored value that is a record, not a delete or purge marker. */
   const isLive = (m: StoredMsg) => (headerValue(m.headers, 'KV-Operation') ?? 'PUT') === 'PUT';
   const decoder = new TextDecoder();
@@ -411,11 +408,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     const deadline = Date.now() + opTimeout;
     for (let seq = 1; ; ) {
       // `next_by_subj` takes a wildcard on nats-server 2.9 (LoadNextMsg with a wildcard filter).
-      const sm = await askTimedUntil(
-        deadline,
-        (timeout) => reader.get(kvStream, { seq, next_by_subj: `${prefix}*` }, timeout),
-        () => nc.isClosed(),
-      );
+      const sm = await readUntil(reader, kvStream, { seq, next_by_subj: `${prefix}*` }, deadline, closed);
       if (!sm) break;
       ids.add(sm.subject.slice(prefix.length));
       seq = sm.seq + 1;

@@ -2,8 +2,9 @@
  * A FIFO queue over one array whose slots are reused: nothing is allocated per push or shift once
  * the array has grown to the longest backlog. A Set (or an array emptied with `length = 0`)
  * allocates a new backing store per burst, and V8 promotes it when the burst outlives a young GC;
- * `Array.prototype.shift` moves every element. Used where a steady stream passes through, e.g. the
- * NATS session registry's write queue (one entry per session refresh).
+ * `Array.prototype.shift` moves every element. Used where a steady stream passes through: the
+ * NATS session registry's write queue (one entry per session refresh), and the requests a reply
+ * mux holds back (reply-mux.ts: thousands in a resume storm).
  */
 export class SlotQueue<T> {
   private readonly slots: (T | undefined)[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SlotQueue } from '../../gateway/slot-queue.ts';
+import { SlotQueue } from '../../nats-kit/slot-queue.ts';
 
 describe('SlotQueue', () => {
   it('is first in, first out, and reuses its slots once emptied', () => {
