@@ -78,6 +78,15 @@ export class JsWriter implements JsPublisher {
     return this.mux.request(subject, data, options?.timeout ?? DEFAULT_TIMEOUT_MS, parseAck, h);
   }
 
+  /**
+   * Removes one stored message by its stream sequence (STREAM.MSG.DELETE, no erase). Resolves
+   * false when there is no such message (never stored, or replaced since: a KV key keeps only
+   * its last). Rejects like publish.
+   */
+  deleteMsg(stream: string, seq: number, timeoutMs: number): Promise<boolean> {
+    return this.mux.request(`$JS.API.STREAM.MSG.DELETE.${stream}`, encoder.encode(`{"seq":${seq},"no_erase":true}`), timeoutMs, parseDeleted);
+  }
+
   /** Writes waiting for their ack. */
   get inFlight(): number {
     return this.mux.inFlight;
@@ -87,6 +96,24 @@ export class JsWriter implements JsPublisher {
   close(): void {
     this.mux.close();
   }
+}
+
+/** JetStream's answers to deleting a message that is not there: "no message found" (10057: before the stream's first or past its last), "sequence N not found" (10043: in between). */
+const NO_MESSAGE_TO_DELETE = [10057, 10043];
+
+/** A message delete's answer: true if removed, false if there was none; any other error thrown. */
+function parseDeleted(m: Msg): boolean {
+  let reply: { error?: { code: number; err_code?: number; description?: string }; success?: boolean };
+  try {
+    reply = JSON.parse(decoder.decode(m.data));
+  } catch {
+    throw new JsApiError('JetStream answered a message delete with no valid reply', 'JetStreamInvalidReply');
+  }
+  if (reply.error) {
+    if (NO_MESSAGE_TO_DELETE.includes(reply.error.err_code ?? 0)) return false;
+    throw apiError(reply.error);
+  }
+  return reply.success === true;
 }
 
 /** A publish's answer: the ack, or JetStream's error as nats.js would throw it. */

@@ -1,8 +1,9 @@
 /**
  * JetStream writes through a JsWriter (nats-kit/js-writer.ts) on a real nats-server: acks and
  * errors read as nats.js's would (the callers' retry rules match on them), message ids
- * deduplicate, conditional writes refuse a stale sequence, a timeout is a `TIMEOUT` and its late
- * answer is ignored, and nothing is left pending (no timer holding the process) afterwards.
+ * deduplicate, conditional writes refuse a stale sequence, a delete removes one message, a
+ * timeout is a `TIMEOUT` and its late answer is ignored, and nothing is left pending (no timer
+ * holding the process) afterwards.
  */
 import { connect, headers, StorageType, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,22 @@ describe('JsWriter', () => {
     expect((await kv.get('k1'))?.string()).toBe('v2');
     // Creating a key that exists is refused the same way.
     await expect(w.publish('$KV.wkv.k1', data('v4'), { expect: { lastSubjectSequence: 0 } })).rejects.toMatchObject({ api_error: { err_code: 10071 } });
+    w.close();
+  });
+
+  it('deletes one stored message by its sequence: false once it is gone or was replaced, an error for no stream', async () => {
+    const w = new JsWriter(nc);
+    const kv = await nc.jetstream().views.kv('wkv');
+    const first = await w.publish('$KV.wkv.d1', data('v1'));
+    const second = await w.publish('$KV.wkv.d1', data('v2'));
+    // The bucket keeps one message per key: the first was replaced, the second is there.
+    expect(await w.deleteMsg('KV_wkv', first.seq, 2000)).toBe(false);
+    expect((await kv.get('d1'))?.string()).toBe('v2');
+    expect(await w.deleteMsg('KV_wkv', second.seq, 2000)).toBe(true);
+    expect(await kv.get('d1')).toBeNull();
+    expect(await w.deleteMsg('KV_wkv', second.seq, 2000)).toBe(false);
+    await expect(w.deleteMsg('KV_nope', 1, 2000)).rejects.toMatchObject({ api_error: { err_code: 10059 } });
+    expect(w.inFlight).toBe(0);
     w.close();
   });
 

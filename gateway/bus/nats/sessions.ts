@@ -2,10 +2,19 @@
  * The cluster session registry (NATS engine): session id -> record in the JetStream KV bucket
  * `<prefix>_sessions`, so a session resumes on any gateway with its identity, topics and state.
  *
- * Expiry on nats-server 2.9 (no per-key TTL): the bucket's max age is the session TTL and applies
- * to every key from its last write. The owning gateway rewrites the records of attached sessions
- * every TTL/2 (TTL/3 below a minute; see refreshPeriodMs); a detached session is written once more and then left alone, so it disappears TTL
- * after its socket went away.
+ * Expiry on nats-server 2.9 (no per-key TTL) is decided by whoever reads a record, not by the
+ * bucket: rewriting every attached session every TTL/2 to outrun a max age of one TTL was the
+ * NATS engine's steady write load (67/s per 10,000 sessions) and most of its heap garbage.
+ *   - An attached record names its gateway process (`process`), and is valid while that
+ *     process's liveness key `g.<process>` was written less than a TTL ago. Each gateway writes
+ *     its own every TTL/4, so the sessions of a gateway that died expire TTL after its last
+ *     heartbeat, all together.
+ *   - A detached record (no `process`) is valid for a TTL from its write (the detach).
+ *   - Times are the stream's (the message's stored time), compared with the NATS server's clock
+ *     as the gateway measures it at each heartbeat, so gateway clocks need not agree.
+ *   - The bucket's max age (recordMaxAgeMs: at least 6 h and two TTLs) only clears what nobody
+ *     deletes: attached records are rewritten every half of it, and the owning gateway deletes
+ *     a detached record when the session expires (left behind only by a gateway that died).
  *
  * Writes are conditional publishes to the key's subject (`$KV.<bucket>.<key>` with
  * Nats-Expected-Last-Subject-Sequence) through a JsWriter, not nats.js's `kv.update`: the
@@ -25,8 +34,9 @@
  * `$KV.<bucket>.u.<hash>.*` (no consumers, no kv.keys()), each then confirmed by its record.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import { StorageType, type NatsConnection } from 'nats';
+import { nanos, StorageType, type NatsConnection } from 'nats';
 import type { Logger } from '../../log.ts';
+import { randomToken } from '../../random-token.ts';
 import { SmallSet } from '../../small.ts';
 import { keysEqual, newSession, sessionInfo, takeSession, type Session, type SessionStore } from '../sessions.ts';
 import { clusterNodeToken } from './cluster.ts';
@@ -42,6 +52,8 @@ interface SessionRecord {
   keyHash: string;
   user: string | null;
   owner: string;
+  /** The owning gateway process's liveness token while a socket there holds the session; absent once detached. */
+  process?: string;
   topics: string[];
   state?: unknown;
   previousClose?: { code: number; reason: string };
@@ -58,6 +70,8 @@ export interface RegistryOptions {
    * then starts a new session (`resumed: false`, logged with the cause).
    */
   opTimeoutMs?: number;
+  /** The bucket's max age (default recordMaxAgeMs(ttlMs)); tests make it short to see the refresh. */
+  recordMaxAgeMs?: number;
 }
 
 /** JetStream's "wrong last sequence": a compare-and-set lost to another writer. */
@@ -82,6 +96,17 @@ const MAX_BACKGROUND_WRITES = 64;
  */
 const WRITE_RETRY_MS = 1000;
 
+/** The bucket's max age: long, so attached records are rarely rewritten; at least two TTLs, so a detached record outlives its TTL. */
+export function recordMaxAgeMs(ttlMs: number): number {
+  return Math.max(2 * ttlMs, 6 * 3_600_000);
+}
+
+/** How often a gateway writes its liveness key: a quarter TTL, so three missed writes in a row are survived. */
+const livenessPeriodMs = (ttlMs: number) => Math.max(100, Math.floor(ttlMs / 4));
+
+/** An owner found dead is read again after this at the earliest (its liveness writes may only have been delayed). */
+const DEAD_RECHECK_MS = 1000;
+
 /**
  * Attached sessions are rewritten every refresh period, in this many groups one after the other (a group
  * per session by a hash of its id), so the gateway never rewrites every session at once.
@@ -91,14 +116,13 @@ const REFRESH_GROUPS = 32;
 const MIN_REFRESH_TICK_MS = 50;
 
 /**
- * How often an attached session's record is rewritten, so the bucket's max age (the TTL) never
- * removes it. TTL/2 leaves 150 s of margin at the default 5-minute TTL for a write to land (a
- * failed one is made again every second); each refresh write leaves garbage for V8's old
- * generation, so a third fewer of them is memory per idle connection. Below a minute of TTL (tests,
- * short-lived deployments) TTL/3, for a margin of seconds that still outlasts a slow write.
+ * How often an attached session's record is rewritten, so the bucket's max age never removes it:
+ * half of it (a third below a minute: tests), leaving the other half for a write to land (a failed
+ * one is made again every second). 0: the bucket keeps messages forever, nothing to rewrite.
  */
-export function refreshPeriodMs(ttlMs: number): number {
-  return Math.max(500, Math.floor(ttlMs >= 60_000 ? ttlMs / 2 : ttlMs / 3));
+export function refreshPeriodMs(maxAgeMs: number): number {
+  if (maxAgeMs === 0) return 0;
+  return Math.max(500, Math.floor(maxAgeMs >= 60_000 ? maxAgeMs / 2 : maxAgeMs / 3));
 }
 
 /** The refresh group of a session id. */
@@ -117,6 +141,31 @@ const keyHash64 = (key: string) => hash('sha256', key, 'base64');
 const userToken = (user: string) => hash('sha256', user, 'hex').slice(0, 16);
 const userKey = (user: string, session: string) => `u.${userToken(user)}.${session}`;
 
+/**
+ * The bucket's max age in ms (0: none), raised to `wanted` when shorter: a bucket made by an
+ * earlier version has the session TTL as its max age, which would remove attached records between
+ * two refreshes. Where it cannot be raised (no permission), records are rewritten within the max
+ * age the bucket has.
+ */
+async function bucketMaxAge(nc: NatsConnection, stream: string, wanted: number, deadline: number, log: Logger): Promise<number> {
+  const jsm = await nc.jetstreamManager();
+  const info = await askUntil('session bucket info', deadline, () => jsm.streams.info(stream));
+  const have = Math.floor(info.config.max_age / 1e6);
+  if (have === 0 || have >= wanted) return have;
+  try {
+    await askUntil('session bucket update', deadline, () => jsm.streams.update(stream, { max_age: nanos(wanted) }));
+    log.info('session bucket max age raised', { fromMs: have, toMs: wanted });
+    return wanted;
+  } catch (e) {
+    log.warn('session bucket max age could not be raised: its records are rewritten within the one it has', {
+      maxAgeMs: have,
+      wantedMs: wanted,
+      error: (e as Error).message,
+    });
+    return have;
+  }
+}
+
 export async function createSessionRegistry(o: RegistryOptions): Promise<SessionStore> {
   const resolved = resolveOptions({ ...o.nats, name: `${o.nodeId}-sessions` });
   const opTimeout = o.opTimeoutMs ?? resolved.readTimeoutMs;
@@ -133,22 +182,27 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   // Binding reads the bucket's stream info, unanswered while its leader is being elected: asked
   // again with short attempts until the start deadline, like the bus's own setup.
   const bucket = `${resolved.prefix}_sessions`;
-  await askUntil('session bucket setup', Date.now() + resolved.connectTimeoutMs, () =>
-    nc.jetstream().views.kv(`${resolved.prefix}_sessions`, {
-      history: 1,
-      replicas: resolved.replicas,
-      storage: StorageType.File,
-      ttl: o.ttlMs,
-      allow_direct: false,
-      description: `Symphonic sessions of deployment ${resolved.prefix}`,
-    }),
-  ).catch(async (e: unknown) => {
+  const kvStream = `KV_${bucket}`;
+  const wantedMaxAge = o.recordMaxAgeMs ?? recordMaxAgeMs(o.ttlMs);
+  const startDeadline = Date.now() + resolved.connectTimeoutMs;
+  const maxAge = await (async () => {
+    await askUntil('session bucket setup', startDeadline, () =>
+      nc.jetstream().views.kv(bucket, {
+        history: 1,
+        replicas: resolved.replicas,
+        storage: StorageType.File,
+        ttl: wantedMaxAge,
+        allow_direct: false,
+        description: `Symphonic sessions of deployment ${resolved.prefix}`,
+      }),
+    );
+    return bucketMaxAge(nc, kvStream, wantedMaxAge, startDeadline, o.log);
+  })().catch(async (e: unknown) => {
     await conn.close();
     throw e;
   });
   const writer = new JsWriter(nc);
   const reader = new JsReader(nc);
-  const kvStream = `KV_${bucket}`;
   const closed = () => nc.isClosed();
   /** A KV write: stored only if the key's last revision is still `expect` (0: no record); resolves with the new revision. */
   const put = (key: string, value: Uint8Array, expect: number | undefined): Promise<number> =>
@@ -162,8 +216,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     );
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
-  const refreshPeriod = refreshPeriodMs(o.ttlMs);
-  const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
+  const refreshPeriod = refreshPeriodMs(maxAge);
+  const groups = refreshPeriod === 0 ? 1 : Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
+  /** How often an attached session's user-index key is rewritten (with its record's next write). */
+  const userRefreshMs = maxAge === 0 ? Infinity : maxAge / 4;
 
   const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
     callback: (_err, msg) => {
@@ -185,6 +241,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     keyHash: keyHash64(s.key),
     user: s.user,
     owner: o.nodeId,
+    ...(s.holder === null ? {} : { process: processToken }),
     topics: [...s.topics],
     ...(s.state === undefined ? {} : { state: s.state }),
     ...(s.previousClose ? { previousClose: s.previousClose } : {}),
@@ -203,6 +260,90 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const isLive = (m: StoredMsg) => (headerValue(m.headers, 'KV-Operation') ?? 'PUT') === 'PUT';
   const decoder = new TextDecoder();
   const decodeRecord = (m: StoredMsg) => JSON.parse(decoder.decode(m.data)) as SessionRecord;
+
+  // Liveness (see the header): attached records name this process's token, valid while its key is younger than a TTL.
+  const processToken = randomToken(12);
+  const livenessKey = (p: string) => `g.${p}`;
+  /** The NATS server's clock minus ours (ms), measured at each liveness write: stored times are the server's. */
+  let clockOffset = 0;
+  /** Our liveness write in flight (one at a time: a slow registry must not stack them). */
+  let beating: Promise<void> | null = null;
+  let beatRetry: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
+  async function beat(): Promise<void> {
+    const sent = Date.now();
+    const seq = await put(livenessKey(processToken), EMPTY, undefined);
+    const acked = Date.now();
+    // Stored between sending and the ack: the midpoint is within half a round trip of it.
+    if (acked - sent > 1000) return;
+    const m = await reader.get(kvStream, { seq }, 1000).catch(() => undefined);
+    if (m) clockOffset = Date.parse(m.time) - (sent + acked) / 2;
+  }
+  /** Writes the liveness key (one write at a time); a failed write is made again a second later, like a record's. */
+  const beatNow = () => {
+    beating ??= beat()
+      .catch((e: unknown) => {
+        if (stopped || closed()) return;
+        o.log.warn('session registry liveness write failed', { error: (e as Error).message });
+        beatRetry ??= setTimeout(() => {
+          beatRetry = null;
+          void beatNow();
+        }, WRITE_RETRY_MS);
+        beatRetry.unref();
+      })
+      .finally(() => {
+        beating = null;
+      });
+    return beating;
+  };
+  // The first liveness write, before any record names this process.
+  await beatNow();
+
+  /** What this gateway last learnt of another process's liveness key (at: its stored time, -Infinity if none). */
+  interface Seen {
+    at: number;
+    checked: number;
+    reading: Promise<number> | null;
+  }
+  const seen = new Map<string, Seen>();
+  /**
+   * When a gateway process last wrote its liveness key (the server's clock; -Infinity: never, or
+   * removed). Read once per owner while it is alive (a resume storm asks this for thousands of
+   * sessions of one dead gateway), and at most every DEAD_RECHECK_MS once it looks dead.
+   */
+  function lastBeat(p: string): number | Promise<number> {
+    if (p === processToken) return Date.now() + clockOffset;
+    let e = seen.get(p);
+    if (e) {
+      if (e.at + o.ttlMs > Date.now() + clockOffset || Date.now() - e.checked < DEAD_RECHECK_MS) return e.at;
+      if (e.reading) return e.reading;
+    } else seen.set(p, (e = { at: -Infinity, checked: 0, reading: null }));
+    const entry = e;
+    entry.reading = readKey(livenessKey(p))
+      .then((m) => {
+        entry.at = m && isLive(m) ? Date.parse(m.time) : -Infinity;
+        entry.checked = Date.now();
+        return entry.at;
+      })
+      .finally(() => {
+        entry.reading = null;
+      });
+    return entry.reading;
+  }
+  /** Forgets what was learnt of processes not asked about for a while (each gateway restart is a new one). */
+  function pruneSeen(): void {
+    const old = Date.now() - Math.max(o.ttlMs, 60_000);
+    for (const [p, e] of seen) if (!e.reading && e.checked < old) seen.delete(p);
+  }
+
+  /** A stored record that is still valid (see the header), with when it stops being, on our clock; undefined otherwise. */
+  async function validRecord(m: StoredMsg | undefined): Promise<{ r: SessionRecord; expiresAt: number } | undefined> {
+    if (!m || !isLive(m)) return undefined;
+    const r = decodeRecord(m);
+    const from = r.process === undefined ? Date.parse(m.time) : await lastBeat(r.process);
+    const expiresAt = from + o.ttlMs - clockOffset;
+    return expiresAt > Date.now() ? { r, expiresAt } : undefined;
+  }
 
   /**
    * What the registry tracks of each local session, in one object updated in place: the writes of
@@ -231,8 +372,10 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     dirty: boolean;
     /** In `queue`. */
     queued: boolean;
-    /** When this gateway last wrote the session's user-index key. */
+    /** When this gateway last wrote the session's user-index key (0: never). */
     userAt: number;
+    /** That write's revision (deleted with the record when the session expires). */
+    userRev: number | undefined;
     /** Its refresh group (refreshGroup of its id). */
     readonly group: number;
   }
@@ -247,6 +390,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     dirty: false,
     queued: false,
     userAt: 0,
+    userRev: undefined,
     group: refreshGroup(s.id, groups),
   });
   const track = (s: Session): Tracked => {
@@ -382,14 +526,15 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   /**
-   * Writes the user-index key when it is due: at most every TTL/4 while attached, and with the
-   * last write of a detached session, so it never ages out before the record.
+   * Writes the user-index key when it is due: first with the record, then at most every quarter
+   * of the bucket's max age while attached, and with the last write of a detached session, so it
+   * never ages out before the record.
    */
-  const userDue = (s: Session, t: Tracked) => s.user !== null && (s.holder === null || Date.now() - t.userAt >= o.ttlMs / 4);
+  const userDue = (s: Session, t: Tracked) => s.user !== null && (s.holder === null || t.userAt === 0 || Date.now() - t.userAt >= userRefreshMs);
   /** Writes the user-index key (callers check userDue); a failure is logged, the record's write goes on. */
   async function touchUser(s: Session, t: Tracked): Promise<void> {
     try {
-      await put(userKey(s.user!, s.id), EMPTY, undefined);
+      t.userRev = await put(userKey(s.user!, s.id), EMPTY, undefined);
       t.userAt = Date.now();
     } catch (e) {
       o.log.warn('session user write failed', { error: (e as Error).message });
@@ -397,8 +542,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   }
 
   async function liveRecord(id: string): Promise<SessionRecord | undefined> {
-    const entry = await readKey(id);
-    return entry && isLive(entry) ? decodeRecord(entry) : undefined;
+    return (await validRecord(await readKey(id)))?.r;
   }
 
   /** Session ids listed under a user's index keys: walks `$KV.<bucket>.u.<hash>.*` by point reads. */
@@ -457,8 +601,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   async function resumeOnce(offer: { id: string; key: string }, holder: Session['holder'], user: string | null): Promise<Session | null> {
     const entry = await readKey(offer.id);
-    if (!entry || !isLive(entry)) return null;
-    const r = decodeRecord(entry);
+    const valid = await validRecord(entry);
+    if (!entry || !valid) return null;
+    const r = valid.r;
     const given = hashKey(offer.key);
     const stored = Buffer.from(r.keyHash, 'base64');
     if (r.v !== 1 || r.user !== user || stored.length !== given.length || !timingSafeEqual(stored, given)) return null;
@@ -488,14 +633,35 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   // Attached sessions are rewritten every refresh period so the bucket's max age never removes
   // them: one group per tick, each group once per period.
   let tick = 0;
-  const refresh = setInterval(
-    () => {
-      const group = tick++ % groups;
-      for (const s of local.values()) if (s.holder && track(s).group === group) schedule(s);
-    },
-    Math.floor(refreshPeriod / groups),
-  );
-  refresh.unref();
+  const refresh =
+    refreshPeriod === 0
+      ? null
+      : setInterval(
+          () => {
+            const group = tick++ % groups;
+            for (const s of local.values()) if (s.holder && track(s).group === group) schedule(s);
+          },
+          Math.floor(refreshPeriod / groups),
+        );
+  refresh?.unref();
+
+  const liveness = setInterval(() => {
+    void beatNow();
+    pruneSeen();
+  }, livenessPeriodMs(o.ttlMs));
+  liveness.unref();
+
+  /** An expired session's record and user-index key, deleted by the revisions we wrote: a newer write (another gateway's claim) replaced them and is left alone. */
+  function removeStored(t: Tracked): void {
+    const drop = (rev: number | undefined) => {
+      if (rev !== undefined)
+        writer
+          .deleteMsg(kvStream, rev, opTimeout)
+          .catch((e: unknown) => o.log.debug('expired session record not deleted (the bucket ages it out)', { error: (e as Error).message }));
+    };
+    drop(t.rev);
+    drop(t.userRev);
+  }
 
   return {
     async attach(offer, holder, user) {
@@ -535,7 +701,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       // values(), not entries(): runs every second over every session, and an entry is an array each.
       for (const s of local.values()) {
         if (s.expiresAt <= now) {
+          const t = tracked.get(s);
           forget(s);
+          if (t) removeStored(t);
           removed++;
         }
       }
@@ -557,19 +725,23 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     async inspect(id) {
       const here = local.get(id);
       if (here) return here.expiresAt > Date.now() ? sessionInfo(here) : undefined;
-      const entry = await readKey(id);
-      if (!entry || !isLive(entry)) return undefined;
-      const r = decodeRecord(entry);
-      // The bucket's max age removes the record TTL after its last write.
-      return { id, user: r.user, topics: r.topics, attached: null, local: false, owner: r.owner, expiresAt: Date.parse(entry.time) + o.ttlMs };
+      const valid = await validRecord(await readKey(id));
+      if (!valid) return undefined;
+      const { r, expiresAt } = valid;
+      // Attached elsewhere: when it expires if its gateway stops now (the admin API asks that gateway).
+      return { id, user: r.user, topics: r.topics, attached: null, local: false, owner: r.owner, expiresAt };
     },
     async close() {
-      clearInterval(refresh);
+      stopped = true;
+      if (refresh) clearInterval(refresh);
+      clearInterval(liveness);
+      if (beatRetry) clearTimeout(beatRetry);
       if (retry) clearTimeout(retry);
       for (const f of failed) if (local.get(f.id) === f) track(f).dirty = true;
       const last: Promise<void>[] = [];
       for (const [s, t] of tracked) if (t.dirty && !t.writing) last.push(write(s));
       await Promise.all(last);
+      await beating;
       takeovers.unsubscribe();
       writer.close();
       reader.close();
