@@ -51,6 +51,11 @@ export interface Inbox {
   read(sessionId: string, after: Position | undefined): Promise<InboxRead>;
   /** Live copies of what is appended from now on, on this gateway only, until `stop()`. */
   listen(sessionId: string, listener: InboxListener): InboxListening;
+  /**
+   * Resolves once the listens made so far are in place where messages are appended (NATS: their
+   * subscriptions reached the server), so a message appended after that arrives live.
+   */
+  listening(): Promise<void>;
   /** The session is gone for good (expired): its inbox may go too. */
   forget(sessionId: string): void;
   /** Live copies this gateway received (a figure: delivery goes only where the session is held). */

@@ -67,8 +67,8 @@ function welcome(ctx: GatewayContext, conn: Connection, frame: HelloFrame, ident
     .then(async ({ session, resumed }) => {
       // Listening before reading: a message appended meanwhile is either read or waits as live.
       const direct = new InboxDelivery(ctx, conn, session.id);
-      // A new session's inbox is empty: no read (connect storms stay cheap).
-      const backlog = resumed ? await direct.backlog(frame.inbox) : { messages: [], lost: false };
+      // A new session's inbox is empty: no read (connect storms stay cheap), only its subscription confirmed.
+      const backlog = resumed ? await direct.backlog(frame.inbox) : await direct.fresh();
       conn.authenticating = false;
       if (conn.state !== 'handshaking' || conn.closing) {
         direct.close();

@@ -42,6 +42,15 @@ export class InboxDelivery implements InboxListener {
     }
   }
 
+  /**
+   * On a new session: nothing to read, but `welcome` waits until the live copies are in place, so a
+   * message sent to the session right after it arrives live (with no later one to reveal the gap).
+   */
+  async fresh(): Promise<InboxRead> {
+    await this.ctx.inbox.listening();
+    return { messages: [], lost: false };
+  }
+
   /** After `welcome`: the backlog, then the live copies that waited, then live as they come. */
   begin(backlog: readonly InboxMessage[]): void {
     this.flush(backlog);

@@ -108,7 +108,7 @@ describe('direct messages across gateways', () => {
     const [g1, g2, g3] = gateways as [GatewayProcess, GatewayProcess, GatewayProcess];
     const a = await user('ann', g1);
     const d = await user('dora', g2);
-    await sendOk(a.c, 1, { session: d.welcome.session }, 1);
+    expect(await sendOk(a.c, 1, { session: d.welcome.session }, 1)).toBe(1);
     const first = await d.c.next<Dm>(isDm, 20_000);
     d.c.ws.terminate();
     await d.c.closed;

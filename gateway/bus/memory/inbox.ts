@@ -73,6 +73,7 @@ export function createMemoryInbox(size: number): Inbox {
       }
       return l;
     },
+    listening: () => Promise.resolve(),
     forget(sessionId) {
       boxes.delete(sessionId);
     },

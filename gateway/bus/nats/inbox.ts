@@ -31,7 +31,7 @@ import { lostAfter, type DirectSender, type Inbox, type InboxListener, type Inbo
 import { openConnection } from './connection.ts';
 import { lightSubscriber } from './light-subs.ts';
 import { resolveOptions, type NatsBusOptions } from './options.ts';
-import { askUntil, readUntil } from './requests.ts';
+import { askUntil, readUntil, withTimeout } from './requests.ts';
 import { epochFromCreated } from './stream.ts';
 
 export interface NatsInboxOptions {
@@ -52,6 +52,8 @@ interface Stored {
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const ALREADY_IN_USE = 10058;
+/** How long a new session's `welcome` waits at most for its live subscription to reach the server. */
+const LISTENING_WAIT_MS = 2000;
 
 export const inboxStreamName = (prefix: string) => `${prefix}_inbox`;
 export const inboxSubject = (prefix: string, sessionId: string) => `${prefix}.inbox.${sessionId}`;
@@ -174,6 +176,10 @@ export async function createNatsInbox(o: NatsInboxOptions): Promise<Inbox> {
     listen(sessionId, listener) {
       return live.subscribe(liveSubjectPrefix + sessionId, listener);
     },
+
+    // A round trip on this connection: the server has then taken every subscription sent before
+    // it (and passed the interest on to its cluster). Not answered while disconnected: bounded.
+    listening: () => withTimeout(nc.flush(), LISTENING_WAIT_MS, 'inbox subscriptions').catch(() => undefined),
 
     // The stream's max age (the session TTL) removes an expired session's inbox.
     forget() {},
