@@ -252,7 +252,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   /**
    * The stored record of a key (its last message), asked again until answered for at most
    * `opTimeout`: during a KV leader election requests go unanswered for seconds. Undefined: never
-   * written, or aged out.
+   * written, deleted, or aged out.
    */
   const readKey = (key: string): Promise<StoredMsg | undefined> =>
     readUntil(reader, kvStream, { last_by_subj: `$KV.${bucket}.${key}` }, Date.now() + opTimeout, closed);
@@ -347,8 +347,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
 
   /**
    * What the registry tracks of each local session, in one object updated in place: the writes of
-   * an idle gateway (every session every TTL/2) then allocate nothing that lives until the next
-   * one. Five Maps and Sets keyed by session did the same job, and V8 rebuilt their backing stores
+   * an idle gateway (its refresh) then allocate nothing that lives until the next one. Five Maps and Sets keyed by session did the same job, and V8 rebuilt their backing stores
    * as entries came and went, promoting each rebuild to its old generation.
    */
   interface Tracked {
@@ -691,7 +690,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
       if (session.holder !== holder) return;
       session.holder = null;
       session.expiresAt = Date.now() + o.ttlMs;
-      schedule(session); // one last write: the record now ages out TTL from here
+      schedule(session); // one last write, without `process`: the record is valid for a TTL from it
     },
     changed(session) {
       if (local.get(session.id) === session) schedule(session);
