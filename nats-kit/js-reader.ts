@@ -7,8 +7,8 @@
  *
  * Only the JetStream API under `$JS.API` (no domain, no API prefix), as the gateway's NATS engine uses it.
  */
-import type { NatsConnection } from 'nats';
-import { apiError, JsApiError, ReplyMux } from './reply-mux.ts';
+import type { Msg, NatsConnection } from 'nats';
+import { apiError, JsApiError, jsonReply, ReplyMux, type ApiErrorBody } from './reply-mux.ts';
 
 /** Which message: the stream sequence, the subject's last, or the subject's first at or after `seq`. */
 export type MsgQuery = { seq: number } | { last_by_subj: string } | { seq: number; next_by_subj: string };
@@ -24,11 +24,10 @@ export interface StoredMsg {
 }
 
 interface MsgGetReply {
-  error?: { code: number; err_code?: number; description?: string };
+  error?: ApiErrorBody;
   message?: { subject: string; seq: number; data?: string; hdrs?: string; time: string };
 }
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 /** JetStream's "no message found" (10037); 404 with another code (stream not found, 10059) is an error. */
@@ -45,13 +44,8 @@ export function headerValue(headers: string | undefined, name: string): string |
   return undefined;
 }
 
-function parseMsgGet(data: Uint8Array): StoredMsg | undefined {
-  let reply: MsgGetReply;
-  try {
-    reply = JSON.parse(decoder.decode(data)) as MsgGetReply;
-  } catch {
-    throw new JsApiError('JetStream answered a message read with no valid reply', 'JetStreamInvalidReply');
-  }
+function parseMsgGet(msg: Msg): StoredMsg | undefined {
+  const reply = jsonReply<MsgGetReply>(msg, 'message read reply', 'JetStreamInvalidReply');
   if (reply.error) {
     if (reply.error.err_code === NO_MESSAGE) return undefined;
     throw apiError(reply.error);
@@ -84,7 +78,7 @@ export class JsReader implements MsgReads {
    * write: `TIMEOUT`, `503`, `CONNECTION_CLOSED`, or JetStream's error (`api_error`).
    */
   get(stream: string, query: MsgQuery, timeoutMs: number): Promise<StoredMsg | undefined> {
-    return this.mux.request(`$JS.API.STREAM.MSG.GET.${stream}`, encoder.encode(JSON.stringify(query)), timeoutMs, (m) => parseMsgGet(m.data));
+    return this.mux.request(`$JS.API.STREAM.MSG.GET.${stream}`, encoder.encode(JSON.stringify(query)), timeoutMs, parseMsgGet);
   }
 
   close(): void {

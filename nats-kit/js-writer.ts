@@ -11,7 +11,7 @@
  * `api_error`), so callers keep their rules (nats-kit/errors.ts).
  */
 import type { Msg, MsgHdrs, NatsConnection, PubAck } from 'nats';
-import { apiError, JsApiError, ReplyMux } from './reply-mux.ts';
+import { apiError, JsApiError, jsonReply, ReplyMux, type ApiErrorBody } from './reply-mux.ts';
 
 /** Without a timeout a write waits this long (nats.js's JetStream default). */
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -31,7 +31,6 @@ export interface JsPublisher {
   publish(subject: string, data: Uint8Array, options?: JsWriteOptions): Promise<PubAck>;
 }
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /**
@@ -103,12 +102,7 @@ const NO_MESSAGE_TO_DELETE = [10057, 10043];
 
 /** A message delete's answer: true if removed, false if there was none; any other error thrown. */
 function parseDeleted(m: Msg): boolean {
-  let reply: { error?: { code: number; err_code?: number; description?: string }; success?: boolean };
-  try {
-    reply = JSON.parse(decoder.decode(m.data));
-  } catch {
-    throw new JsApiError('JetStream answered a message delete with no valid reply', 'JetStreamInvalidReply');
-  }
+  const reply = jsonReply<{ error?: ApiErrorBody; success?: boolean }>(m, 'delete reply', 'JetStreamInvalidReply');
   if (reply.error) {
     if (NO_MESSAGE_TO_DELETE.includes(reply.error.err_code ?? 0)) return false;
     throw apiError(reply.error);
@@ -118,12 +112,7 @@ function parseDeleted(m: Msg): boolean {
 
 /** A publish's answer: the ack, or JetStream's error as nats.js would throw it. */
 function parseAck(m: Msg): PubAck {
-  let reply: { error?: { code: number; err_code?: number; description?: string }; stream?: string; seq?: number; duplicate?: boolean; domain?: string };
-  try {
-    reply = JSON.parse(decoder.decode(m.data));
-  } catch {
-    throw new JsApiError('JetStream answered with no valid ack', 'JetStreamInvalidAck');
-  }
+  const reply = jsonReply<{ error?: ApiErrorBody; stream?: string; seq?: number; duplicate?: boolean; domain?: string }>(m, 'ack', 'JetStreamInvalidAck');
   const e = reply.error;
   if (e && e.code >= 300) throw apiError(e);
   if (!reply.stream || typeof reply.seq !== 'number') throw new JsApiError('JetStream answered with no valid ack', 'JetStreamInvalidAck');

@@ -25,20 +25,38 @@ const TICK_MS = 50;
 /** Requests sent and unanswered at most, by default: a few milliseconds of nats-server's work. */
 const MAX_IN_FLIGHT = 256;
 
+/** The error in a JetStream API answer. */
+export interface ApiErrorBody {
+  code: number;
+  err_code?: number;
+  description?: string;
+}
+
 /** An error shaped like nats.js's: `code` as nats.js names it, `api_error` for JetStream's own. */
 export class JsApiError extends Error {
   constructor(
     message: string,
     readonly code: string,
-    readonly api_error?: { code: number; err_code?: number; description?: string },
+    readonly api_error?: ApiErrorBody,
   ) {
     super(message);
   }
 }
 
 /** A JetStream API answer's error as a JsApiError (nats.js lower-cases the descriptions; callers match on them). */
-export function apiError(e: { code: number; err_code?: number; description?: string }): JsApiError {
+export function apiError(e: ApiErrorBody): JsApiError {
   return new JsApiError((e.description ?? '').toLowerCase() || 'unknown', String(e.code), e);
+}
+
+const decoder = new TextDecoder();
+
+/** A JetStream API answer's JSON body; one that is not JSON is a JsApiError with `code` `invalid` ("no valid <what>"). */
+export function jsonReply<R extends { error?: ApiErrorBody }>(m: Msg, what: string, invalid: string): R {
+  try {
+    return JSON.parse(decoder.decode(m.data)) as R;
+  } catch {
+    throw new JsApiError(`JetStream answered with no valid ${what}`, invalid);
+  }
 }
 
 interface Pending {

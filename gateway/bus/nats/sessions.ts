@@ -118,10 +118,9 @@ const MIN_REFRESH_TICK_MS = 50;
 /**
  * How often an attached session's record is rewritten, so the bucket's max age never removes it:
  * half of it (a third below a minute: tests), leaving the other half for a write to land (a failed
- * one is made again every second). 0: the bucket keeps messages forever, nothing to rewrite.
+ * one is made again every second).
  */
 export function refreshPeriodMs(maxAgeMs: number): number {
-  if (maxAgeMs === 0) return 0;
   return Math.max(500, Math.floor(maxAgeMs >= 60_000 ? maxAgeMs / 2 : maxAgeMs / 3));
 }
 
@@ -142,16 +141,17 @@ const userToken = (user: string) => hash('sha256', user, 'hex').slice(0, 16);
 const userKey = (user: string, session: string) => `u.${userToken(user)}.${session}`;
 
 /**
- * The bucket's max age in ms (0: none), raised to `wanted` when shorter: a bucket made by an
- * earlier version has the session TTL as its max age, which would remove attached records between
- * two refreshes. Where it cannot be raised (no permission), records are rewritten within the max
- * age the bucket has.
+ * The max age records are rewritten within: the bucket's, raised to `wanted` when shorter (a
+ * bucket made by an earlier version has the session TTL as its max age, which would remove
+ * attached records between two refreshes). Where it cannot be raised (no permission), the
+ * bucket's own. A bucket that keeps messages forever (0) is left so, and rewritten as if `wanted`.
  */
 async function bucketMaxAge(nc: NatsConnection, stream: string, wanted: number, deadline: number, log: Logger): Promise<number> {
   const jsm = await nc.jetstreamManager();
   const info = await askUntil('session bucket info', deadline, () => jsm.streams.info(stream));
   const have = Math.floor(info.config.max_age / 1e6);
-  if (have === 0 || have >= wanted) return have;
+  if (have === 0) return wanted;
+  if (have >= wanted) return have;
   try {
     await askUntil('session bucket update', deadline, () => jsm.streams.update(stream, { max_age: nanos(wanted) }));
     log.info('session bucket max age raised', { fromMs: have, toMs: wanted });
@@ -217,9 +217,9 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   const takeoverSubject = (node: string) => `${resolved.prefix}.sessions.takeover.${clusterNodeToken(node)}`;
   const local = new Map<string, Session>();
   const refreshPeriod = refreshPeriodMs(maxAge);
-  const groups = refreshPeriod === 0 ? 1 : Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
+  const groups = Math.max(1, Math.min(REFRESH_GROUPS, Math.floor(refreshPeriod / MIN_REFRESH_TICK_MS)));
   /** How often an attached session's user-index key is rewritten (with its record's next write). */
-  const userRefreshMs = maxAge === 0 ? Infinity : maxAge / 4;
+  const userRefreshMs = maxAge / 4;
 
   const takeovers = nc.subscribe(takeoverSubject(o.nodeId), {
     callback: (_err, msg) => {
@@ -371,7 +371,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     dirty: boolean;
     /** In `queue`. */
     queued: boolean;
-    /** When this gateway last wrote the session's user-index key (0: never). */
+    /** When this gateway last wrote the session's user-index key. */
     userAt: number;
     /** That write's revision (deleted with the record when the session expires). */
     userRev: number | undefined;
@@ -529,7 +529,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
    * of the bucket's max age while attached, and with the last write of a detached session, so it
    * never ages out before the record.
    */
-  const userDue = (s: Session, t: Tracked) => s.user !== null && (s.holder === null || t.userAt === 0 || Date.now() - t.userAt >= userRefreshMs);
+  const userDue = (s: Session, t: Tracked) => s.user !== null && (s.holder === null || Date.now() - t.userAt >= userRefreshMs);
   /** Writes the user-index key (callers check userDue); a failure is logged, the record's write goes on. */
   async function touchUser(s: Session, t: Tracked): Promise<void> {
     try {
@@ -632,17 +632,14 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
   // Attached sessions are rewritten every refresh period so the bucket's max age never removes
   // them: one group per tick, each group once per period.
   let tick = 0;
-  const refresh =
-    refreshPeriod === 0
-      ? null
-      : setInterval(
-          () => {
-            const group = tick++ % groups;
-            for (const s of local.values()) if (s.holder && track(s).group === group) schedule(s);
-          },
-          Math.floor(refreshPeriod / groups),
-        );
-  refresh?.unref();
+  const refresh = setInterval(
+    () => {
+      const group = tick++ % groups;
+      for (const s of local.values()) if (s.holder && track(s).group === group) schedule(s);
+    },
+    Math.floor(refreshPeriod / groups),
+  );
+  refresh.unref();
 
   const liveness = setInterval(() => {
     void beatNow();
@@ -732,7 +729,7 @@ export async function createSessionRegistry(o: RegistryOptions): Promise<Session
     },
     async close() {
       stopped = true;
-      if (refresh) clearInterval(refresh);
+      clearInterval(refresh);
       clearInterval(liveness);
       if (beatRetry) clearTimeout(beatRetry);
       if (retry) clearTimeout(retry);
